@@ -1,0 +1,5 @@
+"""Shared fixtures live in tests/support/, one module per real service."""
+
+pytest_plugins = [
+    "tests.support.paths",
+]

@@ -1,0 +1,7 @@
+"""HTTP handlers for storage: thin — parse, call the core, shape the JSON."""
+
+from __future__ import annotations
+
+from worker.routing import Route
+
+ROUTES: list[Route] = []

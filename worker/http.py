@@ -1,0 +1,68 @@
+"""Runtime-neutral request/response values and the API error shape.
+
+Both entrypoints translate their native request into :class:`Request` and a
+:class:`Response` back into their native type; the core sees only these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker import jsoncodec
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    #: header names are lower-cased by the entrypoints
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        merged = {"content-type": "application/json"}
+        if headers:
+            merged.update(headers)
+        return cls(status=status, body=jsoncodec.dumps_bytes(payload), headers=merged)
+
+
+class ApiError(Exception):
+    """An error the client sees as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def to_response(self) -> Response:
+        return Response.json(
+            {"error": {"code": self.code, "message": self.message}}, status=self.status, headers=self.headers
+        )
+
+
+def read_json(request: Request, *, max_bytes: int = 4 * 1024 * 1024) -> Any:
+    """Decode a JSON request body, refusing wrong content types and malformed input with a 4xx."""
+    ctype = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    if len(request.body) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"request body exceeds {max_bytes} bytes")
+    try:
+        return jsoncodec.loads(request.body)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None

@@ -1,0 +1,82 @@
+"""Gateway settings: bindings / environment variables become one typed value, once, at the edge.
+
+Cloudflare passes bindings on ``env``; the ASGI entry passes ``TELESTACK_*``
+environment variables with the prefix stripped. Both call :func:`from_mapping`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A required binding is missing or malformed (names the key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    admin_key: str
+    #: collections document: {"collections": {name: {...}}} as JSON text
+    collections_json: str
+    auth_url: str = ""
+    auth_api_key: str = ""
+    centrifugo_api_url: str = ""
+    centrifugo_api_key: str = ""
+    centrifugo_token_secret: str = ""
+    centrifugo_ws_url: str = ""
+    s3_endpoint: str = ""
+    s3_public_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    #: dev-only HMAC identity tokens; empty = off (the default)
+    dev_auth_secret: str = ""
+    #: outbox events drained per request after the request's own write
+    outbox_drain_per_request: int = 20
+
+
+_KEYS: dict[str, str] = {
+    "admin_key": "ADMIN_KEY",
+    "collections_json": "COLLECTIONS",
+    "auth_url": "AUTH_URL",
+    "auth_api_key": "AUTH_API_KEY",
+    "centrifugo_api_url": "CENTRIFUGO_API_URL",
+    "centrifugo_api_key": "CENTRIFUGO_API_KEY",
+    "centrifugo_token_secret": "CENTRIFUGO_TOKEN_SECRET",
+    "centrifugo_ws_url": "CENTRIFUGO_WS_URL",
+    "s3_endpoint": "S3_ENDPOINT",
+    "s3_public_endpoint": "S3_PUBLIC_ENDPOINT",
+    "s3_bucket": "S3_BUCKET",
+    "s3_region": "S3_REGION",
+    "s3_access_key_id": "S3_ACCESS_KEY_ID",
+    "s3_secret_access_key": "S3_SECRET_ACCESS_KEY",
+    "dev_auth_secret": "DEV_AUTH_SECRET",
+    "outbox_drain_per_request": "OUTBOX_DRAIN_PER_REQUEST",
+}
+_REQUIRED = ("admin_key", "collections_json")
+
+
+def binding_names() -> dict[str, str]:
+    """Field name -> binding/env name (``TELESTACK_`` prefixed for the ASGI entry)."""
+    return dict(_KEYS)
+
+
+def from_mapping(env: Mapping[str, Any]) -> Settings:
+    values: dict[str, Any] = {}
+    for field_name, key in _KEYS.items():
+        raw = env.get(key)
+        if raw is None or raw == "":
+            if field_name in _REQUIRED:
+                raise SettingsError(f"gateway setting {key} is required")
+            continue
+        if field_name == "outbox_drain_per_request":
+            try:
+                values[field_name] = int(raw)
+            except (TypeError, ValueError):
+                raise SettingsError(f"gateway setting {key} must be an integer") from None
+        else:
+            values[field_name] = str(raw)
+    return Settings(**values)
