@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Provide the pinned native toolchain: Pulumi CLI + Python language host,
-# the pulumi-command provider plugin, Centrifugo and (via pip) SeaweedFS.
+# the Python dynamic-provider host, Centrifugo and (via pip) SeaweedFS.
+#
+# pulumi-command is NOT built: the Go proxy serves no version of
+# github.com/pulumi/pulumi-command/provider (no module tags), so the local
+# renderer realises services through a Pulumi dynamic provider
+# (infra/local_process.py), which needs only `pulumi-resource-pulumi-python`.
 #
 # Everything is built from the Go module proxy into a cache outside the
 # repository, keyed by version, so a second run takes seconds:
@@ -29,13 +34,14 @@ log() { printf '[toolchain] %s\n' "$*" >&2; }
 build_pulumi() {
   local dest=$CACHE/bin/pulumi-$PULUMI_VERSION
   if [[ -x $dest/pulumi && -x $dest/pulumi-language-python && -x $dest/pulumi-language-python-exec ]]; then
-    log "pulumi $PULUMI_VERSION: cached"; return
+    log "pulumi $PULUMI_VERSION: cached"; provide_dynamic_host "$dest"; return
   fi
   if command -v pulumi >/dev/null 2>&1 && command -v pulumi-language-python >/dev/null 2>&1; then
     log "pulumi: using $(command -v pulumi) from PATH"; mkdir -p "$dest"
     ln -sf "$(command -v pulumi)" "$dest/pulumi"
     ln -sf "$(command -v pulumi-language-python)" "$dest/pulumi-language-python"
     ln -sf "$(command -v pulumi-language-python-exec)" "$dest/pulumi-language-python-exec"
+    provide_dynamic_host "$dest"
     return
   fi
   local mod=$CACHE/build/pulumi-$PULUMI_VERSION
@@ -73,8 +79,26 @@ GOMOD
          -o "$dest.tmp/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python)
   install -m 0755 "$sdkdir/python/cmd/pulumi-language-python-exec" "$dest.tmp/pulumi-language-python-exec"
   rm -rf "$dest"; mv "$dest.tmp" "$dest"
+  provide_dynamic_host "$dest"
 }
 
+# provide_dynamic_host DIR: the engine launches dynamic providers through
+# `pulumi-resource-pulumi-python` (a shell script shipped in sdk/v3's python/dist),
+# looked up next to the CLI or on PATH.
+provide_dynamic_host() {
+  local dest=$1
+  [[ -x $dest/pulumi-resource-pulumi-python ]] && return
+  if command -v pulumi-resource-pulumi-python >/dev/null 2>&1; then
+    ln -sf "$(command -v pulumi-resource-pulumi-python)" "$dest/pulumi-resource-pulumi-python"; return
+  fi
+  local sdkdir
+  sdkdir=$(cd /tmp && go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  install -m 0755 "$sdkdir/python/dist/pulumi-resource-pulumi-python" "$dest/pulumi-resource-pulumi-python"
+  log "pulumi: dynamic provider host installed"
+}
+
+# Kept for machines whose proxy serves pulumi-command (not called: see header).
 build_command_plugin() {
   local dest=$CACHE/bin/pulumi-resource-command-$PULUMI_COMMAND_VERSION
   if [[ -x $dest/pulumi-resource-command ]]; then log "pulumi-command $PULUMI_COMMAND_VERSION: cached"; return; fi
@@ -98,7 +122,6 @@ build_centrifugo() {
 main() {
   mkdir -p "$CACHE/bin"
   build_pulumi
-  build_command_plugin
   build_centrifugo
   # one stable directory of links for PATH
   local links=$CACHE/bin/current
@@ -106,7 +129,7 @@ main() {
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi" "$links/pulumi"
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-language-python" "$links/pulumi-language-python"
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-language-python-exec" "$links/pulumi-language-python-exec"
-  ln -sfn "$CACHE/bin/pulumi-resource-command-$PULUMI_COMMAND_VERSION/pulumi-resource-command" "$links/pulumi-resource-command"
+  ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-resource-pulumi-python" "$links/pulumi-resource-pulumi-python"
   ln -sfn "$CACHE/bin/centrifugo-$CENTRIFUGO_VERSION/centrifugo" "$links/centrifugo"
   echo "$links"
 }

@@ -2,4 +2,8 @@
 
 pytest_plugins = [
     "tests.support.paths",
+    "tests.support.gateway",
+    "tests.support.standin",
+    "tests.support.centrifugo",
+    "tests.support.seaweedfs",
 ]

@@ -1,29 +1,120 @@
-"""Identity: turn a request into a Principal (admin key, SuperTokens access token, dev token).
+"""Identity: turn a request into a Principal (the admin key, or a SuperTokens access token).
 
-Placeholder seam until the auth issue lands: only the admin key is accepted.
+Access tokens are verified locally on every request, before anything touches
+the database: RS256 only (``none`` and HMAC are refused before a key is even
+looked up, so a public key can never be used as an HMAC secret), signature
+against the core's JWKS (:mod:`worker.jwks`), ``exp``/``iat`` with
+:data:`LEEWAY_S` of clock skew, and the token's origin (below). ``sub`` becomes
+:attr:`Principal.user_id`, the owner id the document store scopes by.
+
+Origin ("issuer"). SuperTokens session tokens carry **no** ``iss``; only the
+core's JWT recipe adds one. So by default a token is accepted only if a key
+from the configured core's JWKS signed it, it has the session-token shape
+(``sessionHandle``, ``refreshTokenHash1``, ``rsub``, ``tId``), its tenant is
+one we serve, and it has **no** ``iss`` and no ``aud`` (a JWT minted by the JWT
+recipe with the same keys is not a session). If ``AUTH_ISSUER`` is set,
+``iss`` must equal it instead (for a core that stamps one).
+
+Revocation window. Verification is stateless, so a revoked session's access
+token keeps working until it expires; its refresh fails at once. The gateway
+asks the core for ``AUTH_ACCESS_TOKEN_VALIDITY`` seconds (default 900 = 15 min,
+sent as CDI 5.6 ``accessTokenValidity``; the core can only shorten its own
+default of 1 h). That is the longest a signed-out or stolen session survives.
+
+The admin key is a separate credential, compared in constant time; a
+previous key (``ADMIN_KEY_PREVIOUS``) is honoured until ``ADMIN_KEY_PREVIOUS_UNTIL``
+for rotation without downtime.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from worker.http import ApiError, Request
 from worker.principal import Authenticator, Principal
+from worker.settings import Settings
 
 if TYPE_CHECKING:
     from worker.app import Gateway
+    from worker.jwks import JwksCache
+
+#: clock skew tolerated on exp/iat (seconds)
+LEEWAY_S = 30
+#: tenants whose sessions this gateway serves
+TENANTS = frozenset({"public"})
+_SESSION_CLAIMS = ("sub", "sessionHandle", "refreshTokenHash1", "rsub", "tId")
 
 
-class AdminKeyOnly:
-    def __init__(self, admin_key: str) -> None:
-        self._admin_key = admin_key
+def unauthenticated(message: str, code: str = "unauthenticated") -> ApiError:
+    return ApiError(401, code, message, headers={"www-authenticate": 'Bearer error="invalid_token"'})
+
+
+class SessionAuthenticator:
+    def __init__(self, settings: Settings, jwks: JwksCache | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._jwks = jwks
+        self._clock = clock
 
     async def authenticate(self, request: Request) -> Principal:
         token = bearer_token(request)
-        if token and hmac.compare_digest(token.encode(), self._admin_key.encode()):
+        if token is None:
+            raise unauthenticated("a valid access token is required")
+        if self._is_admin_key(token):
             return Principal(user_id=None, is_admin=True)
-        raise ApiError(401, "unauthenticated", "a valid access token is required")
+        claims = await self.verify(token)
+        return Principal(user_id=claims["sub"], session_handle=claims["sessionHandle"])
+
+    def _is_admin_key(self, token: str) -> bool:
+        s = self._settings
+        given = token.encode()
+        # both comparisons always run, so timing says nothing about which key (if any) matched
+        current = hmac.compare_digest(given, s.admin_key.encode()) and bool(s.admin_key)
+        previous = hmac.compare_digest(given, s.admin_key_previous.encode()) and bool(s.admin_key_previous)
+        return current or (previous and self._clock() < s.admin_key_previous_until)
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a valid session access token; ApiError(401) otherwise."""
+        import jwt  # lazily: PyJWT loads `cryptography`, a cold-start cost under Pyodide
+
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise unauthenticated("the access token is malformed", "invalid_token") from None
+        if header.get("alg") != "RS256":
+            raise unauthenticated("the access token's algorithm is not accepted", "invalid_token")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise unauthenticated("the access token names no signing key", "invalid_token")
+        if self._jwks is None:
+            raise ApiError(503, "auth_not_configured", "AUTH_URL is not set on the gateway")
+        key = await self._jwks.key(kid)
+        if key is None:
+            raise unauthenticated("the access token's signing key is unknown", "invalid_token")
+        try:
+            claims = jwt.decode(token, key, algorithms=["RS256"], leeway=LEEWAY_S,
+                                options={"require": ["exp", "iat", "sub"], "verify_iss": False})
+        except jwt.ExpiredSignatureError:
+            raise unauthenticated("the access token has expired; refresh it", "token_expired") from None
+        except jwt.InvalidTokenError:
+            raise unauthenticated("the access token is invalid", "invalid_token") from None
+        self._check_origin(claims)
+        return claims
+
+    def _check_origin(self, claims: dict[str, Any]) -> None:
+        issuer = self._settings.auth_issuer
+        if issuer and claims.get("iss") != issuer:
+            raise unauthenticated("the access token was not issued by this deployment's auth service",
+                                  "invalid_token")
+        if not issuer and "iss" in claims:
+            raise unauthenticated("the token is not a session access token", "invalid_token")
+        if not all(isinstance(claims.get(c), str) and claims[c] for c in _SESSION_CLAIMS):
+            raise unauthenticated("the token is not a session access token", "invalid_token")
+        if claims["tId"] not in TENANTS:
+            raise unauthenticated("the access token belongs to another tenant", "invalid_token")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -34,8 +125,24 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def supertokens_for(gateway: Gateway) -> Any:
+    """The per-isolate CDI client (``worker.supertokens.SuperTokens``)."""
+    client = gateway.cache.get("supertokens")
+    if client is None:
+        from worker.supertokens import SuperTokens
+
+        s = gateway.settings
+        client = gateway.cache["supertokens"] = SuperTokens(gateway.http, s.auth_url, s.auth_api_key)
+    return client
+
+
 def authenticator_for(gateway: Gateway) -> Authenticator:
     auth = gateway.cache.get("authenticator")
     if auth is None:
-        auth = gateway.cache["authenticator"] = AdminKeyOnly(gateway.settings.admin_key)
+        jwks = None
+        if gateway.settings.auth_url:
+            from worker.jwks import JwksCache
+
+            jwks = JwksCache(supertokens_for(gateway).jwks)
+        auth = gateway.cache["authenticator"] = SessionAuthenticator(gateway.settings, jwks)
     return auth

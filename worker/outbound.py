@@ -28,5 +28,5 @@ class HttpClient(Protocol):
         *,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
-        timeout: float = 5.0,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the port carries the deadline; Workers' fetch has no task groups
     ) -> HttpResponse: ...

@@ -22,6 +22,13 @@ class Settings:
     collections_json: str
     auth_url: str = ""
     auth_api_key: str = ""
+    #: access-token lifetime requested from the core (s): the window a revoked session's token still works
+    auth_access_token_validity: int = 900
+    #: required `iss` claim; empty = SuperTokens session tokens (which carry no `iss`; any `iss` is refused)
+    auth_issuer: str = ""
+    #: the admin key being rotated out, accepted until `admin_key_previous_until` (unix s)
+    admin_key_previous: str = ""
+    admin_key_previous_until: int = 0
     centrifugo_api_url: str = ""
     centrifugo_api_key: str = ""
     centrifugo_token_secret: str = ""
@@ -36,6 +43,10 @@ class Settings:
     dev_auth_secret: str = ""
     #: outbox events drained per request after the request's own write
     outbox_drain_per_request: int = 20
+    #: lifetime of presigned storage URLs, seconds (capped at 7 days by S3)
+    storage_url_ttl: int = 900
+    #: largest object a presigned upload accepts, bytes (enforced by S3 through the POST policy)
+    storage_max_upload_bytes: int = 100 * 1024 * 1024
 
 
 _KEYS: dict[str, str] = {
@@ -43,6 +54,10 @@ _KEYS: dict[str, str] = {
     "collections_json": "COLLECTIONS",
     "auth_url": "AUTH_URL",
     "auth_api_key": "AUTH_API_KEY",
+    "auth_access_token_validity": "AUTH_ACCESS_TOKEN_VALIDITY",
+    "auth_issuer": "AUTH_ISSUER",
+    "admin_key_previous": "ADMIN_KEY_PREVIOUS",
+    "admin_key_previous_until": "ADMIN_KEY_PREVIOUS_UNTIL",
     "centrifugo_api_url": "CENTRIFUGO_API_URL",
     "centrifugo_api_key": "CENTRIFUGO_API_KEY",
     "centrifugo_token_secret": "CENTRIFUGO_TOKEN_SECRET",
@@ -55,7 +70,13 @@ _KEYS: dict[str, str] = {
     "s3_secret_access_key": "S3_SECRET_ACCESS_KEY",
     "dev_auth_secret": "DEV_AUTH_SECRET",
     "outbox_drain_per_request": "OUTBOX_DRAIN_PER_REQUEST",
+    "storage_url_ttl": "STORAGE_URL_TTL",
+    "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
 }
+_INTEGERS = (
+    "outbox_drain_per_request", "storage_url_ttl", "storage_max_upload_bytes", "auth_access_token_validity",
+    "admin_key_previous_until",
+)
 _REQUIRED = ("admin_key", "collections_json")
 
 
@@ -72,7 +93,7 @@ def from_mapping(env: Mapping[str, Any]) -> Settings:
             if field_name in _REQUIRED:
                 raise SettingsError(f"gateway setting {key} is required")
             continue
-        if field_name == "outbox_drain_per_request":
+        if field_name in _INTEGERS:
             try:
                 values[field_name] = int(raw)
             except (TypeError, ValueError):

@@ -16,7 +16,8 @@ BIN_DIR = Path(os.environ.get("TELESTACK_BIN", Path.home() / ".cache/telestack/b
 
 def binary(name: str) -> str:
     """Path of a toolchain binary (built by scripts/toolchain.sh) or from the venv; fails loudly if absent."""
-    found = shutil.which(name, path=f"{BIN_DIR}{os.pathsep}{ROOT / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    search = os.pathsep.join([str(BIN_DIR), str(ROOT / ".venv/bin"), os.environ.get("PATH", "")])
+    found = shutil.which(name, path=search)
     if not found:
         pytest.fail(f"{name} not found: run scripts/bootstrap first (looked in {BIN_DIR} and PATH)")
     return found

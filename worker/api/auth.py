@@ -1,7 +1,156 @@
-"""HTTP handlers for auth: thin — parse, call the core, shape the JSON."""
+"""HTTP handlers for auth: thin — validate, call SuperTokens Core (CDI), shape the JSON.
+
+- ``POST /v1/auth/signup`` ``{"email", "password"}`` → 201 tokens + user
+- ``POST /v1/auth/signin`` ``{"email", "password"}`` → 200 tokens + user
+- ``POST /v1/auth/refresh`` ``{"refresh_token"}`` → 200 new tokens (the old refresh token is spent:
+  reusing it after the core's grace period revokes the whole session)
+- ``POST /v1/auth/signout`` (Bearer access token) → 200; the session's refresh token dies at once,
+  its access token at expiry (``AUTH_ACCESS_TOKEN_VALIDITY``, see ``worker/auth.py``)
+- ``GET /v1/auth/me`` (Bearer) → the caller as the verified token says, no core call
+
+Tokens: ``{"user": {"id", "email"}, "access_token", "access_token_expires_at", "refresh_token",
+"refresh_token_expires_at", "token_type": "Bearer"}`` (expiries in unix ms, as the core gives them).
+An unknown email and a wrong password give the same 401 after the same work (one core call
+that runs one Argon2 verification either way), so accounts cannot be enumerated.
+"""
 
 from __future__ import annotations
 
-from worker.routing import Route
+import re
+from typing import TYPE_CHECKING, Any
 
-ROUTES: list[Route] = []
+from worker import jsoncodec
+from worker.auth import authenticator_for, bearer_token, supertokens_for
+from worker.http import ApiError, Response
+from worker.routing import Route
+from worker.supertokens import CoreSession, CoreUser
+
+if TYPE_CHECKING:
+    from worker.app import Context
+
+MAX_BODY_BYTES = 16 * 1024
+MIN_PASSWORD = 8
+#: longer passwords are refused before they reach the KDF (hashing cost grows with length)
+MAX_PASSWORD = 256
+MAX_EMAIL = 254
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_EMAIL = re.compile(rf"^[^\s@\"(),:;<>\[\]\\]+@{_LABEL}(?:\.{_LABEL})+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{1,4096}$")
+
+
+def _body(ctx: Context, allowed: set[str]) -> dict[str, Any]:
+    req = ctx.request
+    ctype = (req.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    if len(req.body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        body = jsoncodec.loads(req.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"unknown field {unknown[0][:64]!r}")
+    missing = [name for name in sorted(allowed) if name not in body]
+    if missing:
+        raise ApiError(400, "missing_field", f"field {missing[0]!r} is required")
+    return body
+
+
+def _credentials(ctx: Context, *, signup: bool) -> tuple[str, str]:
+    body = _body(ctx, {"email", "password"})
+    email, password = body["email"], body["password"]
+    if not isinstance(email, str):
+        raise ApiError(400, "invalid_email", "email must be a string")
+    email = email.strip().lower()  # the core normalises the same way
+    if len(email) > MAX_EMAIL or not _EMAIL.match(email):
+        raise ApiError(400, "invalid_email", "email is not a valid address")
+    if not isinstance(password, str) or password == "":
+        raise ApiError(400, "invalid_password", "password must be a non-empty string")
+    if len(password) > MAX_PASSWORD:
+        raise ApiError(400, "invalid_password", f"password must be at most {MAX_PASSWORD} characters")
+    if signup and len(password) < MIN_PASSWORD:
+        raise ApiError(400, "weak_password", f"password must be at least {MIN_PASSWORD} characters")
+    return email, password
+
+
+def _validity_ms(ctx: Context) -> int:
+    return max(1, ctx.settings.auth_access_token_validity) * 1000
+
+
+def _tokens(session: CoreSession, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if user is not None:
+        out["user"] = user
+    out.update({
+        "access_token": session.access_token,
+        "access_token_expires_at": session.access_token_expiry,
+        "refresh_token": session.refresh_token,
+        "refresh_token_expires_at": session.refresh_token_expiry,
+        "token_type": "Bearer",
+    })
+    return out
+
+
+def _user(user: CoreUser) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "time_joined": user.time_joined}
+
+
+async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
+    # the email rides in the token so /me needs no core call; it is not a protected claim
+    return await supertokens_for(ctx.gateway).create_session(
+        user.id, jwt_data={"email": user.email}, access_token_validity_ms=_validity_ms(ctx))
+
+
+async def signup(ctx: Context) -> Response:
+    email, password = _credentials(ctx, signup=True)
+    user = await supertokens_for(ctx.gateway).sign_up(email, password)
+    session = await _session_for(ctx, user)
+    return Response.json(_tokens(session, _user(user)), status=201)
+
+
+async def signin(ctx: Context) -> Response:
+    email, password = _credentials(ctx, signup=False)
+    user = await supertokens_for(ctx.gateway).sign_in(email, password)
+    session = await _session_for(ctx, user)
+    return Response.json(_tokens(session, _user(user)))
+
+
+async def refresh(ctx: Context) -> Response:
+    token = _body(ctx, {"refresh_token"})["refresh_token"]
+    if not isinstance(token, str) or not _TOKEN.match(token):
+        raise ApiError(401, "session_expired", "the refresh token is invalid or the session has ended")
+    session = await supertokens_for(ctx.gateway).refresh_session(
+        token, access_token_validity_ms=_validity_ms(ctx))
+    return Response.json(_tokens(session))
+
+
+async def signout(ctx: Context) -> Response:
+    principal = await ctx.principal()
+    if principal.session_handle is None:
+        raise ApiError(400, "no_session", "the admin key has no session to sign out of")
+    await supertokens_for(ctx.gateway).revoke_sessions([principal.session_handle])
+    return Response.json({"signed_out": True})
+
+
+async def me(ctx: Context) -> Response:
+    principal = await ctx.principal()
+    if principal.is_admin:
+        return Response.json({"user": None, "is_admin": True})
+    # verified again for the claims the Principal does not carry (cached key: microseconds)
+    claims = await authenticator_for(ctx.gateway).verify(bearer_token(ctx.request) or "")
+    return Response.json({"user": {"id": principal.user_id, "email": claims.get("email")},
+                          "session_handle": principal.session_handle, "is_admin": False,
+                          "expires_at": int(claims["exp"]) * 1000})
+
+
+ROUTES: list[Route] = [
+    Route("POST", "/v1/auth/signup", signup),
+    Route("POST", "/v1/auth/signin", signin),
+    Route("POST", "/v1/auth/refresh", refresh),
+    Route("POST", "/v1/auth/signout", signout),
+    Route("GET", "/v1/auth/me", me),
+]

@@ -1,7 +1,20 @@
-"""HTTP handlers for health: thin — parse, call the core, shape the JSON."""
+"""GET /v1/health: per-dependency status (db, realtime, storage, auth); public, cheap, never slow."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from worker import health
+from worker.http import Response
 from worker.routing import Route
 
-ROUTES: list[Route] = []
+if TYPE_CHECKING:
+    from worker.app import Context
+
+
+async def get_health(ctx: Context) -> Response:
+    status, body = await health.report(ctx.gateway)
+    return Response.json(body, status=status, headers={"cache-control": "no-store"})
+
+
+ROUTES: list[Route] = [Route("GET", "/v1/health", get_health)]

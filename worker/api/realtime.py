@@ -1,7 +1,62 @@
-"""HTTP handlers for realtime: thin — parse, call the core, shape the JSON."""
+"""POST /v1/realtime/token: a Centrifugo connection token plus the channels the caller may read.
+
+Body (optional, JSON): ``{"channels": ["notes:abc#<me>", ...]}`` asks for specific
+channels; without it the caller gets the per-collection channel of every
+collection it may read. A requested channel the caller may not read is a 403
+naming it: the gateway never signs a grant that the RLS rule would refuse.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
+from worker import realtime
+from worker.http import ApiError, Response, read_json
 from worker.routing import Route
 
-ROUTES: list[Route] = []
+if TYPE_CHECKING:
+    from worker.app import Context
+
+MAX_CHANNELS = 100
+
+
+async def token(ctx: Context) -> Response:
+    principal = await ctx.principal()
+    settings = ctx.settings
+    if not settings.centrifugo_token_secret:
+        raise ApiError(503, "realtime_unavailable", "realtime is not configured on this stack")
+    requested: list[str] | None = None
+    if ctx.request.body:
+        body = read_json(ctx.request, max_bytes=64 * 1024)
+        if not isinstance(body, dict) or set(body) - {"channels"}:
+            raise ApiError(400, "invalid_request", "body must be {\"channels\": [channel, ...]}")
+        raw = body.get("channels")
+        if raw is not None:
+            if (not isinstance(raw, list) or len(raw) > MAX_CHANNELS
+                    or not all(isinstance(c, str) and 0 < len(c) <= 255 for c in raw)):
+                raise ApiError(400, "invalid_request",
+                               f"channels must be a list of at most {MAX_CHANNELS} names")
+            requested = list(dict.fromkeys(raw))
+    access = realtime.collection_access(ctx.gateway)
+    channels = requested if requested is not None else realtime.default_grants(principal, access)
+    sub = realtime.subject(principal)
+    now = time.time()
+    grants = []
+    for channel in channels:
+        decision = realtime.authorize_channel(principal, channel, access)
+        if not decision:
+            raise ApiError(403, "forbidden", f"not allowed to subscribe to {channel}")
+        sub_token = (realtime.subscription_token(settings.centrifugo_token_secret, sub, channel, now=now)
+                     if decision == "token" else None)
+        grants.append(realtime.Grant(channel, channel.partition(":")[0], sub_token).to_json())
+    return Response.json({
+        "url": settings.centrifugo_ws_url or None,
+        "user": sub,
+        "token": realtime.connection_token(settings.centrifugo_token_secret, sub, now=now),
+        "expires_at": int(now) + realtime.TOKEN_TTL_SECONDS,
+        "channels": grants,
+    }, headers={"cache-control": "no-store"})
+
+
+ROUTES: list[Route] = [Route("POST", "/v1/realtime/token", token)]

@@ -1,7 +1,50 @@
-"""HTTP handlers for storage: thin — parse, call the core, shape the JSON."""
+"""POST /v1/storage/upload-url and /download-url: presigned S3 URLs, keys confined to the caller.
+
+Request bodies:
+  upload:   {"key": "users/<me>/a.png", "content_type": "image/png", "size": 1234, "expires_in": 300}
+  download: {"key": "users/<me>/a.png", "expires_in": 300}
+``content_type``, ``size`` and ``expires_in`` are optional. The upload answer is a
+form (``url`` + ``fields``) to POST as multipart/form-data with the file last.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from worker import storage
+from worker.http import ApiError, Response, read_json
 from worker.routing import Route
 
-ROUTES: list[Route] = []
+if TYPE_CHECKING:
+    from worker.app import Context
+
+_UPLOAD_KEYS = {"key", "content_type", "size", "expires_in"}
+_DOWNLOAD_KEYS = {"key", "expires_in"}
+
+
+def _body(ctx: Context, allowed: set[str]) -> dict[str, Any]:
+    body = read_json(ctx.request, max_bytes=16 * 1024)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}")
+    return body
+
+
+async def upload_url(ctx: Context) -> Response:
+    principal = await ctx.principal()
+    form = storage.upload_form(principal, _body(ctx, _UPLOAD_KEYS), ctx.settings)
+    return Response.json(form, headers={"cache-control": "no-store"})
+
+
+async def download_url(ctx: Context) -> Response:
+    principal = await ctx.principal()
+    signed = storage.download_url(principal, _body(ctx, _DOWNLOAD_KEYS), ctx.settings)
+    return Response.json(signed, headers={"cache-control": "no-store"})
+
+
+ROUTES: list[Route] = [
+    Route("POST", "/v1/storage/upload-url", upload_url),
+    Route("POST", "/v1/storage/download-url", download_url),
+]

@@ -1,0 +1,20 @@
+# The README's commands. Every target bootstraps first (idempotent, seconds when warm).
+.PHONY: up stack smoke down test bootstrap
+
+up: stack smoke          ## bring the local stack up, then smoke-test it
+
+stack:                   ## bootstrap + pulumi up --stack local + summary
+	scripts/up
+
+smoke:                   ## the smoke suite against the running stack (when present)
+	@if [ -f tests/smoke/__main__.py ]; then scripts/bootstrap_env.sh .venv/bin/python -m tests.smoke --stack local; \
+	else echo "smoke suite not in the repository yet; skipped" >&2; fi
+
+down:                    ## stop every service of the local stack
+	scripts/down
+
+test:                    ## bootstrap + the whole test suite
+	scripts/test
+
+bootstrap:               ## toolchain, venv, stack and secrets only
+	scripts/bootstrap

@@ -1,0 +1,1 @@
+"""The TelestackDB Pulumi program: settings, service specs and the renderers that realise them."""

@@ -1,0 +1,249 @@
+"""The edge on Cloudflare: the D1 database (with its migrations) and the gateway Worker.
+
+Deploys, per environment:
+
+- ``D1Database`` and a ``D1Migrations`` dynamic resource that applies
+  ``config/migrations/*.sql`` plus the collections' index migrations through the
+  D1 HTTP API (``worker/adapters/d1_http.py`` + ``worker/migrations.py``). It is
+  keyed by the hash of the migration set: an unchanged set is no diff, a changed
+  one re-runs ``migrate``, which skips what ``_migrations`` records (safe to re-run);
+- ``Worker`` + ``WorkerVersion`` (the modules of :mod:`infra.worker_bundle`,
+  bindings: D1 as ``DB``, plain vars, secret text for keys, ``COLLECTIONS``) +
+  ``WorkersDeployment`` sending 100 % of traffic to that version;
+- a custom domain or a route when configured, and the outbox-drain cron trigger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+from infra.worker_bundle import Bundle, binding
+
+with warnings.catch_warnings():
+    # the SDK announces its own deprecated resources (Access*, ...) at import; none is used here
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pulumi_cloudflare as cloudflare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_collections(config_dir: Path = ROOT / "config") -> str:
+    """COLLECTIONS as the Worker's ``plain_text`` binding: the same JSON text the ASGI entry builds."""
+    from worker import jsoncodec
+    from worker.adapters.config_files import load_collections
+
+    return jsoncodec.dumps(load_collections(config_dir))
+
+
+def read_migrations(config_dir: Path = ROOT / "config") -> list[tuple[str, str]]:
+    """``(name, SQL)`` pairs exactly as the local stack and ops name them (recorded in ``_migrations``)."""
+    from worker.adapters.config_files import load_migrations
+
+    return load_migrations(config_dir)
+
+
+def migration_set_hash(migrations: Sequence[tuple[str, str]], collections_json: str) -> str:
+    """What the migrations resource is keyed by: the SQL files and the collections (their indexes)."""
+    digest = hashlib.sha256()
+    for name, sql in migrations:
+        digest.update(f"{name}\0{hashlib.sha256(sql.encode()).hexdigest()}\n".encode())
+    digest.update(collections_json.encode())
+    return digest.hexdigest()
+
+
+# --- migrations through the D1 HTTP API -----------------------------------------------------------
+
+
+class _MigrationsProvider(ResourceProvider):
+    """Runs ``worker.migrations.migrate`` against D1 over HTTP when the migration set or database changes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _apply(self, props: Mapping[str, Any]) -> list[str]:
+        if self.root not in sys.path:
+            sys.path.insert(0, self.root)
+        import asyncio
+
+        return asyncio.run(_migrate(props))
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=str(props["database_id"]), outs=_outs(props, self._apply(props)))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = ("database_id", "migration_hash")
+        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed), replaces=["database_id"] if "database_id" in changed else [],
+                          delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_outs(news, self._apply(news)))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing to undo: migrations are forward-only and the database's deletion takes the data."""
+
+
+def _outs(props: Mapping[str, Any], applied: list[str]) -> dict[str, Any]:
+    """State to keep: everything but the API token (it is re-read from stack config on every run)."""
+    return {**{k: v for k, v in props.items() if k != "api_token"}, "applied": applied}
+
+
+async def _migrate(props: Mapping[str, Any]) -> list[str]:
+    import httpx
+
+    from worker.adapters.d1_http import D1HttpDatabase
+    from worker.adapters.httpx_client import HttpxClient
+    from worker.collections import Registry
+    from worker.migrations import migrate
+
+    async with httpx.AsyncClient() as client:
+        db = D1HttpDatabase(HttpxClient(client), account_id=props["account_id"],
+                            database_id=props["database_id"], api_token=props["api_token"])
+        files = [(m["name"], m["sql"]) for m in props["migrations"]]
+        return await migrate(db, files, Registry.from_json(props["collections_json"]))
+
+
+class D1Migrations(Resource):
+    """Applied migrations of one D1 database (outputs: ``applied`` names of the last run)."""
+
+    applied: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, *, account_id: pulumi.Input[str], database_id: pulumi.Input[str],
+                 api_token: pulumi.Input[str], migrations: Sequence[tuple[str, str]], collections_json: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {
+            "account_id": account_id,
+            "database_id": database_id,
+            "api_token": pulumi.Output.secret(api_token),
+            "migrations": [{"name": n, "sql": s} for n, s in migrations],
+            "collections_json": collections_json,
+            "migration_hash": migration_set_hash(migrations, collections_json),
+            "applied": None,
+        }
+        super().__init__(_MigrationsProvider(str(ROOT)), name, props, opts)
+
+
+# --- the edge component ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EdgeArgs:
+    account_id: pulumi.Input[str]
+    worker_name: str
+    database_name: str
+    bundle: Bundle
+    collections_json: str
+    migrations: Sequence[tuple[str, str]]
+    api_token: pulumi.Input[str]
+    #: binding name -> value (plain_text)
+    plain_vars: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    #: binding name -> value (secret_text; wrapped as a Pulumi secret here in any case)
+    secret_vars: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    zone_id: pulumi.Input[str] | None = None
+    custom_domain: str = ""
+    route: str = ""
+    workers_dev: bool = True
+    read_replication: str = "disabled"
+    location_hint: str = ""
+    outbox_cron: str = ""
+    observability: bool = True
+
+
+def worker_bindings(database_id: pulumi.Input[str], args: EdgeArgs) -> list[dict[str, Any]]:
+    """The version's bindings in Cloudflare's metadata shape, sorted by name (stable inputs)."""
+    out = [binding("DB", "d1", database_id), binding("COLLECTIONS", "plain_text", args.collections_json)]
+    out += [binding(k, "plain_text", v) for k, v in args.plain_vars.items()]
+    out += [binding(k, "secret_text", pulumi.Output.secret(v)) for k, v in args.secret_vars.items()]
+    return sorted(out, key=lambda b: b["name"])
+
+
+class Edge(pulumi.ComponentResource):
+    """D1 + migrations + the gateway Worker, its deployment, domain/route and cron trigger."""
+
+    def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("telestack:infra:Edge", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # The database; read replication and location hint from the environment file.
+        self.database = cloudflare.D1Database(
+            f"{name}-db", account_id=args.account_id, name=args.database_name,
+            read_replication=cloudflare.D1DatabaseReadReplicationArgs(mode=args.read_replication),
+            primary_location_hint=args.location_hint or None, opts=child)
+
+        # Its schema, applied before any Worker version can serve traffic.
+        self.migrations = D1Migrations(
+            f"{name}-migrations", account_id=args.account_id, database_id=self.database.id,
+            api_token=args.api_token, migrations=args.migrations, collections_json=args.collections_json,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.database]))
+
+        # The Worker (name, workers.dev subdomain, observability) ...
+        self.worker = cloudflare.Worker(
+            f"{name}-worker", account_id=args.account_id, name=args.worker_name,
+            subdomain=cloudflare.WorkerSubdomainArgs(enabled=args.workers_dev, previews_enabled=False),
+            observability=cloudflare.WorkerObservabilityArgs(enabled=args.observability), opts=child)
+
+        # ... one immutable version per content hash of the bundle ...
+        bundle = args.bundle
+        bindings = worker_bindings(self.database.id, args)
+        self.version = cloudflare.WorkerVersion(
+            f"{name}-version", account_id=args.account_id, worker_id=self.worker.id,
+            main_module=bundle.main_module, compatibility_date=bundle.compatibility_date,
+            compatibility_flags=list(bundle.compatibility_flags),
+            modules=[cloudflare.WorkerVersionModuleArgs(**m.as_args()) for m in bundle.modules],
+            bindings=[cloudflare.WorkerVersionBindingArgs(**b) for b in bindings],
+            annotations=cloudflare.WorkerVersionAnnotationsArgs(workers_tag=bundle.content_hash[:64],
+                                                                workers_message="telestack deploy"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migrations]))
+
+        # ... serving all traffic.
+        self.deployment = cloudflare.WorkersDeployment(
+            f"{name}-deployment", account_id=args.account_id, script_name=self.worker.name,
+            strategy="percentage",
+            versions=[cloudflare.WorkersDeploymentVersionArgs(percentage=100, version_id=self.version.id)],
+            opts=child)
+        after_deploy = pulumi.ResourceOptions(parent=self, depends_on=[self.deployment])
+
+        self.domain = None
+        if args.custom_domain:
+            self.domain = cloudflare.WorkersCustomDomain(
+                f"{name}-domain", account_id=args.account_id, hostname=args.custom_domain,
+                service=self.worker.name, zone_id=args.zone_id, opts=after_deploy)
+        self.route = None
+        if args.route:
+            self.route = cloudflare.WorkersRoute(
+                f"{name}-route", zone_id=args.zone_id, pattern=args.route, script=self.worker.name,
+                opts=after_deploy)
+        self.cron = None
+        if args.outbox_cron:
+            # The outbox drain: Default.scheduled in worker/entry.py publishes events a request left behind.
+            self.cron = cloudflare.WorkersCronTrigger(
+                f"{name}-outbox-drain", account_id=args.account_id, script_name=self.worker.name,
+                schedules=[cloudflare.WorkersCronTriggerScheduleArgs(cron=args.outbox_cron)],
+                opts=after_deploy)
+
+        self.url = self._url(args)
+        self.register_outputs({"url": self.url, "database_id": self.database.id,
+                               "version_id": self.version.id})
+
+    def _url(self, args: EdgeArgs) -> pulumi.Output[str]:
+        if args.custom_domain:
+            return pulumi.Output.from_input(f"https://{args.custom_domain}")
+        if args.route:
+            return pulumi.Output.from_input("https://" + args.route.lstrip("*.").split("/", 1)[0])
+        return self.worker.subdomain.apply(_subdomain_url)
+
+
+def _subdomain_url(subdomain: Any) -> str:
+    url = getattr(subdomain, "url", None) if subdomain is not None else None
+    if isinstance(subdomain, Mapping):
+        url = subdomain.get("url")
+    return str(url or "")  # the provider reports it once the account has a workers.dev subdomain

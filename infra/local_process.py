@@ -1,0 +1,292 @@
+"""A supervised local process as a Pulumi dynamic resource.
+
+``pulumi-command`` cannot be built here (its provider module has no tags the
+Go proxy serves), so the local renderer realises each service through this
+dynamic provider instead. Lifecycle:
+
+- **create** writes the config files, refuses a port that is already in use
+  (naming it and the setting that chose it), starts the program detached in
+  its own session with a pid file and a log file under the state folder, and
+  waits for the health check, or stops it and fails with the log's last lines;
+- **diff** reports a change when the spec changed *or the process is no longer
+  running*, so a plain ``pulumi up`` restarts a killed service;
+- **update** restarts that one service; **delete** stops it (SIGTERM to its
+  process group, SIGKILL after ``stop_timeout``);
+- **read** (``pulumi refresh``) reports a dead process as gone.
+
+A pid is trusted only together with its kernel start time, so a recycled pid
+is never signalled. Secrets arrive in ``secret_env`` (a Pulumi secret, so the
+state encrypts it) and reach the child through its environment only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.dynamic import Resource as DynamicResource
+
+#: inputs whose change restarts the service
+SPEC_KEYS = ("argv", "cwd", "env", "secret_env", "files", "config_dir", "data_dir", "host", "ports", "health")
+#: variables a child inherits from the engine; everything else comes from the spec
+_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE")
+_LOG_TAIL = 30
+#: children started by this provider process, kept so they are reaped (no zombies) while it lives
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+#: health checks go straight to the loopback address, whatever HTTP(S)_PROXY says
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ServiceError(RuntimeError):
+    """A service could not start; the message says which one and why (never a secret)."""
+
+
+# --- process identity ----------------------------------------------------------------------------
+
+
+def _start_time(pid: int) -> str | None:
+    """Kernel start time of ``pid`` (clock ticks since boot), or None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped
+        return None
+    return fields[19]
+
+
+def _read_pidfile(pid_file: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(pid_file).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def running_pid(pid_file: str) -> int | None:
+    """The pid recorded in ``pid_file`` if that very process is still alive."""
+    rec = _read_pidfile(pid_file)
+    if not rec:
+        return None
+    pid = int(rec["pid"])
+    return pid if _start_time(pid) == rec.get("start_time") else None
+
+
+# --- start / stop --------------------------------------------------------------------------------
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Something accepts connections there. (A bind probe would also trip over the FIN-WAIT sockets a
+    killed server leaves behind, which do not stop the restarted server from binding.)"""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _log_tail(log_file: str, offset: int) -> str:
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(offset)
+            lines = deque(fh, maxlen=_LOG_TAIL)
+    except FileNotFoundError:
+        return "(no log)"
+    return "".join(line.decode("utf-8", "replace") for line in lines).rstrip() or "(log is empty)"
+
+
+def _healthy(props: dict[str, Any]) -> bool:
+    health = props.get("health") or {}
+    if not health:
+        return True
+    host = props["host"]
+    port = int(props["ports"][health["port"]]["number"])
+    if health["kind"] == "tcp":
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            return False
+    url = f"http://{host}:{port}{health['path']}"
+    try:
+        with _NO_PROXY.open(url, timeout=2) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError):
+        return False
+    return status in health["ok_status"]
+
+
+def _child_env(props: dict[str, Any]) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+    env.update({k: str(v) for k, v in (props.get("env") or {}).items()})
+    env.update({k: str(v) for k, v in (props.get("secret_env") or {}).items()})
+    return env
+
+
+def start(props: dict[str, Any]) -> dict[str, Any]:
+    """Start the service and wait until healthy; returns the runtime outputs (pid, log file)."""
+    name = props["name"]
+    for port_name, port in sorted((props.get("ports") or {}).items()):
+        number = int(port["number"])  # the engine hands numbers back as floats
+        if _port_in_use(props["host"], number):
+            where = f" (set by {port['setting']})" if port.get("setting") else ""
+            raise ServiceError(
+                f"{name}: port {number} ({port_name}) on {props['host']} is already in use{where}; "
+                f"stop whatever listens there or choose another port"
+            )
+    config_dir = Path(props["config_dir"])
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for rel, content in (props.get("files") or {}).items():
+        (config_dir / rel).write_text(content, encoding="utf-8")
+    if props.get("data_dir"):
+        Path(props["data_dir"]).mkdir(parents=True, exist_ok=True)
+    log_file = Path(props["log_file"])
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        log.write(f"--- telestack: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode())
+        offset = log.tell()
+        proc = subprocess.Popen(
+            props["argv"],
+            cwd=props["cwd"],
+            env=_child_env(props),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    start_time = _start_time(proc.pid)
+    Path(props["pid_file"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(props["pid_file"]).write_text(json.dumps({"pid": proc.pid, "start_time": start_time}))
+    deadline = time.monotonic() + float(props["start_timeout"])
+    while True:
+        if proc.poll() is not None:
+            Path(props["pid_file"]).unlink(missing_ok=True)
+            raise ServiceError(
+                f"{name} exited with status {proc.returncode} during start-up; last lines of {log_file}:\n"
+                + _log_tail(str(log_file), offset)
+            )
+        if _healthy(props):
+            break
+        if time.monotonic() > deadline:
+            stop(props)
+            proc.poll()
+            raise ServiceError(
+                f"{name} did not pass its health check within {int(props['start_timeout'])} s; "
+                f"last lines of {log_file}:\n" + _log_tail(str(log_file), offset)
+            )
+        time.sleep(0.2)
+    return {"pid": proc.pid}
+
+
+def stop(props: dict[str, Any]) -> None:
+    """SIGTERM the service's process group, SIGKILL it after ``stop_timeout``; no-op when not running."""
+    pid = running_pid(props["pid_file"])
+    if pid is not None:
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + float(props.get("stop_timeout", 10))
+        while _start_time(pid) is not None and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if _start_time(pid) is not None:
+            _signal_group(pid, signal.SIGKILL)
+            while _start_time(pid) is not None:
+                _reap(pid)
+                time.sleep(0.05)
+    Path(props["pid_file"]).unlink(missing_ok=True)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        # start_new_session made the service a group leader: signal its children too
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
+
+
+# --- the provider ----------------------------------------------------------------------------------
+
+
+def _spec(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: props.get(k) for k in SPEC_KEYS}
+
+
+class LocalProcessProvider(ResourceProvider):
+    """CRUD for :class:`LocalProcess`; stateless, so its pickled form never changes."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [
+            CheckFailure(k, f"{k} is required")
+            for k in ("name", "argv", "pid_file", "log_file")
+            if not news.get(k)
+        ]
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        stop(props)  # a survivor of a lost state file must not hold the ports
+        outs = start(props)
+        return CreateResult(props["name"], {**props, **outs})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in SPEC_KEYS if olds.get(k) != news.get(k)]
+        dead = running_pid(olds.get("pid_file", "")) is None if olds.get("pid_file") else True
+        replaces = ["pid_file"] if olds.get("pid_file") != news.get("pid_file") else []
+        return DiffResult(
+            changes=bool(changed or dead or replaces), replaces=replaces, delete_before_replace=True
+        )
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        stop(olds)
+        return UpdateResult({**news, **start(news)})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        stop(props)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        if not props.get("pid_file") or running_pid(props["pid_file"]) is None:
+            return ReadResult(None, {})
+        return ReadResult(id_, props)
+
+
+class LocalProcess(DynamicResource, module="telestack", name="LocalProcess"):
+    """One running service: argv + env + config files + ports + health check."""
+
+    pid: pulumi.Output[int]
+    log_file: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_env"])
+        super().__init__(
+            LocalProcessProvider(), name, {**props, "pid": None}, pulumi.ResourceOptions.merge(opts, secret)
+        )

@@ -1,0 +1,325 @@
+"""Docker renderer: the same service specs the local renderer runs, as containers on a Docker host.
+
+The provider talks to ``DOCKER_HOST`` (local socket, or ``ssh://user@host``).
+Per environment: one private bridge network, a named volume per stateful
+service, a pinned :class:`RemoteImage` per image, and per spec (x replicas) a
+container with the spec's health check, restart policy and resource limits.
+Only ports a spec marks ``public`` are published (replica *i* on port + *i*);
+PostgreSQL, Redis and SeaweedFS' internal ports stay on the private network.
+Secrets reach containers only as Pulumi-secret environment entries.
+
+Specs shared with the local stack come from :mod:`infra.services`
+(Centrifugo, SeaweedFS); the cloud-only ones (MinIO, SuperTokens Core,
+PostgreSQL, Redis) are built here in the same :class:`ServiceSpec` shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from infra import services
+from infra.settings import CloudRefs, ContainerSettings, Settings
+from infra.spec import HealthCheck, Port, ServiceSpec, substitute
+
+CONFIG_DIR = "/etc/telestack"
+DATA_DIR = "/data"
+#: address services bind inside a container (the network is private; publishing decides exposure)
+CONTAINER_HOST = "0.0.0.0"  # noqa: S104
+
+
+# --- cloud specs ---------------------------------------------------------------------------------
+
+
+def _pinned(spec: ServiceSpec, container: ContainerSettings) -> ServiceSpec:
+    """The spec with the environment's pinned image (tag + digest) instead of its default."""
+    return dataclasses.replace(spec, image=container.image.ref)
+
+
+def redis(s: Settings) -> ServiceSpec:
+    """Centrifugo's Redis engine (realtime.replicas > 1): private, no persistence needed."""
+    assert s.environment.docker and s.environment.docker.redis
+    return ServiceSpec(
+        name="redis", program="redis-server", args=("--save", "", "--appendonly", "no"),
+        ports=(Port("redis", 6379),), health=HealthCheck(port="redis", kind="tcp"),
+        image=s.environment.docker.redis.image.ref,
+    )
+
+
+def centrifugo(s: Settings) -> ServiceSpec:
+    """The local stack's Centrifugo spec; with replicas > 1 its Redis engine is switched on by env."""
+    env, docker_settings = s.environment, s.environment.docker
+    assert docker_settings
+    spec = _pinned(services.centrifugo(s), docker_settings.centrifugo)
+    if env.realtime.replicas > 1:
+        engine = {"CENTRIFUGO_ENGINE_TYPE": "redis", "CENTRIFUGO_ENGINE_REDIS_ADDRESS": "redis://redis:6379"}
+        spec = dataclasses.replace(spec, env={**spec.env, **engine}, depends_on=(*spec.depends_on, "redis"))
+    return spec
+
+
+def minio(s: Settings) -> ServiceSpec:
+    """MinIO single node: the stack's S3 keys are its root credentials; the bucket is made by a job."""
+    st, docker_settings = s.environment.storage, s.environment.docker
+    assert docker_settings and docker_settings.storage
+    return ServiceSpec(
+        name="minio", program="minio",
+        args=("server", "${data}", "--address", f":{st.port}", "--console-address", "127.0.0.1:9001"),
+        secret_env={"MINIO_ROOT_USER": s.secrets.s3_access_key_id,
+                    "MINIO_ROOT_PASSWORD": s.secrets.s3_secret_access_key},
+        ports=(Port("s3", st.port, "storage.port", public=True),),
+        health=HealthCheck(port="s3", path="/minio/health/live"),
+        data_dir=True, image=docker_settings.storage.image.ref,
+    )
+
+
+def minio_bucket(s: Settings) -> ServiceSpec:
+    """One-shot job: create the bucket if missing (``mc mb --ignore-existing``), then exit."""
+    st, docker_settings = s.environment.storage, s.environment.docker
+    assert docker_settings and docker_settings.storage
+    script = (f'mc alias set s3 http://minio:{st.port} "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" '
+              f"&& mc mb --ignore-existing s3/{st.bucket}")
+    return ServiceSpec(
+        name="minio-bucket", program="sh", args=("-c", script),
+        secret_env={"MINIO_ROOT_USER": s.secrets.s3_access_key_id,
+                    "MINIO_ROOT_PASSWORD": s.secrets.s3_secret_access_key},
+        image=docker_settings.storage.image.ref, depends_on=("minio",),
+    )
+
+
+def postgres(s: Settings, refs: CloudRefs) -> ServiceSpec:
+    """PostgreSQL for SuperTokens Core: private, data on a named volume."""
+    docker_settings = s.environment.docker
+    assert docker_settings
+    return ServiceSpec(
+        name="postgres", program="postgres",
+        env={"POSTGRES_USER": "supertokens", "POSTGRES_DB": "supertokens", "PGDATA": "${data}/pgdata"},
+        secret_env={"POSTGRES_PASSWORD": refs.postgres_password},
+        ports=(Port("pg", 5432),), health=HealthCheck(port="pg", kind="tcp"),
+        data_dir=True, image=docker_settings.postgres.image.ref,
+    )
+
+
+def supertokens(s: Settings, refs: CloudRefs) -> ServiceSpec:
+    """SuperTokens Core (PostgreSQL image): published for the gateway Worker, which sends the API key."""
+    env, docker_settings = s.environment, s.environment.docker
+    assert docker_settings
+    return ServiceSpec(
+        name="supertokens", program="",  # the image's own entrypoint starts the core
+        env={"POSTGRESQL_HOST": "postgres", "POSTGRESQL_PORT": "5432", "POSTGRESQL_USER": "supertokens",
+             "POSTGRESQL_DATABASE_NAME": "supertokens", "SUPERTOKENS_PORT": str(env.auth.port)},
+        secret_env={"POSTGRESQL_PASSWORD": refs.postgres_password, "API_KEYS": s.secrets.auth_api_key},
+        ports=(Port("http", env.auth.port, "auth.port", public=True),),
+        health=HealthCheck(port="http", path="/hello"),
+        image=docker_settings.supertokens.image.ref, depends_on=("postgres",),
+    )
+
+
+def cloud_specs(s: Settings, refs: CloudRefs) -> list[ServiceSpec]:
+    """Every container service of a cloud environment, dependencies first."""
+    env = s.environment
+    specs: list[ServiceSpec] = []
+    if env.realtime.replicas > 1:
+        specs.append(redis(s))
+    specs.append(centrifugo(s))
+    if env.storage.kind == "seaweedfs":
+        assert env.docker and env.docker.storage
+        specs.append(_pinned(services.seaweedfs(s), env.docker.storage))
+    elif env.storage.kind == "minio":
+        specs += [minio(s), minio_bucket(s)]
+    specs += [postgres(s, refs), supertokens(s, refs)]
+    return specs
+
+
+def container_settings(s: Settings, name: str) -> ContainerSettings:
+    """Replicas and limits of a spec, from the environment's ``docker`` section."""
+    d = s.environment.docker
+    assert d
+    by_name = {"centrifugo": d.centrifugo, "supertokens": d.supertokens, "postgres": d.postgres,
+               "redis": d.redis, "seaweedfs": d.storage, "minio": d.storage, "minio-bucket": d.storage}
+    found = by_name.get(name)
+    assert found, f"no docker settings for {name}"
+    if name == "centrifugo":
+        return dataclasses.replace(found, replicas=s.environment.realtime.replicas)
+    if name in ("minio-bucket", "redis", "postgres", "seaweedfs", "minio"):
+        return dataclasses.replace(found, replicas=1)  # single-node by design; see docs/cloud.md
+    return found
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _health(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
+    """Docker health check from the spec: an HTTP GET on the spec's path, or a TCP connect."""
+    if spec.health is None:
+        return None
+    port = spec.port(spec.health.port).number
+    tcp = f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
+    if spec.health.kind == "tcp":
+        test = ["CMD-SHELL", tcp]
+    else:
+        # images differ in what they ship: use the first HTTP client present, else a TCP connect
+        url = f"http://127.0.0.1:{port}{spec.health.path}"
+        script = (f"if command -v wget >/dev/null; then wget -q -O /dev/null {url}; "
+                  f"elif command -v curl >/dev/null; then curl -fsS -o /dev/null {url}; else {tcp}; fi")
+        test = ["CMD-SHELL", script]
+    return docker.ContainerHealthcheckArgs(tests=test, interval="10s", timeout="5s", retries=6,
+                                           start_period="30s")
+
+
+def container_env(spec: ServiceSpec, values: Mapping[str, str]) -> list[pulumi.Input[str]]:
+    """``KEY=value`` entries: plain ones as text, secret ones as Pulumi secrets (never plain)."""
+    plain: list[pulumi.Input[str]] = [f"{k}={substitute(v, values)}" for k, v in sorted(spec.env.items())]
+    secret = [pulumi.Output.secret(pulumi.Output.concat(k, "=", v))
+              for k, v in sorted(spec.secret_env.items())]
+    return [*plain, *secret]
+
+
+class DockerService(pulumi.ComponentResource):
+    """One service spec as ``replicas`` containers on the private network."""
+
+    def __init__(self, name: str, spec: ServiceSpec, limits: ContainerSettings, *, network: docker.Network,
+                 image: docker.RemoteImage, prefix: str, publish_ip: str, restart: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("telestack:docker:Service", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        values = {"host": CONTAINER_HOST, "config": f"{CONFIG_DIR}/{spec.name}",
+                  "data": f"{DATA_DIR}/{spec.name}"}
+        self.volume = None
+        volumes = None
+        if spec.data_dir:
+            self.volume = docker.Volume(f"{name}-data", name=f"{prefix}-{spec.name}-data", opts=child)
+            volumes = [docker.ContainerVolumeArgs(volume_name=self.volume.name,
+                                                  container_path=values["data"])]
+        network_attachment = docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.name])
+        one_shot = not spec.ports  # a job (e.g. bucket creation): runs once, not restarted
+        self.containers: list[docker.Container] = []
+        for i in range(limits.replicas):
+            suffix = f"-{i}" if limits.replicas > 1 else ""
+            self.containers.append(docker.Container(
+                f"{name}{suffix}",
+                name=f"{prefix}-{spec.name}{suffix}",
+                image=image.image_id,
+                entrypoints=[spec.program] if spec.program else None,
+                command=[substitute(a, values) for a in spec.args] or None,
+                envs=container_env(spec, values),
+                uploads=_uploads(spec, values),
+                volumes=volumes,
+                networks_advanced=[network_attachment],
+                ports=[docker.ContainerPortArgs(internal=p.number, external=p.number + i, ip=publish_ip)
+                       for p in spec.ports if p.public] or None,
+                healthcheck=_health(spec),
+                restart="no" if one_shot else restart,
+                must_run=not one_shot,
+                wait=bool(spec.health) and not one_shot,
+                memory=limits.memory_mb,
+                memory_swap=limits.memory_mb,
+                cpus=f"{limits.cpus:g}",
+                labels=[docker.ContainerLabelArgs(label="org.telestack.service", value=spec.name)],
+                opts=child,
+            ))
+        self.register_outputs({"containers": [c.name for c in self.containers]})
+
+
+def _uploads(spec: ServiceSpec, values: Mapping[str, str]) -> list[docker.ContainerUploadArgs] | None:
+    """The spec's (non-secret) config files, written into ``${config}`` before the container starts."""
+    files = sorted(spec.files.items())
+    return [docker.ContainerUploadArgs(file=f"{values['config']}/{f}", content=substitute(c, values))
+            for f, c in files] or None
+
+
+def render_services(s: Settings, specs: Sequence[ServiceSpec]) -> Mapping[str, DockerService]:
+    """The environment's network, images and one :class:`DockerService` per spec (dependencies first)."""
+    d = s.environment.docker
+    assert d
+    prefix = f"telestack-{s.env_name}"
+    network = docker.Network("network", name=f"{prefix}-net", driver="bridge")
+    images: dict[str, docker.RemoteImage] = {}
+    rendered: dict[str, DockerService] = {}
+    for spec in specs:
+        if spec.image not in images:
+            images[spec.image] = docker.RemoteImage(f"image-{_image_key(spec.image)}", name=spec.image,
+                                                    keep_locally=True)
+        deps: list[Any] = [rendered[n] for n in spec.depends_on if n in rendered]
+        rendered[spec.name] = DockerService(
+            spec.name, spec, container_settings(s, spec.name), network=network, image=images[spec.image],
+            prefix=prefix, publish_ip=d.publish_ip, restart=d.restart,
+            opts=pulumi.ResourceOptions(depends_on=deps),
+        )
+    return rendered
+
+
+def _image_key(ref: str) -> str:
+    """Resource name of an image: its repository, so a new tag or digest updates the same resource."""
+    repository = ref.split("@", 1)[0].rsplit(":", 1)[0]
+    return repository.replace("/", "-").replace("_", "-").lower()
+
+
+# --- the cloud stack ----------------------------------------------------------------------------
+
+
+def _api_url(ws_url: str) -> str:
+    """Centrifugo's HTTP API on the same public host as its WebSocket endpoint."""
+    scheme, rest = ws_url.split("://", 1)
+    host = rest.split("/", 1)[0]
+    return f"{'https' if scheme in ('wss', 'https') else 'http'}://{host}/api"
+
+
+def render(s: Settings) -> dict[str, Any]:
+    """A cloud stack (target docker): containers + the edge; returns the stack outputs (local names)."""
+    from infra import edge, settings
+    from infra.worker_bundle import build_bundle
+
+    env = s.environment
+    assert env.cloudflare
+    refs = settings.load_cloud_refs(env)
+    services_by_name = render_services(s, cloud_specs(s, refs))
+    cf = env.cloudflare
+    s3_endpoint = env.storage.endpoint or env.storage.public_endpoint
+    public = {
+        "gateway_url": "",
+        "centrifugo_ws_url": env.realtime.public_ws_url,
+        "centrifugo_api_url": _api_url(env.realtime.public_ws_url),
+        "s3_endpoint": env.storage.public_endpoint or s3_endpoint,
+        "s3_bucket": env.storage.bucket,
+        "s3_region": env.storage.region,
+        "auth_url": env.auth.public_url,
+    }
+    collections_json = edge.read_collections(s.root / "config")
+    sec = s.secrets
+    gateway = edge.Edge("edge", edge.EdgeArgs(
+        account_id=refs.account_id, zone_id=refs.zone_id, api_token=refs.api_token,
+        worker_name=cf.worker_name, database_name=cf.database_name, bundle=build_bundle(),
+        collections_json=collections_json, migrations=edge.read_migrations(s.root / "config"),
+        plain_vars={
+            "AUTH_URL": public["auth_url"],
+            "CENTRIFUGO_API_URL": public["centrifugo_api_url"],
+            "CENTRIFUGO_WS_URL": public["centrifugo_ws_url"],
+            "S3_ENDPOINT": s3_endpoint,
+            "S3_PUBLIC_ENDPOINT": public["s3_endpoint"],
+            "S3_BUCKET": env.storage.bucket,
+            "S3_REGION": env.storage.region,
+            "OUTBOX_DRAIN_PER_REQUEST": str(env.gateway.outbox_drain_per_request),
+        },
+        secret_vars={
+            "ADMIN_KEY": sec.admin_key,
+            "AUTH_API_KEY": sec.auth_api_key,
+            "CENTRIFUGO_API_KEY": sec.centrifugo_api_key,
+            "CENTRIFUGO_TOKEN_SECRET": sec.centrifugo_token_secret,
+            "S3_ACCESS_KEY_ID": sec.s3_access_key_id,
+            "S3_SECRET_ACCESS_KEY": sec.s3_secret_access_key,
+        },
+        custom_domain=cf.custom_domain, route=cf.route, workers_dev=cf.workers_dev,
+        read_replication=cf.d1_read_replication, location_hint=cf.d1_location_hint,
+        outbox_cron=cf.outbox_cron, observability=cf.observability,
+    ))
+    return {
+        **public,
+        "gateway_url": gateway.url,
+        "d1_database_id": gateway.database.id,
+        "worker_version_id": gateway.version.id,
+        "services": sorted(services_by_name),
+    }

@@ -1,0 +1,78 @@
+"""One declarative service spec per stateful component, shared by both renderers.
+
+``render_local`` turns a spec into a supervised process on the loopback
+address; ``render_docker`` turns the same spec into a container. Anything
+that differs between the two is a placeholder the renderer substitutes in
+``args``, ``env`` values and config-file contents:
+
+- ``${host}``   address the service binds (127.0.0.1 locally, 0.0.0.0 in a container)
+- ``${config}`` directory holding the spec's config files
+- ``${data}``   the service's persistent data directory (a volume in Docker)
+
+Secrets never appear in ``args``, ``env`` or ``files``: they go in
+``secret_env`` as Pulumi secret outputs and reach the process as environment
+variables only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Port:
+    """A listening port; ``setting`` is where a user changes it (named in port-in-use errors)."""
+
+    name: str
+    number: int
+    setting: str = ""
+    #: reachable by clients (published in Docker); the rest stay on the private network
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How a renderer knows the service is serving: an HTTP GET on a named port, or a TCP connect."""
+
+    port: str
+    kind: Literal["http", "tcp"] = "http"
+    path: str = "/"
+    ok_status: tuple[int, ...] = (200,)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    #: program and arguments: ``program`` is a toolchain binary name (``centrifugo``, ``weed``) or
+    #: ``python`` (the project's interpreter); the docker renderer runs ``args`` in ``image``
+    program: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: env var -> secret (``pulumi.Output[str]``); never written to a file or log
+    secret_env: Mapping[str, Any] = field(default_factory=dict)
+    #: file name (relative to ``${config}``) -> content, non-secret
+    files: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[Port, ...] = ()
+    health: HealthCheck | None = None
+    #: the service keeps state in ``${data}`` (a named volume in Docker)
+    data_dir: bool = False
+    #: container image for the docker renderer, pinned by tag (and digest when configured)
+    image: str = ""
+    #: names of specs that must be healthy before this one starts
+    depends_on: tuple[str, ...] = ()
+    #: run from the repository root (python modules of this repo)
+    repo_cwd: bool = False
+
+    def port(self, name: str) -> Port:
+        for p in self.ports:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no port {name!r}")
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Fill ``${host}``/``${config}``/``${data}``; other ``$`` text is left alone."""
+    return Template(text).safe_substitute(values)

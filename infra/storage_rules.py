@@ -1,0 +1,84 @@
+"""Bucket CORS and lifecycle rules from ``config/storage.yaml``, applied with boto3 at deploy/start.
+
+:func:`bucket_rules` turns the YAML document into the two S3 API payloads (pure);
+:func:`apply_bucket_rules` puts them on the bucket and reports what the server
+accepted. A server without lifecycle support (older SeaweedFS answers
+NotImplemented) is reported, not fatal: CORS is what browsers need to upload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Applied:
+    cors: bool = False
+    lifecycle: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def load_rules(config_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    path = config_dir / "storage.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def bucket_rules(doc: Mapping[str, Any],
+                 extra_origins: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(CORSConfiguration, LifecycleConfiguration) payloads for boto3."""
+    cors = doc.get("cors") or {}
+    origins = list(dict.fromkeys([*cors.get("allowed_origins", []), *extra_origins]))
+    cors_cfg = {"CORSRules": [{
+        "AllowedOrigins": origins,
+        "AllowedMethods": [m.upper() for m in cors.get("allowed_methods", ["GET", "HEAD", "PUT", "POST"])],
+        "AllowedHeaders": list(cors.get("allowed_headers", ["*"])),
+        "ExposeHeaders": list(cors.get("expose_headers", ["ETag"])),
+        "MaxAgeSeconds": int(cors.get("max_age_seconds", 3000)),
+    }]} if origins else {"CORSRules": []}
+    rules = []
+    for i, rule in enumerate(doc.get("lifecycle") or []):
+        if not isinstance(rule, Mapping) or not rule.get("id"):
+            raise ValueError(f"storage.yaml: lifecycle[{i}].id is required")
+        item: dict[str, Any] = {"ID": str(rule["id"]), "Filter": {"Prefix": str(rule.get("prefix", ""))},
+                                "Status": "Enabled" if rule.get("enabled", True) else "Disabled"}
+        if rule.get("expire_days"):
+            item["Expiration"] = {"Days": int(rule["expire_days"])}
+        if rule.get("abort_incomplete_multipart_days"):
+            item["AbortIncompleteMultipartUpload"] = {
+                "DaysAfterInitiation": int(rule["abort_incomplete_multipart_days"])}
+        if len(item) == 3:
+            raise ValueError(f"storage.yaml: lifecycle[{i}] sets neither expire_days nor "
+                             "abort_incomplete_multipart_days")
+        rules.append(item)
+    return cors_cfg, {"Rules": rules}
+
+
+def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: str, doc: Mapping[str, Any],
+                       *, region: str = "us-east-1", extra_origins: tuple[str, ...] = ()) -> Applied:
+    """Put CORS (required) and lifecycle (best effort) on ``bucket``; raises if CORS is refused."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access_key,
+                      aws_secret_access_key=secret_key,
+                      config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                                    retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10))
+    cors_cfg, lifecycle_cfg = bucket_rules(doc, extra_origins)
+    applied = Applied()
+    if cors_cfg["CORSRules"]:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=cors_cfg)
+        applied.cors = True
+    if lifecycle_cfg["Rules"]:
+        try:
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle_cfg)
+            applied.lifecycle = True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            applied.notes.append(f"lifecycle rules not applied: the server answered {code}")
+    return applied

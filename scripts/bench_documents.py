@@ -1,0 +1,476 @@
+# ruff: noqa: S608  -- SQL built from module constants only
+"""Benchmark the document API over real HTTP against the same operations on raw SQLite (not a test).
+
+    .venv/bin/python scripts/bench_documents.py [--seconds 5] [--connections 16] [--users 10]
+
+One uvicorn process (uvloop + httptools) serves ``worker.asgi`` on a free loopback port with a fresh
+SQLite file; ``wrk`` (apt package ``wrk``; one thread, N keep-alive connections) drives it. Auth is ON:
+every request carries an RS256 JWT (a 2048-bit key, like SuperTokens' access tokens) that the server
+verifies with PyJWT + cryptography on each request (a stand-in authenticator installed in
+``gateway.cache``; no caching of verified tokens), so private-collection RLS scoping is real.
+``--auth hmac`` swaps in HMAC-SHA256 stub tokens (microseconds to verify) to show the store's own
+ceiling. A first phase serves an empty ASGI app the same way: its figures are the machine's floor
+right now (on a busy machine every figure is CPU-starved; "server CPU us/req" is what a request costs).
+
+Phases: creates (notes, document + outbox row each), gets by id, 20-row filtered lists
+(``status == "open"`` on the indexed path, scoped to the caller). Then the same three operations
+run directly with Python ``sqlite3`` on the same file (one connection, WAL, synchronous=NORMAL,
+each create one transaction of document + outbox row) as the ratio's denominator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)  # not scripts/: its modules (e.g. secrets.py) would shadow the stdlib
+
+STATUSES = ("open", "done", "archived")
+LIST_BODY = '{"where":[["status","==","open"]],"limit":20}'
+
+
+# -- server side ---------------------------------------------------------------------------------------
+
+
+class JwtAuthenticator:
+    """RS256 verification per request, as the real SuperTokens verifier does (minus the JWKS fetch)."""
+
+    def __init__(self, public_pem: bytes) -> None:
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        self._key = load_pem_public_key(public_pem)
+
+    async def authenticate(self, request):  # type: ignore[no-untyped-def]
+        import jwt
+
+        from worker.http import ApiError
+        from worker.principal import Principal
+
+        value = request.header("authorization") or ""
+        try:
+            claims = jwt.decode(
+                value.removeprefix("Bearer "),
+                self._key,
+                algorithms=["RS256"],
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.PyJWTError:
+            raise ApiError(401, "unauthenticated", "a valid access token is required") from None
+        return Principal(user_id=claims["sub"])
+
+
+async def _empty_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    """The calibration floor: what uvicorn alone costs per request on this machine right now."""
+    if scope["type"] == "http":
+        await receive()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def serve_floor(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        _empty_app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+class HmacAuthenticator:
+    """``--auth hmac``: ``<user>.<hex HMAC-SHA256(user)>`` tokens, a few microseconds to verify.
+
+    Shows the document store's own ceiling with RLS still scoped per user (no RSA, no PyJWT).
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    @staticmethod
+    def token(secret: bytes, user: str) -> str:
+        return f"{user}.{hmac.new(secret, user.encode(), hashlib.sha256).hexdigest()}"
+
+    async def authenticate(self, request):  # type: ignore[no-untyped-def]
+        from worker.http import ApiError
+        from worker.principal import Principal
+
+        given = (request.header("authorization") or "").removeprefix("Bearer ")
+        user = given.partition(".")[0]
+        if not user or not hmac.compare_digest(given, self.token(self._secret, user)):
+            raise ApiError(401, "unauthenticated", "a valid access token is required")
+        return Principal(user_id=user)
+
+
+def serve(port: int, db_path: str, key_file: str, mode: str = "jwt") -> None:
+    import uvicorn
+
+    # publishing is realtime's (scripts/bench_realtime.py); events still go to the outbox in each batch
+    os.environ.update(
+        TELESTACK_DB_PATH=db_path,
+        TELESTACK_ADMIN_KEY="bench-admin-key-not-secret",
+        TELESTACK_OUTBOX_DRAIN_PER_REQUEST="0",
+    )
+    from worker.asgi import create_app
+
+    app = create_app()
+    key = Path(key_file).read_bytes()
+    app.gateway.cache["authenticator"] = JwtAuthenticator(key) if mode == "jwt" else HmacAuthenticator(key)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+# -- client side ---------------------------------------------------------------------------------------
+
+
+def _tokens(users: int, workdir: Path, mode: str = "jwt") -> tuple[list[str], Path]:
+    if mode == "hmac":
+        secret = workdir / "hmac.key"
+        secret.write_bytes(os.urandom(32))
+        return [HmacAuthenticator.token(secret.read_bytes(), f"user-{i}") for i in range(users)], secret
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = workdir / "public.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    exp = int(time.time()) + 3600
+    tokens = [
+        jwt.encode({"sub": f"user-{i}", "exp": exp, "sessionHandle": f"s{i}"}, key, algorithm="RS256")
+        for i in range(users)
+    ]
+    return tokens, pem
+
+
+_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def _lua_list(items: list[str]) -> str:
+    return "{" + ",".join(json.dumps(i) for i in items) + "}"
+
+
+def _scripts(workdir: Path, tokens: list[str]) -> dict[str, Path]:
+    toks = _lua_list(tokens)
+    create = (
+        f"""
+local tokens = {toks}
+local statuses = {{"open", "done", "archived"}}
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{{"data":{{"title":"note %d","status":"%s","priority":%d,' ..
+    '"body":"lorem ipsum dolor sit amet","tags":["a","b"]}}}}', n, statuses[(n % 3) + 1], n % 6)
+  return wrk.format("POST", "/v1/collections/notes/documents",
+    {{["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1],
+      ["Content-Type"] = "application/json"}}, body)
+end
+"""
+        + _DONE
+    )
+    lists = (
+        f"""
+local tokens = {toks}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/collections/notes/query",
+    {{["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1], ["Content-Type"] = "application/json"}},
+    '{LIST_BODY}')
+end
+"""
+        + _DONE
+    )
+    paths = {"create": workdir / "create.lua", "list": workdir / "list.lua"}
+    paths["create"].write_text(create)
+    paths["list"].write_text(lists)
+    return paths
+
+
+def _get_script(workdir: Path, tokens: list[str], db_path: Path) -> Path:
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute(
+        "SELECT id, owner_id FROM documents WHERE collection = 'notes' ORDER BY random() " "LIMIT 20000"
+    ).fetchall()
+    conn.close()
+    index = {f"user-{i}": t for i, t in enumerate(tokens)}
+    ids = _lua_list([r[0] for r in rows])
+    toks = _lua_list([index[r[1]] for r in rows])
+    path = workdir / "get.lua"
+    path.write_text(
+        f"""
+local ids = {ids}
+local tokens = {toks}
+local n = 0
+request = function()
+  n = n + 1
+  local i = (n % #ids) + 1
+  return wrk.format("GET", "/v1/collections/notes/documents/" .. ids[i],
+    {{["Authorization"] = "Bearer " .. tokens[i]}})
+end
+"""
+        + _DONE
+    )
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), load-independent cost of the work it did."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(url: str, script: Path, seconds: float, connections: int, pid: int) -> dict[str, float]:
+    cpu0 = _cpu_seconds(pid)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
+    reqs, dur_us, p50, p99, bad_status, sock_errors = (int(x) for x in line.split()[1:])
+    if bad_status or sock_errors:
+        raise SystemExit(f"wrk saw {bad_status} non-2xx responses and {sock_errors} socket errors:\n{out}")
+    cpu_us = (_cpu_seconds(pid) - cpu0) * 1e6 / max(reqs, 1)
+    return {
+        "rps": reqs / (dur_us / 1e6),
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "requests": reqs,
+        "cpu_us": cpu_us,
+    }
+
+
+# -- raw SQLite denominator ------------------------------------------------------------------------------
+
+
+def _raw(db_path: Path, seconds: float, users: int) -> dict[str, float]:
+    from worker import jsoncodec
+    from worker.collections import Registry
+    from worker.query import parse_query
+    from worker.store import COLUMNS
+
+    conn = sqlite3.connect(db_path, isolation_level=None, cached_statements=512)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    results: dict[str, float] = {}
+    ins_doc = f"INSERT INTO documents (collection, {COLUMNS}) VALUES ('notes', ?, ?, ?, ?, ?, ?)"
+    ins_out = (
+        "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(200):
+            n += 1
+            now = int(time.time() * 1000)
+            owner = f"user-{n % users}"
+            data = jsoncodec.dumps(
+                {
+                    "title": f"raw {n}",
+                    "status": STATUSES[n % 3],
+                    "priority": n % 6,
+                    "body": "lorem ipsum dolor sit amet",
+                    "tags": ["a", "b"],
+                }
+            )
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(ins_doc, (f"raw{n}", owner, data, 1, now, now))
+            conn.execute(ins_out, ("notes", f"raw{n}", owner, 1, "created", data, now))
+            conn.execute("COMMIT")
+    results["create"] = n / (time.perf_counter() - t0)
+
+    ids = [r[0] for r in conn.execute("SELECT id, owner_id FROM documents ORDER BY random() LIMIT 20000")]
+    get_sql = f"SELECT {COLUMNS} FROM documents WHERE collection = 'notes' AND id = ?"
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for doc_id in ids[:2000]:
+            conn.execute(get_sql, (doc_id,)).fetchall()
+            n += 1
+    results["get"] = n / (time.perf_counter() - t0)
+
+    # the exact SQL the gateway sends for the list phase (rendered by worker/store.py)
+    from worker import store
+
+    class _Capture:
+        sql = ""
+        params: tuple = ()
+
+        async def execute(self, sql, params=()):  # type: ignore[no-untyped-def]
+            from worker.database import Result
+
+            self.sql, self.params = sql, params
+            return Result()
+
+    import asyncio
+
+    from worker.adapters.config_files import load_collections
+
+    coll = Registry.from_dict(load_collections(ROOT / "config")).get("notes")
+    cap = _Capture()
+    asyncio.run(store.select(cap, coll, parse_query(json.loads(LIST_BODY)), "user-0"))  # type: ignore[arg-type]
+    print(f"list SQL: {cap.sql}", file=sys.stderr)
+    plan = conn.execute("EXPLAIN QUERY PLAN " + cap.sql, cap.params).fetchall()
+    print("plan: " + " | ".join(r[-1] for r in plan), file=sys.stderr)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for u in range(200):
+            params = (f"user-{u % users}", *cap.params[1:])
+            rows = conn.execute(cap.sql, params).fetchall()
+            assert len(rows) == 21, len(rows)
+            n += 1
+    results["list"] = n / (time.perf_counter() - t0)
+    conn.close()
+    return results
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.time() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310
+            return
+        except urllib.error.HTTPError:
+            return  # e.g. 401: up and answering
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise SystemExit(f"server for {url} did not start") from None
+            time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument(
+        "--auth",
+        choices=("jwt", "hmac"),
+        default="jwt",
+        help="jwt: RS256 access tokens verified with PyJWT per request (default); "
+        "hmac: HMAC-SHA256 stub tokens (the store's ceiling, RLS still on)",
+    )
+    parser.add_argument("--serve", nargs=4, metavar=("PORT", "DB", "KEY", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(int(args.serve[0]), args.serve[1], args.serve[2], args.serve[3])
+    if args.serve_floor:
+        return serve_floor(args.serve_floor)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+    from tests.support.paths import free_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-docs-"))
+    db_path = workdir / "bench.sqlite3"
+    tokens, pem = _tokens(args.users, workdir, args.auth)
+    floor_script = workdir / "floor.lua"
+    floor_script.write_text(_DONE)
+    port = free_port()
+    floor = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)])
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/", floor)
+        gw = {
+            "floor": _wrk(f"http://127.0.0.1:{port}", floor_script, args.seconds, args.connections, floor.pid)
+        }
+    finally:
+        floor.terminate()
+        floor.wait(timeout=10)
+
+    port = free_port()
+    log = (workdir / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), str(db_path), str(pem), args.auth],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(f"{url}/v1/collections/notes/documents/x", server)
+        scripts = _scripts(workdir, tokens)
+        gw["create"] = _wrk(url, scripts["create"], args.seconds, args.connections, server.pid)
+        gw["get"] = _wrk(
+            url, _get_script(workdir, tokens, db_path), args.seconds, args.connections, server.pid
+        )
+        gw["list"] = _wrk(url, scripts["list"], args.seconds, args.connections, server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+    errors = (workdir / "server.log").read_text(errors="replace")
+    if errors.strip():
+        print(f"server output:\n{errors[-3000:]}", file=sys.stderr)
+    raw = _raw(db_path, args.seconds, args.users)
+    docs = sqlite3.connect(db_path).execute("SELECT count(*) FROM documents").fetchone()[0]
+    print(
+        f"\ndocument API benchmark: wrk -t1 -c{args.connections}, {args.seconds:g}s per phase, "
+        f"{'RS256 JWT (PyJWT)' if args.auth == 'jwt' else 'HMAC-SHA256 stub'} bearer auth on every request, "
+        f"{args.users} users, {docs} documents at the end"
+    )
+    print(
+        f"{'operation':<22}{'gateway/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'raw sqlite/s':>14}{'ratio':>8}"
+        f"{'server CPU us/req':>19}"
+    )
+    f = gw["floor"]
+    print(
+        f"{'empty ASGI app (floor)':<22}{f['rps']:>11,.0f}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}"
+        f"{'':>22}{f['cpu_us']:>19.0f}"
+    )
+    names = {"create": "create (doc+outbox)", "get": "get by id", "list": "list 20 (filtered)"}
+    for op, label in names.items():
+        g = gw[op]
+        print(
+            f"{label:<22}{g['rps']:>11,.0f}{g['p50_ms']:>9.2f}{g['p99_ms']:>9.2f}{raw[op]:>14,.0f}"
+            f"{g['rps'] / raw[op]:>8.3f}{g['cpu_us']:>19.0f}"
+        )
+    load = os.getloadavg()[0]
+    print(
+        f"load average during the run: {load:.1f} on {os.cpu_count()} CPUs"
+        + (
+            "  (machine busy: throughput is CPU-starved; 'server CPU us/req' is the load-independent cost)"
+            if load > (os.cpu_count() or 1)
+            else ""
+        )
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+"""``rotate-secrets``: fresh values into encrypted stack config, with an overlap window where possible.
+
+Two phases, so nobody is cut off:
+
+1. ``rotate-secrets`` (start): for each secret, the current value moves to
+   ``<key>Previous`` with ``<key>PreviousValidUntil`` = now + ``--overlap``, a
+   fresh value becomes ``<key>``, then ``pulumi up`` applies it. New tokens,
+   URLs and calls use the new value; the old one is still accepted.
+2. ``rotate-secrets --finish`` (after the window): the previous values are
+   removed and ``pulumi up`` applies it; from then on old credentials are refused.
+
+What each component supports (hence the overlap per secret):
+
+- Centrifugo token key: native. Centrifugo v6.9.1 has
+  ``client.token.hmac_previous_secret_key`` + ``hmac_previous_secret_key_valid_until``
+  and reloads token verifiers on SIGHUP without dropping connections; the
+  gateway signs with the new key at once, clients holding an old-key token
+  still (re)connect until the window ends.
+- S3 keys: the stack's SeaweedFS identity carries both credential pairs during the
+  window (an identity may list several ``credentials``); presigned URLs
+  signed with the old pair keep working until they expire or the window ends.
+  Choose ``--overlap`` >= the longest presign expiry.
+- admin key: the gateway accepts ``ADMIN_KEY_PREVIOUS`` until ``ADMIN_KEY_PREVIOUS_UNTIL``.
+- auth API key (gateway → SuperTokens Core): the core's ``api_keys`` is a comma-separated
+  list; during the window it holds ``new,old`` while the gateway already sends the new one.
+- Centrifugo HTTP API key: cut-over (Centrifugo accepts exactly one ``http_api.key``).
+  Its only client is the gateway, restarted with the new key by the same
+  ``pulumi up``; events whose publish failed in between stay in the outbox
+  and are retried (no event is lost; run ``drain-outbox`` to flush at once).
+
+Not idempotent by nature (every start makes a new key), so a start while a
+window is open is refused: it would drop the still-valid previous key.
+Values are generated here, passed to ``pulumi config set --secret`` on stdin,
+and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from scripts.ops.console import Console, ExitStatus, OpsError, Step
+from scripts.ops.stack import Pulumi, Target
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str  #: CLI name (--only)
+    keys: tuple[str, ...]  #: stack config keys rotated together
+    kinds: tuple[str, ...]  #: generator per key
+    overlap: bool  #: False = cut-over (no previous value is kept)
+    note: str
+
+    def previous(self, key: str) -> str:
+        return f"{key}Previous"
+
+    @property
+    def until_key(self) -> str:
+        return f"{self.keys[0]}PreviousValidUntil"
+
+
+SPECS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        "centrifugo-token",
+        ("centrifugoTokenSecret",),
+        ("token",),
+        True,
+        "Centrifugo hmac_previous_secret_key until the window ends",
+    ),
+    SecretSpec(
+        "s3",
+        ("s3AccessKeyId", "s3SecretAccessKey"),
+        ("access_key", "secret_key"),
+        True,
+        "second credentials pair on the SeaweedFS identity until the window ends",
+    ),
+    SecretSpec("admin", ("adminKey",), ("token",), True, "gateway ADMIN_KEY_PREVIOUS until the window ends"),
+    SecretSpec(
+        "auth-api",
+        ("authApiKey",),
+        ("hex",),
+        True,
+        "SuperTokens api_keys list holds new,old until the window ends",
+    ),
+    SecretSpec(
+        "centrifugo-api",
+        ("centrifugoApiKey",),
+        ("token",),
+        False,
+        "cut-over: one API key in Centrifugo; the outbox retries publishes missed during the restart",
+    ),
+)
+BY_NAME = {s.name: s for s in SPECS}
+
+
+def generate(kind: str) -> str:
+    if kind == "access_key":
+        return "AK" + secrets.token_hex(9).upper()
+    if kind == "secret_key":
+        return secrets.token_urlsafe(30)
+    if kind == "hex":  # SuperTokens Core: >= 20 chars of [=-A-Za-z0-9] only
+        return secrets.token_hex(32)
+    return secrets.token_urlsafe(32)
+
+
+class ConfigStore(Protocol):
+    """Encrypted stack config (``pulumi config``) plus applying it (``pulumi up``)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set_secret(self, key: str, value: str) -> None: ...
+
+    def set_plain(self, key: str, value: str) -> None: ...
+
+    def remove(self, key: str) -> None: ...
+
+    def apply(self) -> None: ...
+
+
+@dataclass
+class PulumiConfig:
+    """Stack config through the Pulumi CLI; read once (``pulumi config --json``), then kept in step."""
+
+    pulumi: Pulumi
+    stack: str
+    _values: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._values is None:
+            proc = self.pulumi.run("config", "--json", "--show-secrets", "--stack", self.stack)
+            raw = json.loads(proc.stdout or "{}")
+            self._values = {
+                k.split(":", 1)[-1]: str(v.get("value", ""))
+                for k, v in raw.items()
+                if isinstance(v, dict) and "value" in v
+            }
+        return self._values
+
+    def get(self, key: str) -> str | None:
+        return self._all().get(key)
+
+    def set_secret(self, key: str, value: str) -> None:
+        self.pulumi.set_secret(self.stack, key, value)
+        self._all()[key] = value
+
+    def set_plain(self, key: str, value: str) -> None:
+        self.pulumi.set_plain(self.stack, key, value)
+        self._all()[key] = value
+
+    def remove(self, key: str) -> None:
+        self.pulumi.remove(self.stack, key)
+        self._all().pop(key, None)
+
+    def apply(self) -> None:
+        self.pulumi.up(self.stack)
+
+
+@dataclass
+class Outcome:
+    name: str
+    action: str  #: rotated | cut-over | finished | skipped | would-rotate | would-finish
+    detail: str
+
+
+def _in_window(store: ConfigStore, spec: SecretSpec, now: float) -> float | None:
+    if store.get(spec.previous(spec.keys[0])) is None:
+        return None
+    until = store.get(spec.until_key)
+    return float(until) if until else 0.0
+
+
+def start(
+    store: ConfigStore,
+    specs: list[SecretSpec],
+    overlap_s: int,
+    console: Console,
+    *,
+    dry_run: bool = False,
+    now: float | None = None,
+    apply: bool = True,
+) -> list[Outcome]:
+    now = time.time() if now is None else now
+    busy = [(s, u) for s in specs if s.overlap and (u := _in_window(store, s, now)) is not None]
+    if busy:
+        names = ", ".join(f"{s.name} (previous value valid until {_iso(u)})" for s, u in busy)
+        raise OpsError(
+            f"rotation already in progress for {names}: run `rotate-secrets --finish` after the "
+            "window (a second start would drop a previous value clients may still use)"
+        )
+    until = int(now + overlap_s)
+    out: list[Outcome] = []
+    for spec in specs:
+        currents = [store.get(k) for k in spec.keys]
+        if any(c is None for c in currents):
+            raise OpsError(
+                f"stack config has no {spec.keys}: generate the stack's secrets first (scripts/secrets)",
+                ExitStatus.USAGE,
+            )
+        if dry_run:
+            out.append(Outcome(spec.name, "would-rotate", spec.note))
+            continue
+        for key, kind, current in zip(spec.keys, spec.kinds, currents, strict=True):
+            new = generate(kind)
+            console.register_secret(new, current)
+            if spec.overlap:
+                store.set_secret(spec.previous(key), str(current))
+            store.set_secret(key, new)
+        if spec.overlap:
+            store.set_plain(spec.until_key, str(until))
+            out.append(Outcome(spec.name, "rotated", f"old value accepted until {_iso(until)}; {spec.note}"))
+        else:
+            out.append(Outcome(spec.name, "cut-over", spec.note))
+    if not dry_run and apply:
+        with Step(console, "applying new secrets (pulumi up)"):
+            store.apply()
+    return out
+
+
+def finish(
+    store: ConfigStore,
+    specs: list[SecretSpec],
+    console: Console,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    now: float | None = None,
+    apply: bool = True,
+) -> list[Outcome]:
+    now = time.time() if now is None else now
+    out: list[Outcome] = []
+    todo: list[SecretSpec] = []
+    for spec in (s for s in specs if s.overlap):
+        until = _in_window(store, spec, now)
+        if until is None:
+            out.append(Outcome(spec.name, "skipped", "no rotation in progress"))
+        elif until > now and not force:
+            raise OpsError(
+                f"{spec.name}: the overlap window runs until {_iso(until)}; clients may still hold "
+                "the old value (wait, or pass --force to cut them off now)"
+            )
+        else:
+            todo.append(spec)
+    for spec in todo:
+        if dry_run:
+            out.append(Outcome(spec.name, "would-finish", "previous value would be removed"))
+            continue
+        for key in spec.keys:
+            store.remove(spec.previous(key))
+        store.remove(spec.until_key)
+        out.append(Outcome(spec.name, "finished", "previous value removed: old credentials are now refused"))
+    if todo and not dry_run and apply:
+        with Step(console, "removing previous secrets (pulumi up)"):
+            store.apply()
+    return out
+
+
+def component_settings(config: ConfigStore) -> dict[str, Any]:
+    """What each component must be given for the current phase: the mapping the stack applies.
+
+    - ``centrifugo_env``: Centrifugo v6.9.1 reads ``client.token.hmac_previous_secret_key`` and
+      ``..._valid_until`` like every option, from ``CENTRIFUGO_<PATH>`` env;
+    - ``s3_credentials``: the storage identity's credential pairs, current first (SeaweedFS
+      ``-s3.config`` identity ``credentials`` list);
+    - ``gateway_env``: the gateway signs with the current values and accepts the previous admin key;
+    - ``auth_env``: the auth core's ``api_keys`` list, current first.
+    """
+    token, prev_token = config.get("centrifugoTokenSecret"), config.get("centrifugoTokenSecretPrevious")
+    centrifugo = {
+        "CENTRIFUGO_HTTP_API_KEY": config.get("centrifugoApiKey") or "",
+        "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": token or "",
+    }
+    if prev_token:
+        centrifugo["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] = prev_token
+        centrifugo["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] = (
+            config.get("centrifugoTokenSecretPreviousValidUntil") or "0"
+        )
+    pairs = [(config.get("s3AccessKeyId") or "", config.get("s3SecretAccessKey") or "")]
+    if config.get("s3AccessKeyIdPrevious"):
+        pairs.append(
+            (config.get("s3AccessKeyIdPrevious") or "", config.get("s3SecretAccessKeyPrevious") or "")
+        )
+    gateway = {
+        "TELESTACK_ADMIN_KEY": config.get("adminKey") or "",
+        "TELESTACK_CENTRIFUGO_API_KEY": centrifugo["CENTRIFUGO_HTTP_API_KEY"],
+        "TELESTACK_CENTRIFUGO_TOKEN_SECRET": token or "",
+        "TELESTACK_S3_ACCESS_KEY_ID": pairs[0][0],
+        "TELESTACK_S3_SECRET_ACCESS_KEY": pairs[0][1],
+    }
+    auth_keys = [config.get("authApiKey") or ""]
+    if config.get("authApiKeyPrevious"):
+        auth_keys.append(config.get("authApiKeyPrevious") or "")
+    gateway["TELESTACK_AUTH_API_KEY"] = auth_keys[0]
+    if config.get("adminKeyPrevious"):
+        gateway["TELESTACK_ADMIN_KEY_PREVIOUS"] = config.get("adminKeyPrevious") or ""
+        gateway["TELESTACK_ADMIN_KEY_PREVIOUS_UNTIL"] = config.get("adminKeyPreviousValidUntil") or "0"
+    return {
+        "centrifugo_env": centrifugo,
+        "s3_credentials": pairs,
+        "gateway_env": gateway,
+        "auth_env": {"SUPERTOKENS_API_KEYS": ",".join(auth_keys)},
+    }
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def select(only: str | None) -> list[SecretSpec]:
+    if not only:
+        return list(SPECS)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise OpsError(
+            f"--only: unknown secret {unknown[0]!r} (choose from {', '.join(BY_NAME)})", ExitStatus.USAGE
+        )
+    return [BY_NAME[n] for n in names]
+
+
+def command(args: argparse.Namespace, target: Target, console: Console) -> ExitStatus:
+    if not target.stack:
+        raise OpsError("rotate-secrets needs --stack (it writes that stack's config)", ExitStatus.USAGE)
+    store = PulumiConfig(Pulumi(), target.stack)
+    specs = select(args.only)
+    if args.finish:
+        outcomes = finish(
+            store, specs, console, force=args.force, dry_run=args.dry_run, apply=not args.no_apply
+        )
+    else:
+        outcomes = start(store, specs, args.overlap, console, dry_run=args.dry_run, apply=not args.no_apply)
+    if not console.json_mode:
+        for o in outcomes:
+            console.stdout.write(f"{o.action:<13} {o.name:<17} {o.detail}\n")
+    console.result(
+        {"outcomes": [o.__dict__ for o in outcomes], "dry_run": args.dry_run},
+        f"OK {sum(o.action not in ('skipped',) for o in outcomes)} secret(s) handled",
+    )
+    return ExitStatus.OK
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "rotate-secrets",
+        help="rotate admin/Centrifugo/S3 secrets with an overlap window",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m scripts.ops rotate-secrets --stack local --dry-run\n"
+        "  python -m scripts.ops rotate-secrets --stack local --overlap 3600\n"
+        "  python -m scripts.ops rotate-secrets --stack local --only centrifugo-token,s3\n"
+        "  python -m scripts.ops rotate-secrets --stack local --finish      # after the window",
+    )
+    p.add_argument("--only", help=f"comma-separated subset of: {', '.join(BY_NAME)}")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how long old values stay valid (default 3600; >= presigned URL expiry)",
+    )
+    p.add_argument("--finish", action="store_true", help="end the window: remove previous values")
+    p.add_argument("--force", action="store_true", help="with --finish: end the window before it expires")
+    p.add_argument(
+        "--no-apply", action="store_true", help="change stack config only; run `pulumi up` yourself"
+    )
+    p.set_defaults(func=command)

@@ -1,0 +1,423 @@
+"""The cloud stacks' resource graph under Pulumi mocks, for every shipped environment.
+
+Each test runs the real program path (``render_docker.render``, what infra/__main__.py calls for
+target ``docker``) against a recording ``Mocks`` and asserts on what it registered: each expected
+resource once, names, bindings, dependencies, the Worker's modules, secrets only as Pulumi secrets,
+only client-facing ports published, and that a version bump touches only its own service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from infra import render_docker, settings, worker_bundle
+from infra.worker_bundle import MAIN_MODULE, PYTHON
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("dev", "staging", "prod")
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+ZONE_ID = "fedcba9876543210fedcba9876543210"
+#: every secret value the program receives; none may ever show up outside a Pulumi secret
+SECRETS = {key: f"SECRET-{key}-do-not-leak" for key in (*settings.SECRET_KEYS, *settings.CLOUD_SECRET_KEYS)}
+API_TOKEN = "SECRET-cloudflare-api-token-do-not-leak"
+
+
+@dataclass
+class Registered:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    urn: str = ""
+
+    def __str__(self) -> str:
+        return self.urn
+
+
+@dataclass
+class Recorder(pulumi.runtime.Mocks):
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        urn = f"urn:pulumi:{pulumi.get_stack()}::telestack::{args.typ}::{args.name}"
+        self.resources.append(Registered(args.typ, args.name, args.inputs, urn))
+        outputs = dict(args.inputs)
+        if args.typ == "cloudflare:index/worker:Worker":
+            outputs["subdomain"] = {"enabled": True, "url": f"https://{args.inputs['name']}.team.workers.dev"}
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = f"sha256:{args.name}"
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+    def of_type(self, suffix: str) -> list[Registered]:
+        return [r for r in self.resources if r.typ.endswith(suffix)]
+
+    def one(self, suffix: str, name: str | None = None) -> Registered:
+        found = [r for r in self.of_type(suffix) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {suffix} {name or ''}, got {[r.name for r in found]}"
+        return found[0]
+
+
+@dataclass
+class Stack:
+    recorder: Recorder
+    outputs: dict[str, Any]
+    environment: settings.Environment
+
+
+def _settings(env_name: str, environment: settings.Environment) -> settings.Settings:
+    secrets = settings.Secrets(
+        **{settings._snake(k): pulumi.Output.secret(SECRETS[k]) for k in settings.SECRET_KEYS}
+    )
+    return settings.Settings(
+        stack=env_name,
+        env_name=env_name,
+        env_file=ROOT / f"config/environments/{env_name}.yaml",
+        environment=environment,
+        secrets=secrets,
+        root=ROOT,
+        state_dir=ROOT / ".telestack",
+    )
+
+
+def run_stack(
+    env_name: str, change: Callable[[settings.Environment], settings.Environment] | None = None
+) -> Stack:
+    """Run the cloud program for an environment under mocks; returns what it registered and exported."""
+    _, environment = settings.load_environment(env_name)
+    if change:
+        environment = change(environment)
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="telestack", stack=env_name, preview=False)
+    pulumi.runtime.set_all_config(
+        {
+            "telestack:cloudflareAccountId": ACCOUNT_ID,
+            "telestack:cloudflareZoneId": ZONE_ID,
+            "cloudflare:apiToken": API_TOKEN,
+            "telestack:postgresPassword": SECRETS["postgresPassword"],
+        },
+        ["cloudflare:apiToken", "telestack:postgresPassword"],
+    )
+    resolved: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        outputs = render_docker.render(_settings(env_name, environment))
+        names = list(outputs)
+        return pulumi.Output.all(*[pulumi.Output.from_input(outputs[n]) for n in names]).apply(
+            lambda values: resolved.update(zip(names, values, strict=True))
+        )
+
+    program()
+    return Stack(recorder, resolved, environment)
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def stack(request: pytest.FixtureRequest) -> Stack:
+    return run_stack(request.param)
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def _walk_plain(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string reachable from ``value`` that is NOT inside a Pulumi secret wrapper."""
+    if isinstance(value, dict):
+        if _is_secret(value):
+            return
+        for k, v in value.items():
+            yield from _walk_plain(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _walk_plain(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if _is_secret(value):
+            return _unwrap(value["value"])
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+# --- edge --------------------------------------------------------------------------------------
+
+
+def test_edge_resources_exist_once_with_environment_names(stack: Stack) -> None:
+    cf = stack.environment.cloudflare
+    assert cf
+    rec = stack.recorder
+    db = rec.one("D1Database")
+    assert db.inputs["name"] == cf.database_name, f"{db}: {db.inputs['name']}"
+    assert db.inputs["accountId"] == ACCOUNT_ID, str(db)
+    assert db.inputs["readReplication"] == {"mode": cf.d1_read_replication}, str(db)
+    worker = rec.one("cloudflare:index/worker:Worker")
+    assert worker.inputs["name"] == cf.worker_name, str(worker)
+    rec.one("workerVersion:WorkerVersion")
+    deployment = rec.one("workersDeployment:WorkersDeployment")
+    assert deployment.inputs["versions"] == [{"percentage": 100, "versionId": "edge-version-id"}], str(
+        deployment
+    )
+    assert deployment.inputs["strategy"] == "percentage"
+    cron = rec.one("workersCronTrigger:WorkersCronTrigger")
+    assert cron.inputs["schedules"] == [{"cron": cf.outbox_cron}], str(cron)
+    assert cron.inputs["scriptName"] == cf.worker_name
+    domains = rec.of_type("workersCustomDomain:WorkersCustomDomain")
+    assert [d.inputs["hostname"] for d in domains] == ([cf.custom_domain] if cf.custom_domain else [])
+    for d in domains:
+        assert d.inputs["zoneId"] == ZONE_ID and d.inputs["service"] == cf.worker_name, str(d)
+    assert len(rec.of_type("workersRoute:WorkersRoute")) == (1 if cf.route else 0)
+    rec.one("pulumi-python:dynamic:Resource", "edge-migrations")
+
+
+def test_worker_modules_are_exactly_the_worker_sources(stack: Stack) -> None:
+    version = stack.recorder.one("workerVersion:WorkerVersion")
+    modules = {m["name"]: m for m in version.inputs["modules"]}
+    expected = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "worker").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    own = {name for name in modules if name.startswith("worker/")}
+    assert own == expected, f"{version}: worker modules differ: {sorted(own ^ expected)}"
+    for name in expected:
+        assert modules[name]["contentType"] == PYTHON, f"{version}: {name} is {modules[name]['contentType']}"
+    assert version.inputs["mainModule"] == MAIN_MODULE
+    assert "python_workers" in version.inputs["compatibilityFlags"], version.name
+    assert version.inputs["compatibilityDate"] >= "2025-09-29", "needs Pyodide 0.28 / Python 3.13"
+    vendored = {n.split("/", 1)[0] for n in modules if not n.startswith("worker/")}
+    assert vendored == {"jwt", "fastjsonschema", "cryptography"}, f"{version}: {sorted(vendored)}"
+    assert modules["cryptography"]["contentType"] == "text/x-python-requirement", "Pyodide ships cryptography"
+
+
+def test_worker_bindings(stack: Stack) -> None:
+    version = stack.recorder.one("workerVersion:WorkerVersion")
+    raw = version.inputs["bindings"]
+    if _is_secret(raw):  # Pulumi may mark the whole list secret because it holds secrets: fine, never less
+        raw = raw["value"]
+    bindings = {b["name"]: b for b in raw}
+    assert bindings["DB"] == {"name": "DB", "type": "d1", "id": "edge-db-id"}, f"{version}: D1 binding"
+    plain = {
+        "COLLECTIONS",
+        "AUTH_URL",
+        "CENTRIFUGO_API_URL",
+        "CENTRIFUGO_WS_URL",
+        "S3_ENDPOINT",
+        "S3_PUBLIC_ENDPOINT",
+        "S3_BUCKET",
+        "S3_REGION",
+        "OUTBOX_DRAIN_PER_REQUEST",
+    }
+    secret = {
+        "ADMIN_KEY",
+        "AUTH_API_KEY",
+        "CENTRIFUGO_API_KEY",
+        "CENTRIFUGO_TOKEN_SECRET",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+    }
+    assert set(bindings) == {"DB"} | plain | secret, f"{version}: {sorted(bindings)}"
+    for name in plain:
+        assert bindings[name]["type"] == "plain_text" and isinstance(bindings[name]["text"], str), name
+    for name in secret:
+        assert bindings[name]["type"] == "secret_text", f"{version}: {name}"
+        assert _is_secret(version.inputs["bindings"]) or _is_secret(
+            bindings[name]["text"]
+        ), f"{version}: {name} is not a Pulumi secret"
+    env = stack.environment
+    assert bindings["CENTRIFUGO_WS_URL"]["text"] == env.realtime.public_ws_url
+    assert bindings["AUTH_URL"]["text"] == env.auth.public_url
+    assert bindings["S3_BUCKET"]["text"] == env.storage.bucket
+
+
+def test_edge_dependencies(stack: Stack) -> None:
+    """Migrations wait for the database; the version waits for the migrations (schema before code)."""
+    # The mock monitor does not expose depends_on; the component wires it and the D1 id flows by input.
+    migrations = stack.recorder.one("pulumi-python:dynamic:Resource", "edge-migrations")
+    assert (
+        migrations.inputs["database_id"] == "edge-db-id"
+    ), "edge-migrations must target the stack's database"
+    assert migrations.inputs["account_id"] == ACCOUNT_ID
+    names = [m["name"] for m in migrations.inputs["migrations"]]
+    assert names == sorted(names) and names[:2] == ["0001_documents", "0002_outbox"], names
+    order = [r.name for r in stack.recorder.resources]
+    assert order.index("edge-db") < order.index("edge-migrations") < order.index("edge-version"), order
+
+
+# --- containers --------------------------------------------------------------------------------
+
+
+def _containers(stack: Stack) -> dict[str, Registered]:
+    """Container name -> its registration (messages print the URN)."""
+    return {r.inputs["name"]: r for r in stack.recorder.of_type("docker:index/container:Container")}
+
+
+def test_expected_containers_once(stack: Stack) -> None:
+    env = stack.environment
+    prefix = (
+        f"telestack-{stack.recorder.one('docker:index/network:Network').inputs['name'][:-4].split('-', 1)[1]}"
+    )
+    names = set(_containers(stack))
+    rt = env.realtime.replicas
+    expected = {f"{prefix}-centrifugo" + (f"-{i}" if rt > 1 else "") for i in range(rt)}
+    st = env.docker.supertokens.replicas if env.docker else 1
+    expected |= {f"{prefix}-supertokens" + (f"-{i}" if st > 1 else "") for i in range(st)}
+    expected |= {f"{prefix}-postgres"}
+    if rt > 1:
+        expected.add(f"{prefix}-redis")
+    if env.storage.kind == "seaweedfs":
+        expected.add(f"{prefix}-seaweedfs")
+    if env.storage.kind == "minio":
+        expected |= {f"{prefix}-minio", f"{prefix}-minio-bucket"}
+    assert names == expected, f"containers differ: {sorted(names ^ expected)}"
+    volumes = {v.inputs["name"] for v in stack.recorder.of_type("docker:index/volume:Volume")}
+    stateful = (
+        {"postgres"}
+        | ({"seaweedfs"} if env.storage.kind == "seaweedfs" else set())
+        | ({"minio"} if env.storage.kind == "minio" else set())
+    )
+    assert volumes == {f"{prefix}-{s}-data" for s in stateful}, sorted(volumes)
+
+
+def test_containers_are_pinned_limited_checked_and_on_the_private_network(stack: Stack) -> None:
+    network = stack.recorder.one("docker:index/network:Network")
+    images = {
+        r.name: r.inputs["name"] for r in stack.recorder.of_type("docker:index/remoteImage:RemoteImage")
+    }
+    for ref in images.values():
+        assert ":" in ref.split("/")[-1] and not ref.endswith(":latest"), f"image {ref} is not pinned by tag"
+    for name, c in _containers(stack).items():
+        assert c.inputs["networksAdvanced"][0]["name"] == network.inputs["name"], f"{c}: not on the network"
+        assert c.inputs["memory"] > 0 and float(c.inputs["cpus"]) > 0, f"{c}: no resource limits"
+        assert c.inputs["image"].startswith("sha256:image-"), f"{c}: image not from a pinned RemoteImage"
+        if name.endswith("-minio-bucket"):
+            assert c.inputs["restart"] == "no" and c.inputs["mustRun"] is False, name
+            continue
+        assert c.inputs["restart"] == stack.environment.docker.restart, f"{c}: restart policy"
+        assert c.inputs["healthcheck"]["tests"], f"{c}: no health check"
+
+
+def test_only_client_facing_ports_are_published(stack: Stack) -> None:
+    env = stack.environment
+    public_ports = {
+        "centrifugo": env.realtime.port,
+        "supertokens": env.auth.port,
+        "seaweedfs": env.storage.port,
+        "minio": env.storage.port,
+    }
+    for name, c in _containers(stack).items():
+        service = name.split("-", 2)[2].rsplit("-", 1)[0] if name[-1].isdigit() else name.split("-", 2)[2]
+        published = [p["internal"] for p in c.inputs.get("ports") or []]
+        if service in public_ports:
+            assert published == [public_ports[service]], f"{c}: published {published}"
+        else:
+            assert published == [], f"{c}: {service} must stay on the private network, published {published}"
+
+
+def test_centrifugo_uses_redis_engine_with_replicas(stack: Stack) -> None:
+    for name, c in _containers(stack).items():
+        if "-centrifugo" not in name:
+            continue
+        envs = _unwrap(c.inputs["envs"])  # a list holding secrets may be marked secret as a whole
+        if stack.environment.realtime.replicas > 1:
+            assert "CENTRIFUGO_ENGINE_TYPE=redis" in envs, f"{c}: replicas without the Redis engine"
+        else:
+            assert not any(e.startswith("CENTRIFUGO_ENGINE_TYPE") for e in envs), name
+
+
+def test_no_secret_is_a_plain_input_or_output(stack: Stack) -> None:
+    leaks = [SECRETS[k] for k in SECRETS] + [API_TOKEN]
+    for r in stack.recorder.resources:
+        for path, text in _walk_plain(r.inputs):
+            for secret in leaks:
+                assert secret not in text, f"{r.urn} {path} holds a secret in plain text"
+    for name, value in stack.outputs.items():
+        assert not any(secret in str(value) for secret in leaks), f"output {name} holds a secret"
+
+
+def test_outputs_have_the_local_stacks_names(stack: Stack) -> None:
+    required = {"gateway_url", "centrifugo_ws_url", "s3_endpoint", "s3_bucket", "auth_url", "d1_database_id"}
+    assert required <= set(stack.outputs), sorted(required - set(stack.outputs))
+    env = stack.environment
+    cf = env.cloudflare
+    assert cf
+    expected_gateway = (
+        f"https://{cf.custom_domain}" if cf.custom_domain else f"https://{cf.worker_name}.team.workers.dev"
+    )
+    assert stack.outputs["gateway_url"] == expected_gateway
+    assert stack.outputs["d1_database_id"] == "edge-db-id"
+    assert stack.outputs["s3_bucket"] == env.storage.bucket
+    assert stack.outputs["centrifugo_ws_url"].startswith("wss://")
+
+
+# --- change isolation --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def frozen_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both runs of a comparison see the same worker/ tree, even while someone edits it mid-test."""
+    bundle = worker_bundle.build_bundle()
+    monkeypatch.setattr(worker_bundle, "build_bundle", lambda: bundle)
+
+
+def _by_urnless_key(stack: Stack) -> dict[tuple[str, str], Any]:
+    return {(r.typ, r.name): _unwrap(r.inputs) for r in stack.recorder.resources}
+
+
+@pytest.mark.parametrize("service", ["centrifugo", "supertokens", "postgres"])
+def test_changing_one_service_version_changes_only_that_service(service: str, frozen_tree: None) -> None:
+    def bump(env: settings.Environment) -> settings.Environment:
+        assert env.docker
+        current: settings.ContainerSettings = getattr(env.docker, service)
+        image = dataclasses.replace(current.image, tag=current.image.tag + "-next")
+        docker = dataclasses.replace(env.docker, **{service: dataclasses.replace(current, image=image)})
+        return dataclasses.replace(env, docker=docker)
+
+    before = _by_urnless_key(run_stack("staging"))
+    after = _by_urnless_key(run_stack("staging", bump))
+    assert set(before) == set(after), "a version bump must not add or remove resources"
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed, f"bumping {service} changed nothing"
+    for typ, name in changed:
+        owner = name.split("-")[0] if not name.startswith("image-") else name
+        assert service in owner, f"bumping {service} also changed urn:...::{typ}::{name}"
+
+
+def test_unchanged_tree_yields_identical_inputs(frozen_tree: None) -> None:
+    first, second = _by_urnless_key(run_stack("dev")), _by_urnless_key(run_stack("dev"))
+    assert first == second, "two runs over the same tree must register identical inputs (no diff)"
+
+
+def test_program_entry_composes_the_cloud_stack_in_preview() -> None:
+    """infra/__main__.py (what `pulumi preview --stack dev` runs) builds the cloud stack from config."""
+    import runpy
+
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="telestack", stack="dev", preview=True)
+    config = {f"telestack:{k}": v for k, v in SECRETS.items()}
+    config |= {"telestack:cloudflareAccountId": ACCOUNT_ID, "cloudflare:apiToken": API_TOKEN}
+    pulumi.runtime.set_all_config(config, [k for k in config if k != "telestack:cloudflareAccountId"])
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
+
+    program()
+    for suffix in ("D1Database", "workerVersion:WorkerVersion", "workersDeployment:WorkersDeployment",
+                   "workersCronTrigger:WorkersCronTrigger", "docker:index/network:Network"):
+        recorder.one(suffix)
+    assert recorder.one("D1Database").inputs["name"] == "telestack-dev"

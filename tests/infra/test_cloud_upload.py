@@ -1,0 +1,142 @@
+"""The Worker bundle and the exact multipart upload Cloudflare's Workers upload API takes.
+
+The expected metadata shape is Cloudflare's documented one
+(developers.cloudflare.com/workers/configuration/multipart-upload-metadata): a
+``metadata`` part (JSON) with ``main_module``, ``compatibility_date``,
+``compatibility_flags`` and ``bindings`` (``{"type":"d1","name","id"}``,
+``{"type":"plain_text"|"secret_text","name","text"}``, ``{"type":"json","name","json"}``), then one
+part per module whose part name is the module name the metadata refers to.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra import worker_bundle as wb
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTED_BINDING_KEYS = {
+    "d1": {"type", "name", "id"},
+    "plain_text": {"type", "name", "text"},
+    "secret_text": {"type", "name", "text"},
+    "json": {"type", "name", "json"},
+}
+
+
+def _parse(content_type: str, body: bytes) -> list[tuple[str, str | None, str, bytes]]:
+    """(part name, filename, content type, payload) of each part, read by the stdlib MIME parser."""
+    raw = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode() + body
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    assert message.is_multipart(), "the upload must be multipart/form-data"
+    parts = []
+    for part in message.iter_parts():
+        assert part.get_content_disposition() == "form-data", part
+        name = part.get_param("name", header="content-disposition")
+        parts.append((name, part.get_filename(), part.get_content_type(), part.get_payload(decode=True)))
+    return parts
+
+
+def _bindings() -> list[dict[str, object]]:
+    return [
+        wb.binding("DB", "d1", "4e1c28a9-90e4-41da-8b4b-6cf36e5abb29"),
+        wb.binding("S3_BUCKET", "plain_text", "telestack-dev"),
+        wb.binding("ADMIN_KEY", "secret_text", "not-a-real-key"),
+        wb.binding("FEATURES", "json", json.dumps({"dev_auth": False})),
+    ]
+
+
+def test_upload_matches_the_documented_metadata_format() -> None:
+    bundle = wb.build_bundle()
+    content_type, body = wb.multipart_upload(bundle, _bindings())
+    assert content_type.startswith("multipart/form-data; boundary=")
+    parts = _parse(content_type, body)
+
+    name, filename, ctype, payload = parts[0]
+    assert (name, filename, ctype) == (
+        "metadata",
+        None,
+        "application/json",
+    ), "metadata must be the first part"
+    meta = json.loads(payload)
+    assert set(meta) <= {
+        "main_module",
+        "compatibility_date",
+        "compatibility_flags",
+        "bindings",
+        "annotations",
+    }
+    assert meta["main_module"] == "worker/entry.py"
+    assert meta["compatibility_date"] == wb.COMPATIBILITY_DATE
+    assert len(meta["compatibility_date"]) == 10 and meta["compatibility_date"][4] == "-"
+    assert meta["compatibility_flags"] == ["python_workers"]
+    for b in meta["bindings"]:
+        assert set(b) == DOCUMENTED_BINDING_KEYS[b["type"]], f"binding {b['name']} has keys {sorted(b)}"
+    assert {b["type"] for b in meta["bindings"]} == set(DOCUMENTED_BINDING_KEYS)
+    assert len(meta["annotations"]["workers_tag"].encode()) <= 100, "workers_tag is limited to 100 bytes"
+
+    modules = {p[0]: p for p in parts[1:]}
+    assert meta["main_module"] in modules, "main_module must name an uploaded part"
+    assert [p[0] for p in parts[1:]] == [m.name for m in bundle.modules], "one part per module, in order"
+    for name, filename, ctype, payload in parts[1:]:
+        module = bundle.module(name)
+        assert filename == name and ctype == module.content_type and payload == module.content, name
+    assert modules["worker/entry.py"][3] == (ROOT / "worker/entry.py").read_bytes()
+
+
+def test_upload_is_reproducible_byte_for_byte() -> None:
+    first = wb.multipart_upload(wb.build_bundle(), _bindings())
+    second = wb.multipart_upload(wb.build_bundle(), _bindings())
+    assert first == second
+
+
+def test_unknown_binding_type_is_refused() -> None:
+    with pytest.raises(wb.BundleError, match="kv_namespace"):
+        wb.binding("CACHE", "kv_namespace", "x")
+
+
+@pytest.fixture
+def worker_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "worker"
+    shutil.copytree(ROOT / "worker", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_changed_source_changes_the_hash_and_unchanged_does_not(worker_copy: Path) -> None:
+    reqs = ROOT / "requirements/worker.txt"
+    before = wb.build_bundle(worker_copy, reqs)
+    assert wb.build_bundle(worker_copy, reqs).content_hash == before.content_hash
+    (worker_copy / "__pycache__").mkdir(exist_ok=True)
+    (worker_copy / "__pycache__" / "junk.py").write_text("x = 1\n")
+    assert wb.build_bundle(worker_copy, reqs).content_hash == before.content_hash, "__pycache__ is not code"
+    with (worker_copy / "app.py").open("a") as f:
+        f.write("\n# a change\n")
+    after = wb.build_bundle(worker_copy, reqs)
+    assert after.content_hash != before.content_hash
+    assert after.module("worker/app.py").content != before.module("worker/app.py").content
+
+
+def test_missing_entrypoint_is_an_error(worker_copy: Path) -> None:
+    (worker_copy / "entry.py").unlink()
+    with pytest.raises(wb.BundleError, match="worker/entry.py"):
+        wb.build_bundle(worker_copy, ROOT / "requirements/worker.txt")
+
+
+def test_unpinned_or_native_dependencies_are_refused(tmp_path: Path, worker_copy: Path) -> None:
+    unpinned = tmp_path / "unpinned.txt"
+    unpinned.write_text("PyJWT>=2\n")
+    with pytest.raises(wb.BundleError, match=r"unpinned.txt:1: .*name==version"):
+        wb.build_bundle(worker_copy, unpinned)
+    native = tmp_path / "native.txt"
+    native.write_text("PyYAML==6.0.2\n")  # a C extension Pyodide would need to provide
+    with pytest.raises(wb.BundleError, match="PyYAML has native code"):
+        wb.build_bundle(worker_copy, native)
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("PyJWT==1.0.0\n")
+    with pytest.raises(wb.BundleError, match="pinned to 1.0.0"):
+        wb.build_bundle(worker_copy, wrong)

@@ -1,0 +1,133 @@
+"""infra/local_process.py's provider against a real (tiny) process, without the Pulumi engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import local_process
+from infra.local_process import LocalProcessProvider, ServiceError, running_pid
+from tests.support.paths import free_port
+
+SERVER = (
+    "import http.server as h, os; "
+    "h.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), h.SimpleHTTPRequestHandler).serve_forever()"
+)
+
+
+def _props(tmp_path: Path, port: int, **over: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "name": "web",
+        "argv": [sys.executable, "-c", SERVER],
+        "cwd": str(tmp_path),
+        "env": {"PORT": str(port)},
+        "secret_env": {"WEB_TOKEN": "s3cr3t-value"},
+        "files": {"index.html": "hello"},
+        "config_dir": str(tmp_path / "run"),
+        "data_dir": str(tmp_path / "data"),
+        "host": "127.0.0.1",
+        "ports": {"http": {"number": port, "setting": "test.yaml: web.port"}},
+        "health": {"kind": "http", "port": "http", "path": "/", "ok_status": [200]},
+        "pid_file": str(tmp_path / "run" / "pid"),
+        "log_file": str(tmp_path / "logs" / "web.log"),
+        "start_timeout": 20,
+        "stop_timeout": 5,
+    }
+    props.update(over)
+    return props
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[LocalProcessProvider]:
+    p = LocalProcessProvider()
+    yield p
+    for pid_file in tmp_path.rglob("pid"):
+        local_process.stop({"pid_file": str(pid_file), "stop_timeout": 1})
+
+
+def test_create_starts_a_healthy_detached_process_and_delete_stops_it(
+    provider: LocalProcessProvider, tmp_path: Path
+) -> None:
+    props = _props(tmp_path, free_port())
+    result = provider.create(props)
+    pid = running_pid(props["pid_file"])
+    assert pid is not None and result.outs and result.outs["pid"] == pid
+    assert os.getpgid(pid) == pid, "the service leads its own process group (setsid)"
+    assert (tmp_path / "run" / "index.html").read_text() == "hello"
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"WEB_TOKEN=s3cr3t-value" in environ and not any(e.startswith(b"PULUMI_") for e in environ)
+    assert "s3cr3t" not in Path(props["log_file"]).read_text()
+    provider.delete("web", props)
+    assert running_pid(props["pid_file"]) is None and not Path(props["pid_file"]).exists()
+    assert local_process._start_time(pid) is None
+
+
+def test_diff_sees_a_killed_process_and_a_changed_spec(
+    provider: LocalProcessProvider, tmp_path: Path
+) -> None:
+    props = _props(tmp_path, free_port())
+    outs = {**props, **(provider.create(props).outs or {})}
+    assert provider.diff("web", outs, props).changes is False
+    assert provider.diff("web", outs, {**props, "env": {**props["env"], "X": "1"}}).changes is True
+    assert provider.read("web", outs).id == "web"
+    os.kill(outs["pid"], signal.SIGKILL)
+    while local_process._start_time(outs["pid"]) is not None:
+        local_process._reap(outs["pid"])
+        time.sleep(0.05)
+    assert provider.diff("web", outs, props).changes is True
+    assert provider.read("web", outs).id is None, "refresh reports a dead service as gone"
+    restarted = provider.update("web", outs, props).outs or {}
+    assert restarted["pid"] != outs["pid"] and running_pid(props["pid_file"]) == restarted["pid"]
+
+
+def test_port_in_use_is_reported_with_its_setting(provider: LocalProcessProvider, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(
+            ServiceError,
+            match=rf"port {port} \(http\) on 127.0.0.1 is already in use " r"\(set by test.yaml: web.port\)",
+        ):
+            provider.create(_props(tmp_path, port))
+    assert not Path(_props(tmp_path, port)["pid_file"]).exists()
+
+
+def test_a_service_that_dies_at_start_fails_with_its_log(
+    provider: LocalProcessProvider, tmp_path: Path
+) -> None:
+    props = _props(
+        tmp_path, free_port(), argv=[sys.executable, "-c", "import sys; print('boom: bad flag'); sys.exit(3)"]
+    )
+    with pytest.raises(ServiceError, match=r"(?s)web exited with status 3 during start-up.*boom: bad flag"):
+        provider.create(props)
+
+
+def test_an_unhealthy_service_is_stopped_after_the_timeout(
+    provider: LocalProcessProvider, tmp_path: Path
+) -> None:
+    props = _props(
+        tmp_path,
+        free_port(),
+        start_timeout=1,
+        health={"kind": "http", "port": "http", "path": "/missing", "ok_status": [200]},
+    )
+    with pytest.raises(ServiceError, match="did not pass its health check within 1 s"):
+        provider.create(props)
+    assert running_pid(props["pid_file"]) is None
+
+
+def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    pid_file.write_text(json.dumps({"pid": os.getpid(), "start_time": "1"}))
+    assert running_pid(str(pid_file)) is None
+    local_process.stop({"pid_file": str(pid_file)})  # must not signal this test process

@@ -1,0 +1,154 @@
+"""infra/services.py + infra/render_local.py under Pulumi mocks: specs become the right local processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra import render_local, services
+from infra.settings import Secrets, Settings, load_environment, parse_environment
+from infra.spec import HealthCheck, Port, ServiceSpec
+
+SECRET_VALUES = {
+    "admin_key": "adm-SECRET-1",
+    "centrifugo_api_key": "cfa-SECRET-2",
+    "centrifugo_token_secret": "cft-SECRET-3",
+    "s3_access_key_id": "TSAKSECRET4",
+    "s3_secret_access_key": "s3s-SECRET-5",
+    "auth_api_key": "ath-SECRET-6",
+}
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.created: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.created[args.name] = (args.typ, dict(args.inputs))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+@pytest.fixture(autouse=True)
+def _no_toolchain_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve programs without looking for built binaries: these tests check rendering, not the toolchain."""
+    real = render_local.resolve_program
+    monkeypatch.setattr(
+        render_local,
+        "resolve_program",
+        lambda program, root: real(program, root) if program == "python" else f"/opt/bin/{program}",
+    )
+
+
+@pytest.fixture
+def mocks() -> Mocks:
+    m = Mocks()
+    pulumi.runtime.set_mocks(m, preview=False)
+    return m
+
+
+def _settings(tmp_path: Path, env_text: str | None = None) -> Settings:
+    env_file, env = load_environment("local")
+    if env_text is not None:
+        env = parse_environment(env_text, "test.yaml")
+    secrets = Secrets(**{k: pulumi.Output.secret(v) for k, v in SECRET_VALUES.items()})
+    return Settings(
+        stack="local",
+        env_name="local",
+        env_file=env_file,
+        environment=env,
+        secrets=secrets,
+        root=Path(__file__).resolve().parents[2],
+        state_dir=tmp_path,
+    )
+
+
+def _paths(s: Settings) -> render_local.LocalPaths:
+    return render_local.LocalPaths(root=s.root, state_dir=s.state_dir, host="127.0.0.1", start_timeout=30)
+
+
+def test_every_port_of_the_environment_reaches_a_spec(tmp_path: Path) -> None:
+    s = _settings(
+        tmp_path, "target: local\nstorage: {port: 9001, seaweedfs: {filer: 9002, admin_grpc: 9003}}\n"
+    )
+    weed = services.seaweedfs(s)
+    assert {"-s3.port=9001", "-filer.port=9002", "-admin.port.grpc=9003", "-ip.bind=${host}"} <= set(
+        weed.args
+    )
+    assert weed.port("filer").setting == "local.yaml: storage.seaweedfs.filer"
+    assert len({p.number for p in weed.ports}) == len(weed.ports) == 11
+
+
+def test_no_secret_in_args_env_or_files(tmp_path: Path) -> None:
+    specs, _ = services.local_stack(_settings(tmp_path))
+    for spec in specs:
+        props = render_local.process_props(spec, _paths(_settings(tmp_path)))
+        text = json.dumps({k: props[k] for k in ("argv", "env", "files")})
+        assert "SECRET" not in text, spec.name
+        assert "$" not in "".join(props["argv"]) + json.dumps(props["env"]), f"{spec.name}: placeholder left"
+        assert spec.secret_env, f"{spec.name} gets its credentials through secret_env"
+
+
+def test_gateway_starts_after_what_it_talks_to(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    specs, _ = services.local_stack(s)
+    names = [spec.name for spec in specs]
+    if "gateway" in names:
+        gw = specs[names.index("gateway")]
+        assert set(gw.depends_on) == set(names) - {"gateway"}
+        assert names[-1] == "gateway"
+        assert gw.env["TELESTACK_CENTRIFUGO_API_URL"] == "http://127.0.0.1:8000/api"
+
+
+@pulumi.runtime.test
+def test_each_spec_becomes_one_supervised_process(mocks: Mocks, tmp_path: Path) -> Any:
+    s = _settings(tmp_path)
+    specs = [
+        ServiceSpec(
+            name="alpha",
+            program="python",
+            args=("-m", "http.server", "--bind", "${host}", "7001"),
+            env={"DATA": "${data}/x"},
+            secret_env={"TOKEN": s.secrets.admin_key},
+            files={"a.conf": "listen ${host}"},
+            ports=(Port("http", 7001, "test.yaml: alpha.port"),),
+            health=HealthCheck(port="http"),
+            data_dir=True,
+        ),
+        ServiceSpec(name="beta", program="python", depends_on=("alpha",), repo_cwd=True),
+    ]
+    rendered = render_local.render(specs, _paths(s))
+    alpha = rendered["alpha"].process
+
+    def check(args: list[Any]) -> None:
+        urn, secret_env, _beta_urn = args
+        typ, props = mocks.created["alpha-process"]
+        assert typ == "pulumi-python:dynamic/telestack:LocalProcess", urn
+        assert props["argv"][0].endswith("python") and props["argv"][1:] == [
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "7001",
+        ], urn
+        assert props["env"] == {"DATA": f"{tmp_path}/data/alpha/x"}, urn
+        assert props["files"] == {"a.conf": "listen 127.0.0.1"}, urn
+        assert props["ports"] == {"http": {"number": 7001, "setting": "test.yaml: alpha.port"}}, urn
+        assert props["health"]["path"] == "/" and props["health"]["ok_status"] == [200], urn
+        assert props["pid_file"] == f"{tmp_path}/run/alpha/pid", urn
+        assert props["log_file"] == f"{tmp_path}/logs/alpha.log", urn
+        assert secret_env == {"TOKEN": SECRET_VALUES["admin_key"]}, urn
+        assert "beta-process" in mocks.created and mocks.created["beta-process"][1]["cwd"] == str(s.root)
+
+    def check_secret(is_secret: bool) -> None:
+        assert is_secret, "secret_env must be a Pulumi secret (encrypted in state)"
+
+    pulumi.Output.from_input(alpha.secret_env.is_secret()).apply(check_secret)  # type: ignore[attr-defined]
+    beta = rendered["beta"].process
+    return pulumi.Output.all(alpha.urn, alpha.secret_env, beta.urn).apply(check)  # type: ignore[attr-defined]

@@ -1,0 +1,112 @@
+"""kill -9 of a real gateway process between commit and publish: the event is delivered after restart.
+
+Gateway A is a real ``python -m worker.asgi`` whose Centrifugo API URL is a port that
+accepts connections and never answers, so after a write commits its publish hangs;
+the test waits until the outbox row is on disk, then SIGKILLs A. Gateway B (same
+SQLite file, the real Centrifugo) drains the row on its next write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.centrifugo import Centrifugo
+from tests.support.paths import ROOT, free_port
+from tests.support.realtime_client import Subscriber
+from worker import realtime
+
+pytestmark = pytest.mark.stack
+ADMIN = "crash-test-admin-key-0123456789"
+
+
+def start_gateway(workdir: Path, db: Path, api_url: str,
+                  cf: Centrifugo) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELESTACK_")}
+    env.update({
+        "TELESTACK_HOST": "127.0.0.1", "TELESTACK_PORT": str(port), "TELESTACK_DB_PATH": str(db),
+        "TELESTACK_ADMIN_KEY": ADMIN, "TELESTACK_CENTRIFUGO_API_URL": api_url,
+        "TELESTACK_CENTRIFUGO_API_KEY": cf.api_key, "TELESTACK_CENTRIFUGO_TOKEN_SECRET": cf.token_secret,
+        "TELESTACK_CENTRIFUGO_WS_URL": cf.ws_url,
+    })
+    with (workdir / f"gateway-{port}.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "worker.asgi"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/v1/health", timeout=2, trust_env=False)
+            return proc, url
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"gateway did not start; see {workdir}") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def outbox(db: Path) -> list[tuple[int, int, int | None, int]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT seq, version, sent_at, attempts FROM outbox ORDER BY seq").fetchall()
+
+
+async def test_kill_between_commit_and_publish(tmp_path: Path, centrifugo: Centrifugo,
+                                               silent_port: str) -> None:
+    db = tmp_path / "gateway.sqlite3"
+    auth = {"authorization": f"Bearer {ADMIN}"}
+    token = realtime.connection_token(centrifugo.token_secret, "alice")
+    gw_a, url_a = start_gateway(tmp_path, db, silent_port, centrifugo)
+    try:
+        async with Subscriber(centrifugo.ws_url, token) as alice:
+            inbox = await alice.subscribe("notes:*#alice")
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+                body = {"data": {"title": "survives"}, "owner_id": "alice"}
+                write = asyncio.create_task(http.post(f"{url_a}/v1/collections/notes/documents", headers=auth,
+                                                      json=body))
+                deadline = time.monotonic() + 10
+                while not (db.exists() and outbox(db)):
+                    assert time.monotonic() < deadline, "the write never committed"
+                    await asyncio.sleep(0.01)
+                os.kill(gw_a.pid, signal.SIGKILL)
+                gw_a.wait(timeout=10)
+                with pytest.raises(httpx.HTTPError):
+                    await write
+            rows = outbox(db)
+            assert len(rows) == 1 and rows[0][2] is None and rows[0][3] == 0  # committed, never published
+
+            gw_b, url_b = start_gateway(tmp_path, db, centrifugo.api_url, centrifugo)
+            try:
+                async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+                    later = await http.post(f"{url_b}/v1/collections/notes/documents", headers=auth,
+                                            json={"data": {"title": "next"}, "owner_id": "alice"})
+                    assert later.status_code == 201
+                events = await inbox.wait_for(2)
+                assert [e["data"]["title"] for e in events] == ["survives", "next"]
+                assert all(sent is not None for _, _, sent, _ in outbox(db))
+            finally:
+                gw_b.send_signal(signal.SIGTERM)
+                gw_b.wait(timeout=10)
+    finally:
+        if gw_a.poll() is None:
+            gw_a.kill()
+            gw_a.wait(timeout=10)

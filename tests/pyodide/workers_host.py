@@ -1,0 +1,76 @@
+"""The part of workerd's Python entrypoint glue the compatibility test needs, run inside Pyodide.
+
+Why: workerd (not the Worker) constructs the ``WorkerEntrypoint`` subclass with the JS
+``ExecutionContext`` and ``env`` for each request, converts the incoming JS ``Request`` with
+``workers.python_from_rpc`` and hands back ``python_to_rpc(response)``. Doing the same here, with
+the real ``workers-runtime-sdk`` wheel, means ``worker/entry.py`` meets the SDK's own ``Request``,
+``Response`` and D1 binding wrapper, not a look-alike. Only workerd's private modules
+(``_cloudflare_compat_flags``, ``_pyodide_entrypoint_helper``) are stood in for by the runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from typing import Any
+
+
+def import_main(module_name: str) -> dict[str, Any]:
+    """Import the Worker's main module (what workerd does once per isolate) and time it.
+
+    The SDK (``workers``) is timed apart: on Cloudflare it is part of the runtime's snapshot.
+    """
+    started = time.perf_counter()
+    importlib.import_module("workers")
+    sdk_done = time.perf_counter()
+    importlib.import_module(module_name)
+    done = time.perf_counter()
+    return {
+        "sdk_seconds": sdk_done - started,
+        "seconds": done - sdk_done,
+    }
+
+
+def entrypoint_class(module_name: str, class_name: str) -> type:
+    from workers import WorkerEntrypoint
+
+    module = importlib.import_module(module_name)
+    cls = getattr(module, class_name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, WorkerEntrypoint)):
+        raise TypeError(f"{module_name}.{class_name} is not a workers.WorkerEntrypoint subclass")
+    return cls
+
+
+async def serve(module_name: str, class_name: str, js_request: Any, env: Any, ctx: Any) -> Any:
+    """One fetch event: a fresh entrypoint instance, SDK conversions in and out, as workerd does."""
+    from workers import python_from_rpc, python_to_rpc
+
+    cls = entrypoint_class(module_name, class_name)
+    instance = cls(ctx, env)
+    request = python_from_rpc(js_request)
+    result = instance.fetch(request)
+    if inspect.isawaitable(result):
+        result = await result
+    return python_to_rpc(result)
+
+
+def loaded_modules(*prefixes: str) -> list[str]:
+    """Modules of these packages now imported (eager imports cost cold start; runtimes must not load)."""
+    import sys
+
+    return sorted(n for n in sys.modules for p in prefixes if n == p or n.startswith(p + "."))
+
+
+async def migrate(env: Any, files_json: str, collections_json: str) -> list[str]:
+    """Apply the migrations through the gateway's own D1 adapter, as ops do against a real D1."""
+    import json
+
+    from workers import _EnvWrapper
+
+    from worker.adapters.d1 import D1Database
+    from worker.collections import Registry
+    from worker.migrations import migrate as run
+
+    files = [(name, sql) for name, sql in json.loads(files_json)]
+    return await run(D1Database(_EnvWrapper(env).DB), files, Registry.from_json(collections_json))

@@ -1,0 +1,148 @@
+"""A real Centrifugo v6 on a free loopback port, configured by infra/centrifugo_config.py.
+
+The config file is generated exactly as the stack generates it; the API key and the
+token HMAC key are generated per server and passed by environment, as in the stack.
+The server can be stopped and started again on the same port and keys (the
+"Centrifugo down, then back" tests); it is always stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import centrifugo_config
+from tests.support.paths import CONFIG, binary, free_port
+
+
+def centrifugo_binary() -> str:
+    """The toolchain build, or a fallback build in $TELESTACK_CENTRIFUGO (e.g. while toolchain.sh runs)."""
+    fallback = os.environ.get("TELESTACK_CENTRIFUGO")
+    if fallback and Path(fallback).exists():
+        return fallback
+    return binary("centrifugo")
+
+
+@dataclass
+class Centrifugo:
+    port: int
+    api_key: str
+    token_secret: str
+    workdir: Path
+    config_file: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+
+    def env(self) -> dict[str, str]:
+        """Secrets by environment, exactly the names the stack uses."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CENTRIFUGO_")}
+        base["CENTRIFUGO_HTTP_API_KEY"] = self.api_key
+        base["CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"] = self.token_secret
+        return base
+
+    def argv(self) -> list[str]:
+        return [centrifugo_binary(), "--config", str(self.config_file)]
+
+    def start(self, timeout: float = 30.0) -> None:
+        with (self.workdir / "centrifugo.log").open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.workdir
+            )
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"centrifugo exited with {self.process.returncode}; " f"see {self.workdir}/centrifugo.log"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"centrifugo not healthy after {timeout}s")
+            time.sleep(0.1)
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def api(self, method: str, params: Mapping[str, Any], *, key: str | None = None) -> tuple[int, Any]:
+        """Call the server API synchronously (tests' own checks); returns (HTTP status, decoded body)."""
+        req = urllib.request.Request(
+            f"{self.api_url}/{method}",
+            data=json.dumps(params).encode(),
+            method="POST",
+            headers={"content-type": "application/json", "x-api-key": self.api_key if key is None else key},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, raw.decode(errors="replace")
+
+
+def start_centrifugo(workdir: Path, access: Mapping[str, str] | None = None) -> Centrifugo:
+    """Write the config generated from the repo's config/ (as the stack does), start, wait for /health."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    if access is None:
+        access = centrifugo_config.load_collection_access(CONFIG)
+    doc = centrifugo_config.build_config(
+        access, centrifugo_config.load_options(CONFIG), port=port, allowed_origins=("http://127.0.0.1",)
+    )
+    config_file = workdir / "centrifugo.json"
+    config_file.write_text(json.dumps(doc, indent=2))
+    server = Centrifugo(
+        port=port,
+        api_key=secrets.token_urlsafe(24),
+        token_secret=secrets.token_urlsafe(32),
+        workdir=workdir,
+        config_file=config_file,
+    )
+    server.start()
+    return server
+
+
+@pytest.fixture
+def centrifugo(tmp_path: Path) -> Iterator[Centrifugo]:
+    """A fresh Centrifugo per test (it starts in well under a second), stopped by PID at teardown."""
+    server = start_centrifugo(tmp_path / "centrifugo")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,146 @@
+"""The SuperTokens CDI stand-in as a real process on a free loopback port, with a temp SQLite store.
+
+    SUPERTOKENS_API_KEYS=<key> python -m infra.supertokens_standin --host 127.0.0.1 --port P --db PATH
+
+The api key travels in the environment (never argv). :func:`start_standin`
+waits for ``GET /hello`` and the fixture stops the process by its PID.
+Setting ``TELESTACK_CDI_URL`` (+ ``TELESTACK_CDI_API_KEY``) points the
+``cdi`` fixture at a real SuperTokens Core instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import ROOT, free_port
+
+
+@dataclass
+class Standin:
+    url: str
+    api_key: str
+    db_path: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    #: False when the target is a real core (TELESTACK_CDI_URL): stand-in-only tests skip
+    is_standin: bool = True
+
+    def stop(self) -> None:
+        """Stop by PID only (other helpers may run stand-ins too)."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and SQLite file (persistence checks)."""
+        self.stop()
+        port = int(self.url.rsplit(":", 1)[1])
+        self.process = _spawn(port, self.db_path, self.env)
+        _wait_ready(self.url, self.process, self.db_path.parent / "standin.log")
+
+
+def _spawn(port: int, db_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "infra.supertokens_standin",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db",
+        str(db_path),
+    ]
+    # stderr to a file, so a chatty child can never block on a full pipe
+    with open(db_path.parent / "standin.log", "ab") as log:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"stand-in exited with {proc.returncode}: {err}")
+        try:
+            with urllib.request.urlopen(url + "/hello", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    raise RuntimeError(f"stand-in at {url} did not answer /hello within {timeout}s")
+
+
+#: Argon2id at OWASP's minimum (19 MiB, t=2, p=1) instead of the core's 85 MiB default: still memory-hard,
+#: ~8x cheaper, so suites that sign in a lot stay quick on a shared 2-core box
+TEST_ARGON2 = {"argon2_memory_kb": "19456", "argon2_iterations": "2", "argon2_parallelism": "1"}
+
+
+def start_standin(data_dir: Path, **settings: str) -> Standin:
+    """Start a stand-in; ``settings`` become ``SUPERTOKENS_<NAME>`` env vars.
+
+    e.g. ``start_standin(d, refresh_token_rotation_grace_period="0")``; pass
+    ``argon2_memory_kb="87795"`` etc. to get the core's defaults back.
+    """
+    settings = {**TEST_ARGON2, **settings}
+    api_key = "standin-" + secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERTOKENS_")}
+    env["SUPERTOKENS_API_KEYS"] = api_key
+    env.update({f"SUPERTOKENS_{k.upper()}": v for k, v in settings.items()})
+    port = free_port()
+    db_path = data_dir / "supertokens.sqlite3"
+    proc = _spawn(port, db_path, env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, data_dir / "standin.log")
+    except BaseException:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        raise
+    return Standin(url=url, api_key=api_key, db_path=db_path, env=env, process=proc)
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[Standin]:
+    """A fresh stand-in per test (its own port and SQLite file)."""
+    s = start_standin(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def cdi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standin]:
+    """The CDI under test: a real core when TELESTACK_CDI_URL is set, else one stand-in per module."""
+    url = os.environ.get("TELESTACK_CDI_URL", "").rstrip("/")
+    if url:
+        yield Standin(
+            url=url,
+            api_key=os.environ.get("TELESTACK_CDI_API_KEY", ""),
+            db_path=Path(),
+            env={},
+            is_standin=False,
+        )
+        return
+    s = start_standin(tmp_path_factory.mktemp("cdi"))
+    yield s
+    s.stop()

@@ -1,0 +1,37 @@
+"""Read the gateway's config files on CPython (Workers cannot read files; they get COLLECTIONS as text).
+
+``config/collections/<name>.yaml`` -> the COLLECTIONS dict; ``config/migrations/*.sql`` -> (name, sql)
+pairs. Errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from worker.collections import CollectionsError, parse_collection
+
+
+def load_collections(config_dir: str | Path) -> dict[str, Any]:
+    """``{"collections": {stem: spec}}`` from ``<config_dir>/collections/*.yaml``, each spec validated."""
+    found: dict[str, Any] = {}
+    for path in sorted((Path(config_dir) / "collections").glob("*.y*ml")):
+        try:
+            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise CollectionsError(f"{path}: not valid YAML: {exc}") from None
+        try:
+            parse_collection(path.stem, spec, where="collection")
+        except CollectionsError as exc:
+            raise CollectionsError(f"{path}: {exc}") from None
+        found[path.stem] = spec
+    return {"collections": found}
+
+
+def load_migrations(config_dir: str | Path) -> list[tuple[str, str]]:
+    return [
+        (p.stem, p.read_text(encoding="utf-8"))
+        for p in sorted((Path(config_dir) / "migrations").glob("[0-9]*.sql"))
+    ]

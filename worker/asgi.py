@@ -1,0 +1,87 @@
+"""The gateway as a raw ASGI app for CPython: the local stack's entrypoint (``python -m worker.asgi``).
+
+Settings come from ``TELESTACK_*`` environment variables (COLLECTIONS defaults to
+the YAML under ``TELESTACK_CONFIG_DIR``); the database is the SQLite file at
+``TELESTACK_DB_PATH``; migrations are applied at start-up (ASGI lifespan).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from worker import jsoncodec, migrations, settings
+from worker.adapters.config_files import load_collections, load_migrations
+from worker.adapters.httpx_client import HttpxClient
+from worker.adapters.sqlite import SqliteDatabase
+from worker.app import Gateway
+from worker.collections import registry_for
+from worker.http import ApiError, Request, Response
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+CONFIG_DIR = Path(os.environ.get("TELESTACK_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
+
+
+def create_app(env: dict[str, str] | None = None) -> Any:
+    env = dict(os.environ if env is None else env)
+    config_dir = Path(env.get("TELESTACK_CONFIG_DIR", CONFIG_DIR))
+    values = {k.removeprefix("TELESTACK_"): v for k, v in env.items() if k.startswith("TELESTACK_")}
+    values.setdefault("COLLECTIONS", jsoncodec.dumps(load_collections(config_dir)))
+    db_path = Path(env.get("TELESTACK_DB_PATH", ".telestack/gateway.sqlite3"))
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(db_path)
+    http = HttpxClient()
+    gateway = Gateway(settings=settings.from_mapping(values), db=db, http=http)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                try:
+                    await migrations.migrate(db, load_migrations(config_dir), registry_for(gateway))
+                except Exception as exc:  # a failed migration names itself; the server must not start
+                    return await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                await send({"type": "lifespan.startup.complete"})
+            db.close()
+            await http.aclose()  # no sockets left open at shutdown
+            return await send({"type": "lifespan.shutdown.complete"})
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:  # refuse before buffering more; the handlers' limits are lower
+                return await _send(send, _TOO_LARGE.to_response())
+        request = Request(
+            method=scope["method"],
+            path=scope["path"],
+            query=dict(parse_qsl(scope["query_string"].decode("latin-1"))),
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            body=body,
+        )
+        await _send(send, await gateway.handle(request))
+
+    app.gateway = gateway  # type: ignore[attr-defined]  # tests and benchmarks reach the Gateway through it
+    return app
+
+
+_TOO_LARGE = ApiError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+
+
+async def _send(send: Any, response: Response) -> None:
+    headers = [(k.encode(), v.encode("latin-1")) for k, v in response.headers.items()]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(
+        create_app(),
+        host=os.environ.get("TELESTACK_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TELESTACK_PORT", "8787")),
+        log_level="warning",
+        access_log=False,
+    )

@@ -1,0 +1,259 @@
+"""The document core: row-level security, schema validation, versions, and the write batch + outbox event.
+
+Access rules (``config/collections/*.yaml``):
+- ``private``: only the owner reads or writes; other users get 404 (existence is not revealed).
+- ``shared-read``: any signed-in user reads; only the owner writes (403 for others).
+- ``admin``: the admin key only (403 for users). The admin key bypasses every rule.
+
+A write reads the current row, checks access, ``If-Match`` (412 on a stale
+version) and the schema, then commits ONE batch: the document statement and
+its outbox row. The outbox insert of an update/delete is guarded by
+``changes() = 1`` so a concurrent write that moved the version fails the whole
+batch (NOT NULL on ``outbox.op``); without ``If-Match`` the write is retried on
+fresh state, with it the caller gets 412. Documents are limited to
+:data:`MAX_DOCUMENT_BYTES` of UTF-8 JSON (D1 caps a row at 2 MB; the outbox row
+carries the body again) -> 413.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from worker import jsoncodec, store
+from worker.collections import Collection
+from worker.database import Database, DatabaseError, Statement
+from worker.http import ApiError
+from worker.principal import Principal
+from worker.store import Row
+
+MAX_DOCUMENT_BYTES = 1_000_000
+MAX_BATCH_WRITES = 100
+WRITE_OPS = ("create", "replace", "patch", "delete")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+MAX_ID_LENGTH = 128
+_RETRIES = 3
+
+
+@dataclass(slots=True)
+class Write:
+    op: str  # one of WRITE_OPS
+    collection: Collection
+    id: str | None = None
+    data: Any = None  # body (create/replace) or merge patch (patch)
+    if_match: int | None = None
+    owner_id: str | None = None  # admin-only on create
+
+
+@dataclass(slots=True)
+class Committed:
+    op: str
+    collection: Collection
+    row: Row
+    deleted: bool = False
+
+
+def check_id(doc_id: Any) -> str:
+    if (
+        not isinstance(doc_id, str)
+        or not 0 < len(doc_id) <= MAX_ID_LENGTH
+        or not _ID_CHARS.issuperset(doc_id)
+    ):
+        raise ApiError(400, "invalid_id", f"document ids are 1-{MAX_ID_LENGTH} characters of A-Z a-z 0-9 _ -")
+    return doc_id
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(15)  # 20 characters, 120 random bits
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def iso(ms: int) -> str:
+    """Unix ms -> ISO-8601 UTC with milliseconds (memoised per second: lists format many)."""
+    return f"{_iso_second(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+# -- row-level security: the only place access is decided -------------------------------------------
+
+
+def read_scope(principal: Principal, collection: Collection) -> str | None:
+    """The owner id every read of this collection is narrowed to (None = all rows), or 403."""
+    if principal.is_admin:
+        return None
+    if principal.user_id is None:
+        raise ApiError(401, "unauthenticated", "a valid access token is required")
+    if collection.access == "admin":
+        raise ApiError(403, "forbidden", "this collection is reserved to the admin key")
+    return principal.user_id if collection.access == "private" else None
+
+
+def check_write(principal: Principal, collection: Collection, owner_id: str | None) -> None:
+    if principal.is_admin:
+        return
+    read_scope(principal, collection)
+    if owner_id != principal.user_id:
+        raise ApiError(403, "forbidden", "only the owner may change this document")
+
+
+# -- reads -------------------------------------------------------------------------------------------
+
+
+async def get(db: Database, principal: Principal, collection: Collection, doc_id: str) -> Row:
+    row = await store.get(db, collection, check_id(doc_id), read_scope(principal, collection))
+    if row is None:
+        raise ApiError(404, "not_found", "no such document")
+    return row
+
+
+# -- writes ------------------------------------------------------------------------------------------
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def encode_body(collection: Collection, data: Any) -> str:
+    collection.validate(data)
+    text = jsoncodec.dumps(data)
+    size = len(text)  # characters <= UTF-8 bytes <= 4 * characters: encode only when it can matter
+    if size > MAX_DOCUMENT_BYTES or (
+        4 * size > MAX_DOCUMENT_BYTES and len(text.encode()) > MAX_DOCUMENT_BYTES
+    ):
+        raise ApiError(
+            413, "document_too_large", f"a document may hold at most {MAX_DOCUMENT_BYTES} bytes of JSON"
+        )
+    return text
+
+
+def event_json(op: str, collection: Collection, row: Row, deleted: bool) -> str:
+    """The outbox payload (the realtime event body); the stored JSON text is spliced, not re-encoded."""
+    head = jsoncodec.dumps(
+        {
+            "type": op,
+            "collection": collection.name,
+            "id": row.id,
+            "version": row.version,
+            "owner_id": row.owner_id,
+        }
+    )
+    return f'{head[:-1]},"data":{"null" if deleted else row.data},"updated_at":"{iso(row.updated_at)}"}}'
+
+
+async def _plan(
+    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | None]
+) -> tuple[list[Statement], Committed]:
+    coll = w.collection
+    if w.op == "create":
+        doc_id = check_id(w.id) if w.id is not None else new_id()
+        if principal.is_admin:
+            owner = w.owner_id
+        elif w.owner_id is not None:
+            raise ApiError(403, "forbidden", "only the admin key may set owner_id")
+        else:
+            read_scope(principal, coll)
+            owner = principal.user_id
+        if w.if_match is not None:
+            raise ApiError(400, "invalid_request", "If-Match does not apply to a create")
+        row = Row(doc_id, owner, encode_body(coll, w.data), 1, now, now)
+        overlay[(coll.name, doc_id)] = row
+        op = "created"
+        stmts = [
+            store.insert(coll, row),
+            store.outbox(coll, row, op, event_json(op, coll, row, False), now, guarded=False),
+        ]
+        return stmts, Committed("create", coll, row)
+
+    doc_id = check_id(w.id)
+    key = (coll.name, doc_id)
+    current = (
+        overlay[key] if key in overlay else await store.get(db, coll, doc_id, read_scope(principal, coll))
+    )
+    if current is None:
+        raise ApiError(404, "not_found", "no such document")
+    check_write(principal, coll, current.owner_id)
+    if w.if_match is not None and w.if_match != current.version:
+        raise ApiError(
+            412,
+            "version_mismatch",
+            f"document is at version {current.version}",
+            headers={"etag": f'"{current.version}"'},
+        )
+    if w.op == "delete":
+        row = Row(doc_id, current.owner_id, current.data, current.version + 1, current.created_at, now)
+        overlay[key] = None
+        stmts = [store.delete(coll, doc_id, current.version)]
+        op = "deleted"
+    else:
+        data = w.data if w.op == "replace" else merge_patch(jsoncodec.loads(current.data), w.data)
+        row = Row(
+            doc_id, current.owner_id, encode_body(coll, data), current.version + 1, current.created_at, now
+        )
+        overlay[key] = row
+        stmts = [store.update(coll, row, current.version)]
+        op = "updated"
+    stmts.append(store.outbox(coll, row, op, event_json(op, coll, row, op == "deleted"), now, guarded=True))
+    return stmts, Committed(w.op, coll, row, deleted=op == "deleted")
+
+
+def schedule_publish(ctx: Any) -> None:
+    """After a commit: hand the new outbox events to realtime (a no-op while worker/realtime.py lacks it)."""
+    try:
+        from worker import realtime
+    except ImportError:
+        return
+    schedule = getattr(realtime, "schedule_publish", None)
+    if schedule is not None:
+        schedule(ctx)
+
+
+async def commit(db: Database, principal: Principal, writes: list[Write]) -> list[Committed]:
+    """Check every write, then commit them all in one batch (document + outbox rows), or none."""
+    if not writes:
+        raise ApiError(400, "invalid_request", "no writes")
+    if len(writes) > MAX_BATCH_WRITES:
+        raise ApiError(413, "batch_too_large", f"a batch holds at most {MAX_BATCH_WRITES} writes")
+    for attempt in range(_RETRIES):
+        now = now_ms()
+        overlay: dict[tuple[str, str], Row | None] = {}
+        statements: list[Statement] = []
+        done: list[Committed] = []
+        for w in writes:
+            stmts, committed = await _plan(db, principal, w, now, overlay)
+            statements += stmts
+            done.append(committed)
+        try:
+            await db.batch(statements)
+            return done
+        except DatabaseError as exc:
+            message = str(exc)
+            if not exc.constraint:
+                raise
+            if "documents.collection" in message or "documents.id" in message:
+                raise ApiError(409, "already_exists", "a document with this id already exists") from None
+            if store.CONFLICT_MARKER not in message:
+                raise
+            if any(w.if_match is not None for w in writes):
+                raise ApiError(412, "version_mismatch", "the document changed concurrently") from None
+            if attempt == _RETRIES - 1:
+                raise ApiError(409, "write_conflict", "the document kept changing; retry") from None
+    raise AssertionError("unreachable")

@@ -1,0 +1,216 @@
+# ruff: noqa: S608  -- this module IS the SQL builder; see the docstring for what may be inlined and why
+"""All of the document store's SQL: reads, the statements a write batch is made of, and the outbox.
+
+Identifiers never come from a client: the collection name passed the
+registry's grammar and is inlined as a literal (so partial expression indexes
+``WHERE collection = '<name>'`` apply), indexed paths are inlined exactly as
+``migrations.index_sql`` spells them, other paths and every value are bound.
+Row-level security lives in :func:`_scope`: every read takes the caller's
+``scope`` (an owner id, or None for "all rows") and it is ANDed in here, after
+and independently of anything the client sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from worker.collections import Collection
+from worker.database import Database, Statement
+from worker.paths import extract_sql, json_path
+from worker.query import Field, Filter, Query, Scalar
+
+COLUMNS = "id, owner_id, data, version, created_at, updated_at"
+#: the outbox row's ``op`` is NULL unless the preceding UPDATE/DELETE changed exactly one row; NOT NULL then
+#: fails the whole batch, which is how a lost race (version moved under us) rolls everything back
+CONFLICT_MARKER = "outbox.op"
+
+
+@dataclass(slots=True)
+class Row:
+    id: str
+    owner_id: str | None
+    data: str  # JSON text as stored
+    version: int
+    created_at: int
+    updated_at: int
+
+
+def _lit(collection: Collection) -> str:
+    name = collection.name
+    assert name.replace("_", "").isalnum() and name.isascii(), name  # registry grammar
+    return f"'{name}'"
+
+
+def _scope(owner: str | None, params: list[Any]) -> str:
+    """The one place RLS narrows a read: a private collection's rows are the caller's own."""
+    if owner is None:
+        return ""
+    params.append(owner)
+    return " AND owner_id = ?"
+
+
+async def get(db: Database, collection: Collection, doc_id: str, scope: str | None) -> Row | None:
+    params: list[Any] = [doc_id]
+    sql = f"SELECT {COLUMNS} FROM documents WHERE collection = {_lit(collection)} AND id = ?" + _scope(
+        scope, params
+    )
+    rows = (await db.execute(sql, tuple(params))).rows
+    return Row(**rows[0]) if rows else None
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def _expr(collection: Collection, field: Field, params: list[Any]) -> str:
+    if isinstance(field, str):
+        return field  # a metadata column from query.META_FIELDS
+    if field in collection.indexes:
+        return extract_sql(field)
+    params.append(json_path(field))
+    return "json_extract(data, ?)"
+
+
+def _filter(collection: Collection, f: Filter, params: list[Any]) -> str:
+    op, value = f.op, f.value
+    if op == "exists":
+        params.append(json_path(f.field))  # type: ignore[arg-type]
+        return f"json_type(data, ?) IS {'NOT ' if value else ''}NULL"
+    if op == "array-contains":
+        path = json_path(f.field)  # type: ignore[arg-type]
+        params.extend((path, path, value))
+        return "(json_type(data, ?) = 'array' AND EXISTS (SELECT 1 FROM json_each(data, ?) WHERE value = ?))"
+    e = _expr(collection, f.field, params)
+    if op in ("==", "!=") and value is None:
+        return f"{e} IS {'NOT ' if op == '!=' else ''}NULL"
+    if op in ("in", "not-in"):
+        params.extend(value)
+        return f"{e} {'NOT ' if op == 'not-in' else ''}IN ({', '.join('?' * len(value))})"
+    sql_op = {"==": "=", "!=": "<>"}.get(op, op)
+    params.append(value)
+    clause = f"{e} {sql_op} ?"
+    if op in ("<", "<=", ">", ">=") and not isinstance(f.field, str):
+        # SQLite orders every number before every string: keep ranges within the value's type
+        kinds = "'text'" if isinstance(value, str) else "'integer', 'real'"
+        clause += f" AND typeof({_expr(collection, f.field, params)}) IN ({kinds})"
+    return clause
+
+
+def _where(collection: Collection, query: Query, scope: str | None, params: list[Any]) -> str:
+    sql = f"collection = {_lit(collection)}" + _scope(scope, params)
+    for f in query.filters:
+        sql += f" AND {_filter(collection, f, params)}"
+    return sql
+
+
+def _after(
+    collection: Collection, query: Query, values: tuple[Scalar, ...], i: int, params: list[Any]
+) -> str:
+    """Rows strictly after ``values`` in the query's order (NULLs sort first ascending, last descending)."""
+    key, v = query.order[i], values[i]
+    if i == len(query.order) - 1:  # the unique tie-break (id)
+        params.append(v)
+        return f"{_expr(collection, key.field, params)} {'<' if key.desc else '>'} ?"
+    e = _expr(collection, key.field, params)
+    if v is None:
+        if key.desc:
+            return f"({e} IS NULL AND {_after(collection, query, values, i + 1, params)})"
+        e2 = _expr(collection, key.field, params)
+        return f"({e} IS NOT NULL OR ({e2} IS NULL AND {_after(collection, query, values, i + 1, params)}))"
+    params.append(v)
+    head = f"{e} {'<' if key.desc else '>'} ?" + (
+        f" OR {_expr(collection, key.field, params)} IS NULL" if key.desc else ""
+    )
+    e2 = _expr(collection, key.field, params)
+    params.append(v)
+    return f"({head} OR ({e2} = ? AND {_after(collection, query, values, i + 1, params)}))"
+
+
+async def select(
+    db: Database, collection: Collection, query: Query, scope: str | None
+) -> list[dict[str, Any]]:
+    """Up to ``limit + 1`` rows (one extra = there is a next page): the document columns and keys k0..kn.
+
+    (Rendering the API JSON in SQL with json_object/strftime measured slower than Python's f-string splice.)
+    """
+    params: list[Any] = []
+    keys = ", ".join(f"{_expr(collection, o.field, params)} AS k{i}" for i, o in enumerate(query.order))
+    where = _where(collection, query, scope, params)
+    if query.after is not None:
+        where += f" AND {_after(collection, query, query.after, 0, params)}"
+    order = ", ".join(f"{_expr(collection, o.field, params)}{' DESC' if o.desc else ''}" for o in query.order)
+    params.append(query.limit + 1)
+    sql = f"SELECT {COLUMNS}, {keys} FROM documents WHERE {where} ORDER BY {order} LIMIT ?"
+    return (await db.execute(sql, tuple(params))).rows
+
+
+async def count(db: Database, collection: Collection, query: Query, scope: str | None) -> int:
+    params: list[Any] = []
+    sql = f"SELECT count(*) AS n FROM documents WHERE {_where(collection, query, scope, params)}"
+    return int((await db.execute(sql, tuple(params))).rows[0]["n"])
+
+
+# -- write statements (documents.py assembles them into one batch) --------------------------------
+
+
+def insert(collection: Collection, row: Row) -> Statement:
+    return Statement(
+        f"INSERT INTO documents (collection, {COLUMNS}) VALUES ({_lit(collection)}, ?, ?, ?, ?, ?, ?)",
+        (row.id, row.owner_id, row.data, row.version, row.created_at, row.updated_at),
+    )
+
+
+def update(collection: Collection, row: Row, expected_version: int) -> Statement:
+    return Statement(
+        f"UPDATE documents SET data = ?, version = ?, updated_at = ? "
+        f"WHERE collection = {_lit(collection)} AND id = ? AND version = ?",
+        (row.data, row.version, row.updated_at, row.id, expected_version),
+    )
+
+
+def delete(collection: Collection, doc_id: str, expected_version: int) -> Statement:
+    return Statement(
+        f"DELETE FROM documents WHERE collection = {_lit(collection)} AND id = ? AND version = ?",
+        (doc_id, expected_version),
+    )
+
+
+def outbox(
+    collection: Collection, row: Row, op: str, payload: str, now_ms: int, *, guarded: bool
+) -> Statement:
+    """The change event, appended in the write's batch; ``guarded`` ties it to the preceding statement."""
+    op_sql = "CASE WHEN changes() = 1 THEN ? END" if guarded else "?"
+    return Statement(
+        "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
+        f"VALUES (?, ?, ?, ?, {op_sql}, ?, ?)",
+        (collection.name, row.id, row.owner_id, row.version, op, payload, now_ms),
+    )
+
+
+# -- outbox helpers for worker/realtime.py ---------------------------------------------------------
+
+
+async def pending_events(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """Pending events, oldest first: seq, collection, doc_id, owner_id, version, op, payload, attempts."""
+    sql = (
+        "SELECT seq, collection, doc_id, owner_id, version, op, payload, attempts FROM outbox "
+        "WHERE sent_at IS NULL ORDER BY seq LIMIT ?"
+    )
+    return (await db.execute(sql, (int(limit),))).rows
+
+
+async def mark_sent(db: Database, seqs: list[int], now_ms: int) -> None:
+    if seqs:
+        marks = ", ".join("?" * len(seqs))
+        await db.execute(
+            f"UPDATE outbox SET sent_at = ? WHERE seq IN ({marks}) AND sent_at IS NULL", (now_ms, *seqs)
+        )
+
+
+async def mark_failed(db: Database, seqs: list[int], error: str) -> None:
+    if seqs:
+        marks = ", ".join("?" * len(seqs))
+        await db.execute(
+            f"UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq IN ({marks})",
+            (error[:500], *seqs),
+        )

@@ -1,0 +1,297 @@
+"""A client for SuperTokens Core's CDI over the HttpClient port (runtime-agnostic).
+
+Every call sends ``api-key``, ``cdi-version`` and ``rid`` as the official SDKs
+do. We request CDI **5.6** (core 12.1+; the stand-in speaks exactly that): from
+5.6 the core itself rotates refresh tokens in one transaction, accepts the
+previous token for a 30 s grace period and revokes the session on any other
+reuse. On ``TOKEN_THEFT_DETECTED`` we also revoke the session ourselves, which
+is a no-op on 5.6 and what the SDKs do on older cores.
+
+Each documented outcome becomes a typed value or an :class:`ApiError` with a
+gateway error code; a transport failure or an answer the CDI does not document
+is a 502/503, never a stack trace, and never echoes a token or password.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from worker import jsoncodec
+from worker.http import ApiError
+from worker.outbound import HttpClient, HttpError
+
+log = logging.getLogger("telestack.supertokens")
+
+CDI_VERSION = "5.6"
+TENANT = "public"
+
+
+@dataclass(frozen=True, slots=True)
+class CoreUser:
+    id: str
+    email: str
+    time_joined: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSession:
+    handle: str
+    user_id: str
+    access_token: str
+    access_token_expiry: int  # unix ms
+    refresh_token: str
+    refresh_token_expiry: int  # unix ms
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    handle: str
+    user_id: str
+    tenant_id: str
+    expiry: int
+    time_created: int
+    user_data_in_jwt: dict[str, Any]
+
+
+def unavailable() -> ApiError:
+    return ApiError(503, "auth_unavailable", "the auth service is unreachable; try again shortly")
+
+
+def _bad_gateway(what: str) -> ApiError:
+    return ApiError(502, "auth_upstream_error", f"the auth service gave an unexpected answer ({what})")
+
+
+class SuperTokens:
+    def __init__(self, http: HttpClient, base_url: str, api_key: str = "", *, timeout: float = 5.0) -> None:
+        if not base_url:
+            raise ApiError(503, "auth_not_configured", "AUTH_URL is not set on the gateway")
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+
+    # --- transport -----------------------------------------------------------------------
+    async def _call(self, method: str, path: str, *, rid: str | None, body: dict[str, Any] | None = None,
+                    query: dict[str, str] | None = None, api: bool = True) -> dict[str, Any]:
+        url = self.base_url + path + ("?" + urlencode(query) if query else "")
+        headers = {"cdi-version": CDI_VERSION} if api else {}
+        if api and self._api_key:
+            headers["api-key"] = self._api_key
+        if rid:
+            headers["rid"] = rid
+        payload = None
+        if body is not None:
+            headers["content-type"] = "application/json"
+            payload = jsoncodec.dumps_bytes(body)
+        try:
+            resp = await self._http.request(method, url, headers=headers, body=payload, timeout=self._timeout)
+        except HttpError as exc:
+            log.warning("auth core unreachable: %s", exc)
+            raise unavailable() from None
+        if resp.status != 200:
+            # text bodies from the core name the problem (never a secret): log them, don't forward them
+            detail = resp.body[:200].decode(errors="replace").strip()
+            log.error("auth core %s %s -> %d %s", method, path, resp.status, detail)
+            if resp.status == 401:
+                raise ApiError(502, "auth_misconfigured", "the auth service refused the gateway's API key")
+            if resp.status >= 500:
+                raise unavailable()
+            raise _bad_gateway(f"HTTP {resp.status}")
+        try:
+            data = jsoncodec.loads(resp.body)
+        except ValueError:
+            raise _bad_gateway("not JSON") from None
+        if not isinstance(data, dict):
+            raise _bad_gateway("not a JSON object")
+        return data
+
+    @staticmethod
+    def _unexpected(op: str, data: dict[str, Any]) -> ApiError:
+        log.error("auth core %s: undocumented status %r", op, data.get("status"))
+        return _bad_gateway(f"{op}: status {data.get('status')!r}")
+
+    # --- email password ------------------------------------------------------------------
+    async def sign_up(self, email: str, password: str) -> CoreUser:
+        data = await self._call("POST", f"/{TENANT}/recipe/signup", rid="emailpassword",
+                                body={"email": email, "password": password})
+        status = data.get("status")
+        if status == "OK":
+            return _user(data)
+        if status == "EMAIL_ALREADY_EXISTS_ERROR":
+            raise ApiError(409, "email_exists", "an account with this email already exists")
+        raise self._unexpected("signup", data)
+
+    async def sign_in(self, email: str, password: str) -> CoreUser:
+        data = await self._call("POST", f"/{TENANT}/recipe/signin", rid="emailpassword",
+                                body={"email": email, "password": password})
+        status = data.get("status")
+        if status == "OK":
+            return _user(data)
+        if status == "WRONG_CREDENTIALS_ERROR":
+            raise invalid_credentials()
+        raise self._unexpected("signin", data)
+
+    # --- sessions ------------------------------------------------------------------------
+    async def create_session(self, user_id: str, *, jwt_data: dict[str, Any] | None = None,
+                             access_token_validity_ms: int | None = None) -> CoreSession:
+        body: dict[str, Any] = {"userId": user_id, "userDataInJWT": jwt_data or {}, "userDataInDatabase": {},
+                                "enableAntiCsrf": False, "useDynamicSigningKey": True}
+        if access_token_validity_ms:
+            body["accessTokenValidity"] = access_token_validity_ms
+        data = await self._call("POST", f"/{TENANT}/recipe/session", rid="session", body=body)
+        if data.get("status") == "OK":
+            return _session(data)
+        raise self._unexpected("session create", data)
+
+    async def refresh_session(self, refresh_token: str, *,
+                              access_token_validity_ms: int | None = None) -> CoreSession:
+        body: dict[str, Any] = {"refreshToken": refresh_token, "enableAntiCsrf": False,
+                                "useDynamicSigningKey": True}
+        if access_token_validity_ms:
+            body["accessTokenValidity"] = access_token_validity_ms
+        data = await self._call("POST", "/recipe/session/refresh", rid="session", body=body)
+        status = data.get("status")
+        if status == "OK":
+            return _session(data)
+        if status == "TOKEN_THEFT_DETECTED" or data.get("recentTokenReuseSubtype"):
+            handle = (data.get("session") or {}).get("handle")
+            if isinstance(handle, str):
+                await self.revoke_sessions([handle])  # 5.6 already did; older cores leave it to us
+            raise ApiError(401, "token_reuse_detected",
+                           "this refresh token was already used; the session has been revoked, sign in again")
+        if status == "UNAUTHORISED":
+            raise ApiError(401, "session_expired", "the refresh token is invalid or the session has ended")
+        raise self._unexpected("session refresh", data)
+
+    async def verify_session(self, access_token: str, *, check_database: bool = True) -> SessionInfo | None:
+        """Ask the core about an access token (the gateway normally verifies locally); None = refused."""
+        data = await self._call("POST", "/recipe/session/verify", rid="session",
+                                body={"accessToken": access_token, "enableAntiCsrf": False,
+                                      "doAntiCsrfCheck": False, "checkDatabase": check_database})
+        status = data.get("status")
+        if status == "OK":
+            s = data.get("session") or {}
+            return SessionInfo(handle=str(s.get("handle")), user_id=str(s.get("userId")),
+                               tenant_id=str(s.get("tenantId", TENANT)), expiry=0, time_created=0,
+                               user_data_in_jwt=dict(s.get("userDataInJWT") or {}))
+        if status in ("TRY_REFRESH_TOKEN", "UNAUTHORISED"):
+            return None
+        raise self._unexpected("session verify", data)
+
+    async def revoke_sessions(self, handles: list[str]) -> list[str]:
+        data = await self._call("POST", f"/{TENANT}/recipe/session/remove", rid="session",
+                                body={"sessionHandles": handles})
+        if data.get("status") == "OK":
+            return [str(h) for h in data.get("sessionHandlesRevoked") or []]
+        raise self._unexpected("session remove", data)
+
+    async def revoke_user_sessions(self, user_id: str) -> list[str]:
+        data = await self._call("POST", f"/{TENANT}/recipe/session/remove", rid="session",
+                                body={"userId": user_id, "revokeAcrossAllTenants": True})
+        if data.get("status") == "OK":
+            return [str(h) for h in data.get("sessionHandlesRevoked") or []]
+        raise self._unexpected("session remove", data)
+
+    async def session_info(self, handle: str) -> SessionInfo | None:
+        data = await self._call("GET", "/recipe/session", rid="session", query={"sessionHandle": handle})
+        status = data.get("status")
+        if status == "OK":
+            return SessionInfo(handle=str(data["sessionHandle"]), user_id=str(data["userId"]),
+                               tenant_id=str(data.get("tenantId", TENANT)), expiry=int(data.get("expiry", 0)),
+                               time_created=int(data.get("timeCreated", 0)),
+                               user_data_in_jwt=dict(data.get("userDataInJWT") or {}))
+        if status == "UNAUTHORISED":
+            return None
+        raise self._unexpected("session info", data)
+
+    async def user_session_handles(self, user_id: str) -> list[str]:
+        data = await self._call("GET", f"/{TENANT}/recipe/session/user", rid="session",
+                                query={"userId": user_id, "fetchAcrossAllTenants": "true"})
+        if data.get("status") == "OK":
+            return [str(h) for h in data.get("sessionHandles") or []]
+        raise self._unexpected("session user", data)
+
+    # --- user metadata -------------------------------------------------------------------
+    async def get_metadata(self, user_id: str) -> dict[str, Any]:
+        data = await self._call("GET", "/recipe/user/metadata", rid="usermetadata", query={"userId": user_id})
+        if data.get("status") == "OK":
+            return dict(data.get("metadata") or {})
+        raise self._unexpected("metadata get", data)
+
+    async def update_metadata(self, user_id: str, update: dict[str, Any]) -> dict[str, Any]:
+        """Shallow merge; a top-level ``None`` deletes that key. Returns the merged metadata."""
+        data = await self._call("PUT", "/recipe/user/metadata", rid="usermetadata",
+                                body={"userId": user_id, "metadataUpdate": update})
+        if data.get("status") == "OK":
+            return dict(data.get("metadata") or {})
+        raise self._unexpected("metadata update", data)
+
+    async def remove_metadata(self, user_id: str) -> None:
+        data = await self._call("POST", "/recipe/user/metadata/remove", rid="usermetadata",
+                                body={"userId": user_id})
+        if data.get("status") != "OK":
+            raise self._unexpected("metadata remove", data)
+
+    async def remove_user(self, user_id: str) -> None:
+        data = await self._call("POST", "/user/remove", rid=None, body={"userId": user_id})
+        if data.get("status") != "OK":
+            raise self._unexpected("user remove", data)
+
+    # --- keys ----------------------------------------------------------------------------
+    async def jwks(self) -> tuple[list[dict[str, Any]], int | None]:
+        """The core's public keys and the ``Cache-Control: max-age`` it set (seconds), if any."""
+        url = self.base_url + "/.well-known/jwks.json"
+        try:
+            resp = await self._http.request("GET", url, timeout=self._timeout)
+        except HttpError as exc:
+            log.warning("auth core JWKS unreachable: %s", exc)
+            raise unavailable() from None
+        if resp.status != 200:
+            raise unavailable() if resp.status >= 500 else _bad_gateway(f"JWKS HTTP {resp.status}")
+        try:
+            data = jsoncodec.loads(resp.body)
+        except ValueError:
+            raise _bad_gateway("JWKS not JSON") from None
+        keys = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(keys, list):
+            raise _bad_gateway("JWKS without keys")
+        return [k for k in keys if isinstance(k, dict)], _max_age(resp.headers.get("cache-control", ""))
+
+    async def api_versions(self) -> list[str]:
+        data = await self._call("GET", "/apiversion", rid=None)
+        return [str(v) for v in data.get("versions") or []]
+
+
+def invalid_credentials() -> ApiError:
+    """One error for an unknown email and a wrong password, so accounts cannot be enumerated."""
+    return ApiError(401, "invalid_credentials", "email or password is incorrect")
+
+
+def _max_age(cache_control: str) -> int | None:
+    for part in cache_control.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def _user(data: dict[str, Any]) -> CoreUser:
+    user = data.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        raise _bad_gateway("user without id")
+    emails = user.get("emails") or []
+    email = emails[0] if emails else ""
+    return CoreUser(id=user["id"], email=str(email), time_joined=int(user.get("timeJoined") or 0))
+
+
+def _session(data: dict[str, Any]) -> CoreSession:
+    try:
+        session, access, refresh = data["session"], data["accessToken"], data["refreshToken"]
+        return CoreSession(handle=str(session["handle"]), user_id=str(session["userId"]),
+                           access_token=str(access["token"]), access_token_expiry=int(access["expiry"]),
+                           refresh_token=str(refresh["token"]), refresh_token_expiry=int(refresh["expiry"]))
+    except (KeyError, TypeError, ValueError):
+        raise _bad_gateway("session without tokens") from None
