@@ -63,15 +63,21 @@ def centrifugo(s: Settings) -> ServiceSpec:
             config = centrifugo_config.render(s)
         except centrifugo_config.ConfigError as exc:
             raise SettingsError(f"config/: {exc}") from None
+    secret_env = {
+        "CENTRIFUGO_HTTP_API_KEY": s.secrets.centrifugo_api_key,
+        "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": s.secrets.centrifugo_token_secret,
+    }
+    previous = s.secrets.centrifugo_token_secret_previous
+    if previous is not None:  # a token-key rotation (scripts/ops) is in its overlap window
+        until = str(s.secrets.centrifugo_token_secret_previous_valid_until)
+        secret_env["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] = previous
+        secret_env["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] = until
     return ServiceSpec(
         name="centrifugo",
         program="centrifugo",
         args=("--config", "${config}/config.json"),
         files={"config.json": config},
-        secret_env={
-            "CENTRIFUGO_HTTP_API_KEY": s.secrets.centrifugo_api_key,
-            "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": s.secrets.centrifugo_token_secret,
-        },
+        secret_env=secret_env,
         ports=(Port("http", rt.port, _setting(s, "realtime.port"), public=True),),
         health=HealthCheck(port="http", path="/health"),
         image=f"centrifugo/centrifugo:v{rt.version}",

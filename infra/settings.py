@@ -214,6 +214,10 @@ class Secrets:
     s3_access_key_id: Any
     s3_secret_access_key: Any
     auth_api_key: Any
+    #: during a rotation (scripts/ops): the previous Centrifugo token key, accepted until the unix time
+    #: ``centrifugo_token_secret_previous_valid_until`` (stack config, optional, not secret)
+    centrifugo_token_secret_previous: Any = None
+    centrifugo_token_secret_previous_valid_until: int = 0
 
 
 @dataclass(frozen=True)
@@ -469,6 +473,11 @@ def load() -> Settings:
         keys = ", ".join(f"telestack:{k}" for k in missing)
         raise SettingsError(f"stack {stack!r} is missing secret config {keys}: "
                             f"run scripts/secrets.py --stack {stack}")
-    secrets = Secrets(**{_snake(k): config.require_secret(k) for k in SECRET_KEYS})
+    secrets = Secrets(
+        **{_snake(k): config.require_secret(k) for k in SECRET_KEYS},
+        centrifugo_token_secret_previous=config.get_secret("centrifugoTokenSecretPrevious"),
+        centrifugo_token_secret_previous_valid_until=config.get_int("centrifugoTokenSecretPreviousValidUntil")
+        or 0,
+    )
     return Settings(stack=stack, env_name=env_name, env_file=env_file, environment=environment,
                     secrets=secrets, root=ROOT, state_dir=state_dir())

@@ -23,7 +23,9 @@ commands and marks them sent. A failed publish leaves the row pending with
 ``attempts``/``last_error``; the next request, the cron trigger or the runbook
 drains it. Each broadcast carries an idempotency key derived from the row, so a
 row published twice (crash between publish and mark, or two concurrent drains)
-reaches subscribers once while Centrifugo remembers the key (5 minutes).
+reaches subscribers once while Centrifugo remembers the key (5 minutes). A row that
+failed ``MAX_ATTEMPTS`` times stops being retried (it stays pending with its
+``last_error`` for an operator) so it cannot block newer events forever.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ the manifest covers each member, and the counts cover the restored databases.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 from dataclasses import dataclass, field
@@ -100,8 +101,6 @@ def write(archive: Path, staging: Path, manifest: Manifest) -> str:
         raw = manifest.to_json()
         info.size = len(raw)
         info.mode = 0o600
-        import io
-
         tar.addfile(info, io.BytesIO(raw))
         for name in sorted(manifest.members):
             tar.add(staging / name, arcname=name, recursive=False)

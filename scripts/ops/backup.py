@@ -155,12 +155,6 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
     return ExitStatus.OK
 
 
-def prune(out_dir: Path, keep: int) -> list[Path]:
-    """Oldest archives beyond ``keep`` (not called automatically: deleting backups is a decision)."""
-    found = sorted(out_dir.glob("telestack-*.tar.gz"))
-    return found[:-keep] if keep and len(found) > keep else []
-
-
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "backup",
@@ -176,4 +170,4 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=command)
 
 
-__all__ = ["BackupResult", "add_parser", "prune", "run_backup"]
+__all__ = ["BackupResult", "add_parser", "run_backup"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,10 +29,6 @@ class OpsError(Exception):
     def __init__(self, message: str, status: ExitStatus = ExitStatus.FAILED) -> None:
         super().__init__(message)
         self.status = status
-
-
-# values that look like credentials are masked in every message we print
-_SECRET_HINT = re.compile(r"(?i)(key|secret|token|password|passphrase)")
 
 
 @dataclass
@@ -90,7 +85,3 @@ class Step:
         took = time.monotonic() - self.t0
         if exc_type is None:
             self.console.progress(f"{self.what}: done ({took:.1f}s)")
-
-
-def looks_secret(name: str) -> bool:
-    return bool(_SECRET_HINT.search(name))

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from scripts.ops.console import Console, ExitStatus
-from scripts.ops.services import _alive, _pid
+from scripts.ops.services import alive, pid_of
 from scripts.ops.stack import Target
 
 TIMEOUT = 5.0
@@ -192,11 +192,15 @@ def tool_versions(target: Target) -> dict[str, str]:
     return out
 
 
+def _oldest(age: float | None) -> str:
+    return f" (oldest {age:.0f} s)" if age is not None else ""
+
+
 def status_command(args: argparse.Namespace, target: Target, console: Console) -> ExitStatus:
     services = {}
     for name, pid_file in sorted(target.pid_files.items()):
-        pid = _pid(Path(pid_file))
-        services[name] = {"pid": pid, "running": bool(pid and _alive(pid))}
+        pid = pid_of(Path(pid_file))
+        services[name] = {"pid": pid, "running": bool(pid and alive(pid))}
     results = {p.name: asdict(p) for p in probes(target)}
     backlog = outbox_backlog(Path(target.db_path)) if target.db_path and Path(target.db_path).exists() else {}
     versions = tool_versions(target)
@@ -224,7 +228,8 @@ def status_command(args: argparse.Namespace, target: Target, console: Console) -
             w(console.redact(f"  {'ok  ' if p['ok'] else 'DOWN'} {p['name']:<10} {p['detail']}\n"))
         if backlog:
             w(
-                f"  outbox: {backlog.get('pending')} pending (oldest {backlog.get('oldest_pending_s')} s), "
+                f"  outbox: {backlog.get('pending')} pending"
+                f"{_oldest(backlog.get('oldest_pending_s'))}, "
                 f"{backlog.get('documents')} documents, "
                 f"{backlog.get('migrations_applied')} migrations applied\n"
             )

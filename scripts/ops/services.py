@@ -27,7 +27,7 @@ class ServiceControl(Protocol):
     def start(self, services: list[str]) -> None: ...
 
 
-def _pid(path: Path) -> int | None:
+def pid_of(path: Path) -> int | None:
     """The live pid a pid file names: the local renderer's JSON ``{"pid", "start_time"}`` (start
     time checked, so a recycled pid is never signalled) or a bare number."""
     try:
@@ -44,7 +44,7 @@ def _pid(path: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -68,16 +68,16 @@ class PidFileControl:
     timeout: float = 30.0
 
     def running(self, service: str) -> bool:
-        pid = _pid(Path(self.pid_files[service])) if service in self.pid_files else None
-        return pid is not None and _alive(pid)
+        pid = pid_of(Path(self.pid_files[service])) if service in self.pid_files else None
+        return pid is not None and alive(pid)
 
     def stop(self, service: str) -> None:
         if service not in self.pid_files:
             raise OpsError(
                 f"no pid file known for service {service!r}: cannot stop it safely", ExitStatus.USAGE
             )
-        pid = _pid(Path(self.pid_files[service]))
-        if pid is None or not _alive(pid):
+        pid = pid_of(Path(self.pid_files[service]))
+        if pid is None or not alive(pid):
             return
         self.console.progress(f"stopping {service} (pid {pid})")
         try:  # the local renderer makes each service a process-group leader: stop its children too
@@ -88,7 +88,7 @@ class PidFileControl:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + self.timeout
-        while _alive(pid):
+        while alive(pid):
             if time.monotonic() > deadline:
                 raise OpsError(f"{service} (pid {pid}) did not stop within {self.timeout:.0f}s")
             time.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,19 @@ def test_each_spec_becomes_one_supervised_process(mocks: Mocks, tmp_path: Path) 
     pulumi.Output.from_input(alpha.secret_env.is_secret()).apply(check_secret)  # type: ignore[attr-defined]
     beta = rendered["beta"].process
     return pulumi.Output.all(alpha.urn, alpha.secret_env, beta.urn).apply(check)  # type: ignore[attr-defined]
+
+
+def test_a_token_key_rotation_gives_centrifugo_the_previous_key_too(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    assert "CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY" not in services.centrifugo(s).secret_env
+    rotating = dataclasses.replace(
+        s,
+        secrets=dataclasses.replace(
+            s.secrets,
+            centrifugo_token_secret_previous=pulumi.Output.secret("old-key"),
+            centrifugo_token_secret_previous_valid_until=1_900_000_000,
+        ),
+    )
+    env = services.centrifugo(rotating).secret_env
+    assert env["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == "1900000000"
+    assert "CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY" in env
