@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.paths import CONFIG, ROOT
 
 CACHE = Path(os.environ.get("TELESTACK_PYODIDE_CACHE", Path.home() / ".cache/telestack/pyodide"))
@@ -144,7 +145,7 @@ def _require_setup() -> tuple[str, list[str]]:
     return node, sorted(str(p) for p in (CACHE / "wheels").glob("*.whl"))
 
 
-def _start(tmp: Path, db_path: Path) -> tuple[PyodideWorker, dict[str, Any]]:
+def _start(tmp: Path, db_path: Path, realtime: Centrifugo) -> tuple[PyodideWorker, dict[str, Any]]:
     node, wheels = _require_setup()
     spec = {
         "cacheDir": str(CACHE / "node"),
@@ -158,7 +159,13 @@ def _start(tmp: Path, db_path: Path) -> tuple[PyodideWorker, dict[str, Any]]:
         "baseUrl": "https://gateway.telestack.test",
         "dbPath": str(db_path),
         "d1Binding": "DB",
-        "bindings": {"ADMIN_KEY": ADMIN_KEY, "COLLECTIONS": _collections_json()},
+        "bindings": {
+            "ADMIN_KEY": ADMIN_KEY,
+            "COLLECTIONS": _collections_json(),
+            # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
+            "CENTRIFUGO_API_URL": realtime.api_url,
+            "CENTRIFUGO_API_KEY": realtime.api_key,
+        },
         "migrations": _migrations(),
         "watchModules": list(FORBIDDEN),
         "reportModules": list(DEPENDENCIES),
@@ -179,11 +186,15 @@ def _start(tmp: Path, db_path: Path) -> tuple[PyodideWorker, dict[str, Any]]:
 def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PyodideWorker, dict[str, Any], Path]]:
     tmp = tmp_path_factory.mktemp("pyodide")
     db_path = tmp / "d1.sqlite"
-    worker, ready = _start(tmp, db_path)
+    realtime = start_centrifugo(tmp / "centrifugo")
     try:
-        yield worker, ready, db_path
+        worker, ready = _start(tmp, db_path, realtime)
+        try:
+            yield worker, ready, db_path
+        finally:
+            worker.close()
     finally:
-        worker.close()
+        realtime.stop()
 
 
 @pytest.fixture(scope="module")
@@ -402,3 +413,19 @@ def test_memory_after_serving_requests(worker: PyodideWorker, capsys: pytest.Cap
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/test_pyodide_compat.py
     sys.exit(pytest.main([__file__, "-v", "-s"]))
+
+
+def test_committed_write_is_published_and_cron_drains_under_pyodide(worker: PyodideWorker) -> None:
+    body = {"id": "rt-1", "data": {"title": "published"}, "owner_id": "u-rt"}
+    r = worker.request("POST", "/v1/collections/notes/documents", body=body)
+    assert r.status == 201, r.body
+    # published to the real Centrifugo through the Workers fetch adapter, after the handler
+    [event] = worker.sql("SELECT seq, sent_at, attempts FROM outbox WHERE doc_id = ?", "rt-1")
+    assert event["sent_at"] is not None, event
+
+    # a publish that failed leaves the row pending; the cron trigger (scheduled) drains it
+    worker.call(op="sql", sql="UPDATE outbox SET sent_at = NULL WHERE seq = ?", params=[event["seq"]])
+    reply = worker.call(op="scheduled")
+    assert not reply["wait_until_errors"], reply["wait_until_errors"]
+    [after] = worker.sql("SELECT sent_at FROM outbox WHERE seq = ?", event["seq"])
+    assert after["sent_at"] is not None

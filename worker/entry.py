@@ -12,13 +12,17 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found]
 
-from worker import settings
+from worker import realtime, settings
 from worker.adapters.d1 import D1Database
 from worker.adapters.workers_fetch import WorkersFetchClient
 from worker.app import Gateway
 from worker.http import Request
 
 _gateway: Gateway | None = None
+
+#: a cron run drains at most ROUNDS x BATCH events; the next run (or request) takes the rest
+CRON_DRAIN_ROUNDS = 10
+CRON_DRAIN_BATCH = 100
 
 
 class _Bindings:
@@ -56,3 +60,18 @@ class Default(WorkerEntrypoint):
         response = await gateway_for(self.env).handle(await to_request(request))
         # no body at all when empty: the JS Response constructor rejects even b"" with a 204
         return Response(response.body or None, status=response.status, headers=response.headers)
+
+    async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
+        """Cron trigger: publish outbox events whose publish failed, so a committed write never loses one."""
+        await drain_outbox(gateway_for(self.env))
+
+
+async def drain_outbox(gateway: Gateway) -> int:
+    """Drain in bounded rounds; stop early when nothing is left or Centrifugo is unreachable."""
+    sent = 0
+    for _ in range(CRON_DRAIN_ROUNDS):
+        result = await realtime.drain(gateway.db, gateway.http, gateway.settings, CRON_DRAIN_BATCH)
+        sent += result.sent
+        if result.unavailable or result.sent == 0:
+            break
+    return sent

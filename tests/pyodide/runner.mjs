@@ -8,6 +8,7 @@
 //   {"op":"request","method","path","headers":{},"body":str|null} -> {"status","headers","body"}
 //   {"op":"sql","sql","params":[]}                                  -> {"rows":[...]} (better-sqlite3)
 //   {"op":"migrate"}                                                -> {"applied":[names]} (worker.migrations over D1)
+//   {"op":"scheduled"}                                              -> {"wait_until_errors":[...]} (cron event)
 //   {"op":"stats"}                                                   -> {"memory":{...}}
 // Errors come back as {"error": "..."}; Python's stdout/stderr go to this process's stderr.
 // Nothing here reaches the network: fetch() is refused except for loopback addresses.
@@ -209,6 +210,11 @@ async function handle(msg) {
   if (msg.op === "migrate") {
     const applied = await host.migrate(env, JSON.stringify(spec.migrations), spec.bindings.COLLECTIONS);
     return { applied: applied.toJs() };
+  }
+  if (msg.op === "scheduled") {
+    const ctx = new ExecutionContext();
+    await host.scheduled(spec.mainModule, spec.entrypoint, env, ctx);
+    return { wait_until_errors: await ctx.drain() };
   }
   if (msg.op === "stats") return { memory: memory(pyodide) };
   throw new Error(`unknown op ${msg.op}`);

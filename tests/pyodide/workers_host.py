@@ -55,6 +55,14 @@ async def serve(module_name: str, class_name: str, js_request: Any, env: Any, ct
     return python_to_rpc(result)
 
 
+async def scheduled(module_name: str, class_name: str, env: Any, ctx: Any) -> None:
+    """One cron event, as workerd delivers it: a fresh instance, then ``scheduled(controller)``."""
+    cls = entrypoint_class(module_name, class_name)
+    result = cls(ctx, env).scheduled(None)
+    if inspect.isawaitable(result):
+        await result
+
+
 def loaded_modules(*prefixes: str) -> list[str]:
     """Modules of these packages now imported (eager imports cost cold start; runtimes must not load)."""
     import sys
