@@ -6,7 +6,8 @@ TELESTACK_CDI_API_KEY=...`` runs the same cases against a real SuperTokens Core.
 Validation is schema-level (OpenAPI 3.0 dialect, ``$ref`` resolved over the
 spec's ``components``) and *stricter* than the spec: every object schema that
 lists ``properties`` is closed (``additionalProperties: false``), so an
-undocumented field fails. The spec in shared/specs is CDI **5.3** and we speak
+undocumented field fails. The spec (tests/contracts/supertokens-cdi, a verbatim copy of the
+CDI repo's) is CDI **5.3** and we speak
 **5.6**; what 5.6 (or the core, beyond the spec) adds is declared in
 :data:`OVERLAY_5_6`, each with its source, instead of loosening the check.
 Known spec-vs-core differences, asserted the core's way:
@@ -34,7 +35,7 @@ from openapi_schema_validator import OAS30Validator
 from tests.support.paths import ROOT
 from tests.support.standin import Standin
 
-SPEC_PATH = ROOT.parent / "shared/specs/supertokens-cdi/api_spec.yaml"
+SPEC_PATH = ROOT / "tests/contracts/supertokens-cdi/api_spec.yaml"  # verbatim copy, provenance in SOURCE.txt
 CDI_VERSION = "5.6"
 _PREFIX = re.compile(r"^/appid-<appId>(/<tenantId>)?")
 
