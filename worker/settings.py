@@ -7,7 +7,7 @@ environment variables with the prefix stripped. Both call :func:`from_mapping`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -39,8 +39,6 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
-    #: dev-only HMAC identity tokens; empty = off (the default)
-    dev_auth_secret: str = ""
     #: outbox events drained per request after the request's own write
     outbox_drain_per_request: int = 20
     #: lifetime of presigned storage URLs, seconds (capped at 7 days by S3)
@@ -68,15 +66,11 @@ _KEYS: dict[str, str] = {
     "s3_region": "S3_REGION",
     "s3_access_key_id": "S3_ACCESS_KEY_ID",
     "s3_secret_access_key": "S3_SECRET_ACCESS_KEY",
-    "dev_auth_secret": "DEV_AUTH_SECRET",
     "outbox_drain_per_request": "OUTBOX_DRAIN_PER_REQUEST",
     "storage_url_ttl": "STORAGE_URL_TTL",
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
 }
-_INTEGERS = (
-    "outbox_drain_per_request", "storage_url_ttl", "storage_max_upload_bytes", "auth_access_token_validity",
-    "admin_key_previous_until",
-)
+_INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _REQUIRED = ("admin_key", "collections_json")
 
 
