@@ -11,7 +11,10 @@ dynamic provider instead. Lifecycle:
 - **diff** reports a change when the spec changed *or the process is no longer
   running*, so a plain ``pulumi up`` restarts a killed service;
 - **update** restarts that one service; **delete** stops it (SIGTERM to its
-  process group, SIGKILL after ``stop_timeout``);
+  process group, SIGKILL after ``stop_timeout``). A stop returns only once every
+  process of the group is gone and none of the service's ports accepts
+  connections any more (bounded by ``stop_timeout``), so the restarted
+  service's port check never trips over its own predecessor;
 - **read** (``pulumi refresh``) reports a dead process as gone.
 
 A pid is trusted only together with its kernel start time, so a recycled pid
@@ -202,26 +205,75 @@ def start(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def stop(props: dict[str, Any]) -> None:
-    """SIGTERM the service's process group, SIGKILL it after ``stop_timeout``; no-op when not running."""
+    """SIGTERM the service's process group, SIGKILL it after ``stop_timeout``; no-op when not running.
+
+    Returns once the whole group is gone and the service's ports are released (bounded wait): the
+    leader's exit alone proves neither (a child may still hold an inherited listening socket, the
+    leader shows as a zombie while its other threads still tear down), and a restart right after a
+    stop would otherwise fail its port check against the old instance.
+    """
     pid = running_pid(props["pid_file"])
     if pid is not None:
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + float(props.get("stop_timeout", 10))
-        while _start_time(pid) is not None and time.monotonic() < deadline:
+        timeout = float(props.get("stop_timeout", 10))
+        leader = _is_group_leader(pid)
+
+        def alive() -> bool:
             _reap(pid)
+            return _start_time(pid) is not None or (leader and bool(_group_members(pid)))
+
+        _signal_group(pid, signal.SIGTERM, leader)
+        deadline = time.monotonic() + timeout
+        while alive() and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _start_time(pid) is not None:
-            _signal_group(pid, signal.SIGKILL)
-            while _start_time(pid) is not None:
-                _reap(pid)
+        if alive():
+            _signal_group(pid, signal.SIGKILL, leader)
+            deadline = time.monotonic() + timeout
+            while alive() and time.monotonic() < deadline:  # SIGKILL cannot be ignored
                 time.sleep(0.05)
+        wait_ports_released(props, timeout)
     Path(props["pid_file"]).unlink(missing_ok=True)
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def wait_ports_released(props: dict[str, Any], timeout: float) -> list[str]:
+    """Wait up to ``timeout`` s until none of the service's ports accepts connections; the names still
+    held (start()'s port check then reports them, naming the setting)."""
+    host = props.get("host") or "127.0.0.1"
+    ports = {name: int(p["number"]) for name, p in (props.get("ports") or {}).items()}
+    deadline = time.monotonic() + timeout
+    while True:
+        held = sorted(name for name, number in ports.items() if _port_in_use(host, number))
+        if not held or time.monotonic() >= deadline:
+            return held
+        time.sleep(0.1)
+
+
+def _is_group_leader(pid: int) -> bool:
     try:
-        # start_new_session made the service a group leader: signal its children too
-        if os.getpgid(pid) == pid:
+        return os.getpgid(pid) == pid  # start_new_session made the service a group leader
+    except ProcessLookupError:
+        return False
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``: a pgid is not reused while one remains."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
+def _signal_group(pid: int, sig: signal.Signals, leader: bool) -> None:
+    try:
+        # signal its children too; the group outlives its leader, so killpg works after it exited
+        if leader:
             os.killpg(pid, sig)
         else:
             os.kill(pid, sig)

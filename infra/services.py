@@ -13,12 +13,16 @@ import importlib.util
 import json
 from dataclasses import dataclass
 
-from infra.settings import Environment, Settings, SettingsError
+from infra.settings import Environment, Secrets, Settings, SettingsError
 from infra.spec import HealthCheck, Port, ServiceSpec
 
 #: SQLite files under each service's data dir (the gateway's D1, the stand-in's store)
 GATEWAY_DB = "gateway.sqlite3"
 AUTH_DB = "supertokens.sqlite3"
+#: SeaweedFS static identities file (under ``${config}``); it names env vars, never holds a key
+S3_IDENTITIES = "s3-identities.json"
+#: env vars carrying the S3 pair being rotated out, referenced as ``${VAR}`` from :data:`S3_IDENTITIES`
+S3_PREVIOUS_ENV = ("TELESTACK_S3_PREVIOUS_ACCESS_KEY_ID", "TELESTACK_S3_PREVIOUS_SECRET_ACCESS_KEY")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,13 @@ def seaweedfs(s: Settings) -> ServiceSpec:
         for f in dataclasses.fields(sw)
     ]
     p = {port.name: port.number for port in ports}
+    secret_env = {  # `weed` turns these into its admin identity and then checks every signature
+        "AWS_ACCESS_KEY_ID": s.secrets.s3_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": s.secrets.s3_secret_access_key,
+    }
+    if s.secrets.s3_access_key_id_previous is not None:  # a rotation's overlap window
+        secret_env[S3_PREVIOUS_ENV[0]] = s.secrets.s3_access_key_id_previous
+        secret_env[S3_PREVIOUS_ENV[1]] = s.secrets.s3_secret_access_key_previous
     return ServiceSpec(
         name="seaweedfs",
         program="weed",
@@ -127,12 +138,12 @@ def seaweedfs(s: Settings) -> ServiceSpec:
             f"-admin.port={p['admin']}",
             f"-admin.port.grpc={p['admin_grpc']}",
             "-master.telemetry=false",
+            # always explicit: `weed mini` re-applies flags of the previous run from <dir>/mini.options
+            # when they are not given, so a file passed only during a window would outlive it
+            f"-s3.config=${{config}}/{S3_IDENTITIES}",
         ),
-        # `weed` turns these into its admin identity and then checks every signature
-        secret_env={
-            "AWS_ACCESS_KEY_ID": s.secrets.s3_access_key_id,
-            "AWS_SECRET_ACCESS_KEY": s.secrets.s3_secret_access_key,
-        },
+        files={S3_IDENTITIES: s3_identities(s.secrets)},
+        secret_env=secret_env,
         ports=tuple(ports),
         health=HealthCheck(port="s3", path="/healthz"),
         data_dir=True,
@@ -140,11 +151,36 @@ def seaweedfs(s: Settings) -> ServiceSpec:
     )
 
 
+def s3_identities(secrets: Secrets) -> str:
+    """SeaweedFS ``-s3.config`` document: the previous S3 pair's identity during a rotation, else none.
+
+    The current pair is the env identity (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). SeaweedFS
+    >= 4.48 expands ``${VAR}`` in a static file's credentials from its own environment, so the
+    previous pair reaches it the same way, as secret env; the file itself holds no key.
+    """
+    identities: list[dict[str, object]] = []
+    if secrets.s3_access_key_id_previous is not None:
+        ak, sk = S3_PREVIOUS_ENV
+        identities.append(
+            {
+                "name": "telestack-previous",
+                "credentials": [{"accessKey": f"${{{ak}}}", "secretKey": f"${{{sk}}}"}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }
+        )
+    return json.dumps({"identities": identities}, indent=2) + "\n"
+
+
 def supertokens_standin(s: Settings) -> ServiceSpec | None:
     """The SuperTokens CDI stand-in (local/CI only: SuperTokens Core is not obtainable here)."""
     if importlib.util.find_spec("infra.supertokens_standin.__main__") is None:
         return None
     port = s.environment.auth.port
+    api_keys = s.secrets.auth_api_key
+    if s.secrets.auth_api_key_previous is not None:  # overlap window: the core's list is "new,old"
+        import pulumi
+
+        api_keys = pulumi.Output.concat(api_keys, ",", s.secrets.auth_api_key_previous)
     return ServiceSpec(
         name="auth",
         program="python",
@@ -158,7 +194,7 @@ def supertokens_standin(s: Settings) -> ServiceSpec | None:
             "--db",
             f"${{data}}/{AUTH_DB}",
         ),
-        secret_env={"SUPERTOKENS_API_KEYS": s.secrets.auth_api_key},
+        secret_env={"SUPERTOKENS_API_KEYS": api_keys},
         ports=(Port("http", port, _setting(s, "auth.port")),),
         health=HealthCheck(port="http", path="/hello"),  # the core's health endpoint, no API key
         data_dir=True,
@@ -172,6 +208,17 @@ def gateway(s: Settings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> S
         return None
     env = s.environment
     sec = s.secrets
+    secret_env = {
+        "TELESTACK_ADMIN_KEY": sec.admin_key,
+        "TELESTACK_AUTH_API_KEY": sec.auth_api_key,
+        "TELESTACK_CENTRIFUGO_API_KEY": sec.centrifugo_api_key,
+        "TELESTACK_CENTRIFUGO_TOKEN_SECRET": sec.centrifugo_token_secret,
+        "TELESTACK_S3_ACCESS_KEY_ID": sec.s3_access_key_id,
+        "TELESTACK_S3_SECRET_ACCESS_KEY": sec.s3_secret_access_key,
+    }
+    if sec.admin_key_previous is not None:  # overlap window: the old admin key, until the deadline
+        secret_env["TELESTACK_ADMIN_KEY_PREVIOUS"] = sec.admin_key_previous
+        secret_env["TELESTACK_ADMIN_KEY_PREVIOUS_UNTIL"] = str(sec.admin_key_previous_valid_until)
     return ServiceSpec(
         name="gateway",
         program="python",
@@ -190,14 +237,7 @@ def gateway(s: Settings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> S
             "TELESTACK_S3_REGION": env.storage.region,
             "TELESTACK_OUTBOX_DRAIN_PER_REQUEST": str(env.gateway.outbox_drain_per_request),
         },
-        secret_env={
-            "TELESTACK_ADMIN_KEY": sec.admin_key,
-            "TELESTACK_AUTH_API_KEY": sec.auth_api_key,
-            "TELESTACK_CENTRIFUGO_API_KEY": sec.centrifugo_api_key,
-            "TELESTACK_CENTRIFUGO_TOKEN_SECRET": sec.centrifugo_token_secret,
-            "TELESTACK_S3_ACCESS_KEY_ID": sec.s3_access_key_id,
-            "TELESTACK_S3_SECRET_ACCESS_KEY": sec.s3_secret_access_key,
-        },
+        secret_env=secret_env,
         ports=(Port("http", env.gateway.port, _setting(s, "gateway.port"), public=True),),
         # 503 = serving, with a dependency reported down in the body: the stack still comes up
         health=HealthCheck(port="http", path="/v1/health", ok_status=(200, 503)),

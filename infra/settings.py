@@ -214,10 +214,17 @@ class Secrets:
     s3_access_key_id: Any
     s3_secret_access_key: Any
     auth_api_key: Any
-    #: during a rotation (scripts/ops): the previous Centrifugo token key, accepted until the unix time
-    #: ``centrifugo_token_secret_previous_valid_until`` (stack config, optional, not secret)
+    #: During a rotation's overlap window (scripts/ops rotate-secrets): the value being rotated out,
+    #: still accepted next to the current one (None = no rotation in progress). ``*_valid_until`` is
+    #: the window's end (unix s, plain config); components that cannot expire a key on their own
+    #: (SeaweedFS, SuperTokens) keep accepting it until ``rotate-secrets --finish`` removes it.
     centrifugo_token_secret_previous: Any = None
     centrifugo_token_secret_previous_valid_until: int = 0
+    admin_key_previous: Any = None
+    admin_key_previous_valid_until: int = 0
+    s3_access_key_id_previous: Any = None
+    s3_secret_access_key_previous: Any = None
+    auth_api_key_previous: Any = None
 
 
 @dataclass(frozen=True)
@@ -391,6 +398,23 @@ def check_cloud(env: Environment) -> None:
             raise SettingsError(f"{key}: required key is missing (the Worker and clients reach it there)")
 
 
+#: Optional secret stack-config keys of a rotation's overlap window (``<key>Previous``, set by
+#: ``scripts/ops rotate-secrets``) -> :class:`Secrets` field, and the plain window-end keys (unix s).
+#: Pulumi.yaml declares each with ``default: ""`` / ``0``: Pulumi refuses a secret key with a default,
+#: and a declared key without one would be required, so "unset" reads as empty here.
+PREVIOUS_SECRET_KEYS: dict[str, str] = {
+    "centrifugoTokenSecretPrevious": "centrifugo_token_secret_previous",
+    "adminKeyPrevious": "admin_key_previous",
+    "s3AccessKeyIdPrevious": "s3_access_key_id_previous",
+    "s3SecretAccessKeyPrevious": "s3_secret_access_key_previous",
+    "authApiKeyPrevious": "auth_api_key_previous",
+}
+PREVIOUS_UNTIL_KEYS: dict[str, str] = {
+    "centrifugoTokenSecretPreviousValidUntil": "centrifugo_token_secret_previous_valid_until",
+    "adminKeyPreviousValidUntil": "admin_key_previous_valid_until",
+}
+
+
 #: Secret stack-config keys cloud stacks (target docker) need on top of SECRET_KEYS.
 CLOUD_SECRET_KEYS: dict[str, tuple[str, str]] = {
     "postgresPassword": ("password of SuperTokens Core's PostgreSQL user", "token"),
@@ -475,9 +499,12 @@ def load() -> Settings:
                             f"run scripts/secrets.py --stack {stack}")
     secrets = Secrets(
         **{_snake(k): config.require_secret(k) for k in SECRET_KEYS},
-        centrifugo_token_secret_previous=config.get_secret("centrifugoTokenSecretPrevious"),
-        centrifugo_token_secret_previous_valid_until=config.get_int("centrifugoTokenSecretPreviousValidUntil")
-        or 0,
+        # `config.get` only tests presence (the declared default is ""); the value stays a secret Output
+        **{f: config.require_secret(k) if config.get(k) else None for k, f in PREVIOUS_SECRET_KEYS.items()},
+        **{f: config.get_int(k) or 0 for k, f in PREVIOUS_UNTIL_KEYS.items()},
     )
+    if (secrets.s3_access_key_id_previous is None) != (secrets.s3_secret_access_key_previous is None):
+        raise SettingsError("telestack:s3AccessKeyIdPrevious and telestack:s3SecretAccessKeyPrevious: "
+                            "set both or neither (scripts/ops rotate-secrets sets them together)")
     return Settings(stack=stack, env_name=env_name, env_file=env_file, environment=environment,
                     secrets=secrets, root=ROOT, state_dir=state_dir())

@@ -16,13 +16,16 @@ What each component supports (hence the overlap per secret):
   and reloads token verifiers on SIGHUP without dropping connections; the
   gateway signs with the new key at once, clients holding an old-key token
   still (re)connect until the window ends.
-- S3 keys: the stack's SeaweedFS identity carries both credential pairs during the
-  window (an identity may list several ``credentials``); presigned URLs
-  signed with the old pair keep working until they expire or the window ends.
+- S3 keys: SeaweedFS accepts both credential pairs during the window (the local
+  stack: the current pair as its env identity, the previous one as a second
+  identity whose ``-s3.config`` entry names env vars, so no key is in a file);
+  presigned URLs signed with the old pair keep working until they expire or
+  ``--finish`` removes the pair (SeaweedFS cannot expire it by itself).
   Choose ``--overlap`` >= the longest presign expiry.
 - admin key: the gateway accepts ``ADMIN_KEY_PREVIOUS`` until ``ADMIN_KEY_PREVIOUS_UNTIL``.
 - auth API key (gateway → SuperTokens Core): the core's ``api_keys`` is a comma-separated
-  list; during the window it holds ``new,old`` while the gateway already sends the new one.
+  list; during the window it holds ``new,old`` while the gateway already sends the new one
+  (until ``--finish``: the core has no expiry for a key).
 - Centrifugo HTTP API key: cut-over (Centrifugo accepts exactly one ``http_api.key``).
   Its only client is the gateway, restarted with the new key by the same
   ``pulumi up``; events whose publish failed in between stay in the outbox
@@ -77,7 +80,7 @@ SPECS: tuple[SecretSpec, ...] = (
         ("s3AccessKeyId", "s3SecretAccessKey"),
         ("access_key", "secret_key"),
         True,
-        "second credentials pair on the SeaweedFS identity until the window ends",
+        "SeaweedFS accepts the previous pair too, until `--finish`",
     ),
     SecretSpec("admin", ("adminKey",), ("token",), True, "gateway ADMIN_KEY_PREVIOUS until the window ends"),
     SecretSpec(
@@ -85,7 +88,7 @@ SPECS: tuple[SecretSpec, ...] = (
         ("authApiKey",),
         ("hex",),
         True,
-        "SuperTokens api_keys list holds new,old until the window ends",
+        "SuperTokens api_keys list holds new,old until `--finish`",
     ),
     SecretSpec(
         "centrifugo-api",
@@ -134,10 +137,12 @@ class PulumiConfig:
         if self._values is None:
             proc = self.pulumi.run("config", "--json", "--show-secrets", "--stack", self.stack)
             raw = json.loads(proc.stdout or "{}")
+            # Pulumi.yaml declares the optional rotation keys with an empty default (Pulumi refuses a
+            # default on a secret key), which `pulumi config --json` lists: empty means unset here
             self._values = {
-                k.split(":", 1)[-1]: str(v.get("value", ""))
+                k.split(":", 1)[-1]: str(v["value"])
                 for k, v in raw.items()
-                if isinstance(v, dict) and "value" in v
+                if isinstance(v, dict) and v.get("value") not in (None, "")
             }
         return self._values
 

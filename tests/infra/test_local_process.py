@@ -89,6 +89,66 @@ def test_diff_sees_a_killed_process_and_a_changed_spec(
     assert restarted["pid"] != outs["pid"] and running_pid(props["pid_file"]) == restarted["pid"]
 
 
+#: a service whose old instance outlives its leader's exit, holding both its ports (MODE):
+#: "straggler" - a child in its process group ignores SIGTERM; "lingering" - a child that left the
+#: group (setsid) keeps the inherited sockets a moment after the leader exited
+FORKING_SERVER = """
+import http.server as h, os, signal, socket, time
+srv = h.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), h.SimpleHTTPRequestHandler)
+aux = socket.socket()
+aux.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+aux.bind(('127.0.0.1', int(os.environ['AUX_PORT'])))
+aux.listen()
+leader = os.getpid()
+child = os.fork()
+if child == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.environ['MODE'] == 'lingering':
+        os.setsid()
+        while os.getppid() == leader:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os._exit(0)
+    while True:
+        time.sleep(1)
+with open('child.pid', 'w') as fh:
+    fh.write(str(child))
+srv.serve_forever()
+"""
+
+
+@pytest.mark.parametrize("mode", ["straggler", "lingering"])
+def test_a_restart_waits_until_the_old_instance_released_every_port(
+    provider: LocalProcessProvider, tmp_path: Path, mode: str
+) -> None:
+    """`pulumi up` after a config change: update() must not start the new instance while any process of
+    the old one still accepts connections on one of the service's ports (seen as "port ... in use")."""
+    port, aux = free_port(), free_port()
+    props = _props(
+        tmp_path,
+        port,
+        argv=[sys.executable, "-c", FORKING_SERVER],
+        env={"PORT": str(port), "AUX_PORT": str(aux), "MODE": mode},
+        ports={
+            "http": {"number": float(port), "setting": "test.yaml: web.port"},  # floats, as the engine sends
+            "aux": {"number": float(aux), "setting": "test.yaml: web.aux"},
+        },
+        stop_timeout=20 if mode == "lingering" else 1,
+    )
+    outs = {**props, **(provider.create(props).outs or {})}
+    old_child = int((tmp_path / "child.pid").read_text())
+    assert local_process._start_time(old_child) is not None
+    news = {**props, "env": {**props["env"], "CHANGED": "1"}}
+
+    restarted = provider.update("web", outs, news).outs or {}
+
+    assert restarted["pid"] != outs["pid"] and running_pid(props["pid_file"]) == restarted["pid"]
+    assert local_process._start_time(old_child) is None, "nothing of the old instance survives"
+    assert local_process.wait_ports_released(news, 0) == ["aux", "http"], "the new instance holds both"
+    provider.delete("web", {**news, **restarted})
+    assert local_process.wait_ports_released(news, 20) == []
+
+
 def test_port_in_use_is_reported_with_its_setting(provider: LocalProcessProvider, tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -169,3 +169,91 @@ def test_a_token_key_rotation_gives_centrifugo_the_previous_key_too(tmp_path: Pa
     env = services.centrifugo(rotating).secret_env
     assert env["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == "1900000000"
     assert "CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY" in env
+
+
+#: a rotation's previous values (Secrets fields) -> the one service that must change
+ROTATIONS: dict[str, tuple[dict[str, Any], str]] = {
+    "admin": (
+        {"admin_key_previous": "adm-OLD-1", "admin_key_previous_valid_until": 1_900_000_000},
+        "gateway",
+    ),
+    "centrifugo-token": (
+        {"centrifugo_token_secret_previous": "cft-OLD-2", "centrifugo_token_secret_previous_valid_until": 1},
+        "centrifugo",
+    ),
+    "s3": (
+        {"s3_access_key_id_previous": "AKOLD3", "s3_secret_access_key_previous": "s3s-OLD-4"},
+        "seaweedfs",
+    ),
+    "auth-api": ({"auth_api_key_previous": "ath-OLD-5"}, "auth"),
+}
+
+
+def _rotated(s: Settings, values: dict[str, Any]) -> Settings:
+    wrapped = {k: pulumi.Output.secret(v) if isinstance(v, str) else v for k, v in values.items()}
+    return dataclasses.replace(s, secrets=dataclasses.replace(s.secrets, **wrapped))
+
+
+def _rendered(s: Settings) -> pulumi.Output:
+    """Each service's process inputs with its secret env resolved: what the provider diffs."""
+    specs, _ = services.local_stack(s)
+    return pulumi.Output.from_input(
+        {
+            spec.name: {**render_local.process_props(spec, _paths(s)), "secret_env": dict(spec.secret_env)}
+            for spec in specs
+        }
+    )
+
+
+@pulumi.runtime.test
+def test_each_previous_key_reaches_only_its_service_as_secret_env(mocks: Mocks, tmp_path: Path) -> Any:
+    s = _settings(tmp_path)
+    names = [k for k, _ in ROTATIONS.items()]
+    outputs = [_rendered(s), *(_rendered(_rotated(s, ROTATIONS[n][0])) for n in names)]
+
+    def check(results: list[dict[str, dict[str, Any]]]) -> None:
+        base, rotated = results[0], dict(zip(names, results[1:], strict=True))
+        assert json.loads(base["seaweedfs"]["files"][services.S3_IDENTITIES]) == {"identities": []}
+        for name, after in rotated.items():
+            values, service = ROTATIONS[name]
+            if service not in base:
+                continue  # component not in the repository (skipped with a warning)
+            changed = {svc for svc in base if base[svc] != after[svc]}
+            assert changed == {service}, f"{name} rotation restarts {changed}"
+            plain = json.dumps({k: after[service][k] for k in ("argv", "env", "files")})
+            for value in values.values():
+                assert not isinstance(value, str) or value not in plain, f"{name}: secret outside secret_env"
+        gw = rotated["admin"].get("gateway")
+        if gw:
+            assert gw["secret_env"]["TELESTACK_ADMIN_KEY_PREVIOUS"] == "adm-OLD-1"
+            assert gw["secret_env"]["TELESTACK_ADMIN_KEY_PREVIOUS_UNTIL"] == "1900000000"
+        auth = rotated["auth-api"].get("auth")
+        if auth:
+            assert auth["secret_env"]["SUPERTOKENS_API_KEYS"] == f"{SECRET_VALUES['auth_api_key']},ath-OLD-5"
+        weed = rotated["s3"]["seaweedfs"]
+        assert weed["secret_env"]["AWS_ACCESS_KEY_ID"] == SECRET_VALUES["s3_access_key_id"]
+        assert weed["secret_env"][services.S3_PREVIOUS_ENV[0]] == "AKOLD3"
+        assert weed["secret_env"][services.S3_PREVIOUS_ENV[1]] == "s3s-OLD-4"
+        (identity,) = json.loads(weed["files"][services.S3_IDENTITIES])["identities"]
+        assert identity["credentials"] == [
+            {
+                "accessKey": f"${{{services.S3_PREVIOUS_ENV[0]}}}",
+                "secretKey": f"${{{services.S3_PREVIOUS_ENV[1]}}}",
+            }
+        ]
+        assert f"-s3.config={tmp_path}/run/seaweedfs/{services.S3_IDENTITIES}" in weed["argv"]
+        assert weed["argv"] == base["seaweedfs"]["argv"], "the flag is always given (mini.options)"
+
+    return pulumi.Output.all(*outputs).apply(check)
+
+
+@pulumi.runtime.test
+def test_previous_values_stay_pulumi_secrets(mocks: Mocks, tmp_path: Path) -> Any:
+    s = _rotated(_settings(tmp_path), {k: v for values, _ in ROTATIONS.values() for k, v in values.items()})
+    specs, _ = services.local_stack(s)
+    envs = [pulumi.Output.from_input(dict(spec.secret_env)) for spec in specs]
+
+    def check(flags: list[bool]) -> None:
+        assert all(flags), "a secret_env holding a previous key must be a Pulumi secret"
+
+    return pulumi.Output.all(*(e.is_secret() for e in envs)).apply(check)  # type: ignore[attr-defined]

@@ -126,8 +126,11 @@ def _environment(ports: dict[str, int]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`scripts/up` in a fresh copy of the project on free ports; torn down (no process left) on exit.
+
+    Shared with tests/integration/test_local_rotation.py (one bring-up per module)."""
     root = tmp_path_factory.mktemp("stack")
     for name in COPIED:
         src = ROOT / name
@@ -156,6 +159,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pid = running_pid(str(pid_file))
             if pid:
                 os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory) as s:
+        yield s
 
 
 def _get(url: str) -> int:
