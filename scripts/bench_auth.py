@@ -1,4 +1,4 @@
-"""Auth throughput on loopback: sign-ins/s, refreshes/s, verified requests/s (JWT check only).
+"""Auth throughput on loopback: sign-ins/s, refreshes/s, verified requests/s (full JWT check, and cached).
 
     .venv/bin/python scripts/bench_auth.py [--seconds 5] [--concurrency 8] [--signin-concurrency 2] \
         [--argon2-memory-kb 87795]
@@ -146,7 +146,13 @@ async def main(args: argparse.Namespace) -> None:
             async def verify(_: int) -> None:
                 await verifier.verify(token)
 
-            verified = await rate("verified requests (JWT check only)", args.seconds, 1, verify)
+            verified = await rate("verified requests (full JWT check)", args.seconds, 1, verify)
+            bearer = Request("GET", "/v1/auth/me", headers={"authorization": f"Bearer {token}"})
+
+            async def cached(_: int) -> None:
+                await verifier.authenticate(bearer)
+
+            cached_rate = await rate("verified requests (repeat token, cache hit)", args.seconds, 1, cached)
             me = await rate("GET /v1/auth/me through Gateway.handle", args.seconds, 1,
                             lambda _: call(gw, "GET", "/v1/auth/me", token=token))
 
@@ -165,7 +171,7 @@ async def main(args: argparse.Namespace) -> None:
                   + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()))
             print(f"refreshes/s vs PocketBase's ~{POCKETBASE_REFRESHES_PER_S:,}/s on 2 vCPU: "
                   f"{refreshes / POCKETBASE_REFRESHES_PER_S:.2f}x")
-            del signins, verified, me
+            del signins, verified, cached_rate, me
             await http.aclose()
         finally:
             os.kill(proc.pid, signal.SIGTERM)

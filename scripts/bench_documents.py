@@ -1,21 +1,25 @@
 # ruff: noqa: S608  -- SQL built from module constants only
 """Benchmark the document API over real HTTP against the same operations on raw SQLite (not a test).
 
-    .venv/bin/python scripts/bench_documents.py [--seconds 5] [--connections 16] [--users 10]
+    .venv/bin/python scripts/bench_documents.py [--seconds 5] [--connections 16] [--users 10] \
+        [--auth jwt|jwt-nocache|hmac] [--pocketbase auto|off|PATH]
 
-One uvicorn process (uvloop + httptools) serves ``worker.asgi`` on a free loopback port with a fresh
-SQLite file; ``wrk`` (apt package ``wrk``; one thread, N keep-alive connections) drives it. Auth is ON:
-every request carries an RS256 JWT (a 2048-bit key, like SuperTokens' access tokens) that the server
-verifies with PyJWT + cryptography on each request (a stand-in authenticator installed in
-``gateway.cache``; no caching of verified tokens), so private-collection RLS scoping is real.
-``--auth hmac`` swaps in HMAC-SHA256 stub tokens (microseconds to verify) to show the store's own
-ceiling. A first phase serves an empty ASGI app the same way: its figures are the machine's floor
-right now (on a busy machine every figure is CPU-starved; "server CPU us/req" is what a request costs).
+One uvicorn process, started with the local stack's options (``worker.asgi.run``: uvloop + httptools),
+serves ``worker.asgi`` on a free loopback port with a fresh SQLite file; ``wrk`` (apt package ``wrk``;
+one thread, N keep-alive connections) drives it. Auth is ON: every request carries an RS256 SuperTokens-
+shaped session JWT (a 2048-bit key) checked by the gateway's own ``worker.auth.SessionAuthenticator``
+(its JWKS fed from a file instead of the core), so private-collection RLS scoping is real. Each user
+reuses one token, as a client does, so ``--auth jwt`` shows the verified-token cache at work;
+``--auth jwt-nocache`` turns the cache off (an RSA verify + PyJWT parse per request);
+``--auth hmac`` swaps in HMAC-SHA256 stub tokens to show the store's own ceiling. A first phase serves
+an empty ASGI app the same way: its figures are the machine's floor right now (on a busy machine every
+figure is CPU-starved; "server CPU us/req" is what a request costs).
 
 Phases: creates (notes, document + outbox row each), gets by id, 20-row filtered lists
-(``status == "open"`` on the indexed path, scoped to the caller). Then the same three operations
-run directly with Python ``sqlite3`` on the same file (one connection, WAL, synchronous=NORMAL,
-each create one transaction of document + outbox row) as the ratio's denominator.
+(``status == "open"`` on the indexed path, scoped to the caller). ``--pocketbase`` then runs the same
+phases against PocketBase (scripts/bench_pocketbase.py) and prints gateway ÷ PocketBase. Last, the same
+three operations run directly with Python ``sqlite3`` on the gateway's file (one connection, WAL,
+synchronous=NORMAL, each create one transaction of document + outbox row) as the ratio's denominator.
 """
 
 from __future__ import annotations
@@ -44,31 +48,23 @@ LIST_BODY = '{"where":[["status","==","open"]],"limit":20}'
 # -- server side ---------------------------------------------------------------------------------------
 
 
-class JwtAuthenticator:
-    """RS256 verification per request, as the real SuperTokens verifier does (minus the JWKS fetch)."""
+def jwt_authenticator(gateway, jwk_file: str, cache: bool):  # type: ignore[no-untyped-def]
+    """The gateway's own verifier (worker.auth.SessionAuthenticator), fed this run's JWK instead of a core.
 
-    def __init__(self, public_pem: bytes) -> None:
-        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    RS256 signature, exp/iat, session-token shape and tenant are checked exactly as in production; only the
+    JWKS comes from a file rather than from SuperTokens. ``cache=False`` disables the verified-token cache
+    so every request pays the full RSA + PyJWT check.
+    """
+    from worker.auth import TOKEN_CACHE_SIZE, SessionAuthenticator
+    from worker.jwks import JwksCache
 
-        self._key = load_pem_public_key(public_pem)
+    jwk = json.loads(Path(jwk_file).read_text())
 
-    async def authenticate(self, request):  # type: ignore[no-untyped-def]
-        import jwt
+    async def fetch():  # type: ignore[no-untyped-def]
+        return [jwk], 3600
 
-        from worker.http import ApiError
-        from worker.principal import Principal
-
-        value = request.header("authorization") or ""
-        try:
-            claims = jwt.decode(
-                value.removeprefix("Bearer "),
-                self._key,
-                algorithms=["RS256"],
-                options={"require": ["exp", "sub"]},
-            )
-        except jwt.PyJWTError:
-            raise ApiError(401, "unauthenticated", "a valid access token is required") from None
-        return Principal(user_id=claims["sub"])
+    return SessionAuthenticator(gateway.settings, JwksCache(fetch),
+                                token_cache_size=TOKEN_CACHE_SIZE if cache else 0)
 
 
 async def _empty_app(scope, receive, send):  # type: ignore[no-untyped-def]
@@ -82,17 +78,9 @@ async def _empty_app(scope, receive, send):  # type: ignore[no-untyped-def]
 
 
 def serve_floor(port: int) -> None:
-    import uvicorn
+    from worker.asgi import run
 
-    uvicorn.run(
-        _empty_app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    run(_empty_app, "127.0.0.1", port)
 
 
 class HmacAuthenticator:
@@ -120,28 +108,21 @@ class HmacAuthenticator:
 
 
 def serve(port: int, db_path: str, key_file: str, mode: str = "jwt") -> None:
-    import uvicorn
-
     # publishing is realtime's (scripts/bench_realtime.py); events still go to the outbox in each batch
     os.environ.update(
         TELESTACK_DB_PATH=db_path,
         TELESTACK_ADMIN_KEY="bench-admin-key-not-secret",
         TELESTACK_OUTBOX_DRAIN_PER_REQUEST="0",
     )
-    from worker.asgi import create_app
+    from worker.asgi import create_app, run
 
     app = create_app()
-    key = Path(key_file).read_bytes()
-    app.gateway.cache["authenticator"] = JwtAuthenticator(key) if mode == "jwt" else HmacAuthenticator(key)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
+    app.gateway.cache["authenticator"] = (
+        HmacAuthenticator(Path(key_file).read_bytes())
+        if mode == "hmac"
+        else jwt_authenticator(app.gateway, key_file, cache=mode == "jwt")
     )
+    run(app, "127.0.0.1", port)  # the local stack's uvicorn options (worker/asgi.py)
 
 
 # -- client side ---------------------------------------------------------------------------------------
@@ -153,22 +134,21 @@ def _tokens(users: int, workdir: Path, mode: str = "jwt") -> tuple[list[str], Pa
         secret.write_bytes(os.urandom(32))
         return [HmacAuthenticator.token(secret.read_bytes(), f"user-{i}") for i in range(users)], secret
     import jwt
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = workdir / "public.pem"
-    pem.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    exp = int(time.time()) + 3600
-    tokens = [
-        jwt.encode({"sub": f"user-{i}", "exp": exp, "sessionHandle": f"s{i}"}, key, algorithm="RS256")
+    jwk_file = workdir / "jwk.json"
+    jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench-1",
+           "alg": "RS256", "use": "sig"}
+    jwk_file.write_text(json.dumps(jwk))
+    now = int(time.time())
+    tokens = [  # the shape of a SuperTokens session access token (what worker.auth accepts)
+        jwt.encode({"sub": f"user-{i}", "iat": now, "exp": now + 3600, "tId": "public", "rsub": f"user-{i}",
+                    "sessionHandle": f"s{i}", "refreshTokenHash1": "ab" * 32},
+                   key, algorithm="RS256", headers={"kid": "bench-1", "version": "5"})
         for i in range(users)
     ]
-    return tokens, pem
+    return tokens, jwk_file
 
 
 _DONE = """
@@ -373,6 +353,48 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
             time.sleep(0.1)
 
 
+def _server_phases(args: argparse.Namespace, workdir: Path, db_path: Path, tokens: list[str],
+                   key: Path) -> dict[str, dict[str, float]]:
+    port = free_port()
+    log = (workdir / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), str(db_path), str(key), args.auth],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    gw: dict[str, dict[str, float]] = {}
+    try:
+        _wait_up(f"{url}/v1/collections/notes/documents/x", server)
+        scripts = _scripts(workdir, tokens)
+        gw["create"] = _wrk(url, scripts["create"], args.seconds, args.connections, server.pid)
+        gw["get"] = _wrk(
+            url, _get_script(workdir, tokens, db_path), args.seconds, args.connections, server.pid
+        )
+        gw["list"] = _wrk(url, scripts["list"], args.seconds, args.connections, server.pid)
+    finally:
+        server.terminate()  # our own child (Popen: by PID)
+        server.wait(timeout=10)
+        log.close()
+    errors = (workdir / "server.log").read_text(errors="replace")
+    if errors.strip():
+        print(f"server output:\n{errors[-3000:]}", file=sys.stderr)
+    return gw
+
+
+def free_port() -> int:
+    from tests.support.paths import free_port as _free
+
+    return _free()
+
+
+AUTH_LABELS = {
+    "jwt": "RS256 session JWT, worker.auth verifier with its verified-token cache",
+    "jwt-nocache": "RS256 session JWT, full PyJWT verification on every request (token cache off)",
+    "hmac": "HMAC-SHA256 stub tokens",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -382,10 +404,17 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument(
         "--auth",
-        choices=("jwt", "hmac"),
+        choices=tuple(AUTH_LABELS),
         default="jwt",
-        help="jwt: RS256 access tokens verified with PyJWT per request (default); "
+        help="jwt: RS256 session tokens through worker.auth (default; repeated tokens hit its cache); "
+        "jwt-nocache: the same with the cache off (an RSA verify per request); "
         "hmac: HMAC-SHA256 stub tokens (the store's ceiling, RLS still on)",
+    )
+    parser.add_argument(
+        "--pocketbase",
+        default="off",
+        metavar="auto|off|PATH",
+        help="also run PocketBase (scripts/bench_pocketbase.py) with the same driver and print ratios",
     )
     parser.add_argument("--serve", nargs=4, metavar=("PORT", "DB", "KEY", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -396,53 +425,48 @@ def main() -> None:
         return serve_floor(args.serve_floor)
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
-    from tests.support.paths import free_port
+    pb_binary = None
+    if args.pocketbase != "off":
+        from scripts import bench_pocketbase
+
+        pb_binary = bench_pocketbase.find_binary(args.pocketbase)
+        if pb_binary is None or not pb_binary.exists():
+            raise SystemExit(f"no PocketBase binary; build it with:\n  {bench_pocketbase.BUILD}")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-docs-"))
-    db_path = workdir / "bench.sqlite3"
-    tokens, pem = _tokens(args.users, workdir, args.auth)
-    floor_script = workdir / "floor.lua"
-    floor_script.write_text(_DONE)
-    port = free_port()
-    floor = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)])
+    load_before = os.getloadavg()[0]
     try:
-        _wait_up(f"http://127.0.0.1:{port}/", floor)
-        gw = {
-            "floor": _wrk(f"http://127.0.0.1:{port}", floor_script, args.seconds, args.connections, floor.pid)
-        }
-    finally:
-        floor.terminate()
-        floor.wait(timeout=10)
+        db_path = workdir / "bench.sqlite3"
+        tokens, key = _tokens(args.users, workdir, "hmac" if args.auth == "hmac" else "jwt")
+        floor_script = workdir / "floor.lua"
+        floor_script.write_text(_DONE)
+        port = free_port()
+        floor = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)])
+        try:
+            _wait_up(f"http://127.0.0.1:{port}/", floor)
+            url = f"http://127.0.0.1:{port}"
+            gw = {"floor": _wrk(url, floor_script, args.seconds, args.connections, floor.pid)}
+        finally:
+            floor.terminate()
+            floor.wait(timeout=10)
+        gw.update(_server_phases(args, workdir, db_path, tokens, key))
+        pb = None
+        if pb_binary is not None:
+            from scripts import bench_pocketbase
 
-    port = free_port()
-    log = (workdir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), str(db_path), str(pem), args.auth],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_up(f"{url}/v1/collections/notes/documents/x", server)
-        scripts = _scripts(workdir, tokens)
-        gw["create"] = _wrk(url, scripts["create"], args.seconds, args.connections, server.pid)
-        gw["get"] = _wrk(
-            url, _get_script(workdir, tokens, db_path), args.seconds, args.connections, server.pid
-        )
-        gw["list"] = _wrk(url, scripts["list"], args.seconds, args.connections, server.pid)
+            pb = bench_pocketbase.run(pb_binary, workdir, args.seconds, args.connections, args.users)
+        raw = _raw(db_path, args.seconds, args.users)
+        docs = sqlite3.connect(db_path).execute("SELECT count(*) FROM documents").fetchone()[0]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
-    errors = (workdir / "server.log").read_text(errors="replace")
-    if errors.strip():
-        print(f"server output:\n{errors[-3000:]}", file=sys.stderr)
-    raw = _raw(db_path, args.seconds, args.users)
-    docs = sqlite3.connect(db_path).execute("SELECT count(*) FROM documents").fetchone()[0]
+        shutil.rmtree(workdir, ignore_errors=True)
+    _report(args, gw, raw, pb, docs, load_before)
+
+
+def _report(args: argparse.Namespace, gw: dict[str, dict[str, float]], raw: dict[str, float],
+            pb: dict | None, docs: int, load_before: float) -> None:
     print(
         f"\ndocument API benchmark: wrk -t1 -c{args.connections}, {args.seconds:g}s per phase, "
-        f"{'RS256 JWT (PyJWT)' if args.auth == 'jwt' else 'HMAC-SHA256 stub'} bearer auth on every request, "
-        f"{args.users} users, {docs} documents at the end"
+        f"{AUTH_LABELS[args.auth]}, {args.users} users, {docs} documents at the end"
     )
     print(
         f"{'operation':<22}{'gateway/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'raw sqlite/s':>14}{'ratio':>8}"
@@ -460,16 +484,25 @@ def main() -> None:
             f"{label:<22}{g['rps']:>11,.0f}{g['p50_ms']:>9.2f}{g['p99_ms']:>9.2f}{raw[op]:>14,.0f}"
             f"{g['rps'] / raw[op]:>8.3f}{g['cpu_us']:>19.0f}"
         )
-    load = os.getloadavg()[0]
+    if pb is not None:
+        print(f"\nPocketBase {pb['version']} side by side (same wrk driver, same machine, same run; "
+              f"PocketBase uses both cores, the gateway one process)")
+        print(f"{'operation':<22}{'gateway/s':>11}{'PocketBase/s':>14}{'PB p50':>9}{'PB p99':>9}"
+              f"{'gateway÷PB':>12}{'PB CPU us/req':>15}")
+        for op, label in names.items():
+            g, p = gw[op], pb[op]
+            print(f"{label:<22}{g['rps']:>11,.0f}{p['rps']:>14,.0f}{p['p50_ms']:>9.2f}{p['p99_ms']:>9.2f}"
+                  f"{g['rps'] / p['rps']:>12.2f}{p['cpu_us']:>15.0f}")
+    load = os.getloadavg()
     print(
-        f"load average during the run: {load:.1f} on {os.cpu_count()} CPUs"
+        f"load average: {load_before:.2f} before the run, {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} "
+        f"(1/5/15 min) after, on {os.cpu_count()} CPUs"
         + (
             "  (machine busy: throughput is CPU-starved; 'server CPU us/req' is the load-independent cost)"
-            if load > (os.cpu_count() or 1)
+            if load[0] > (os.cpu_count() or 1)
             else ""
         )
     )
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

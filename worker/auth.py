@@ -21,6 +21,17 @@ asks the core for ``AUTH_ACCESS_TOKEN_VALIDITY`` seconds (default 900 = 15 min,
 sent as CDI 5.6 ``accessTokenValidity``; the core can only shorten its own
 default of 1 h). That is the longest a signed-out or stolen session survives.
 
+Verified-token cache. A client reuses one access token for many requests, and
+the RSA signature check plus PyJWT's parsing is most of a request's CPU, so
+:class:`VerifiedTokens` remembers, per isolate, tokens that passed the full
+check above: keyed by SHA-256 of the *whole* token string (so a forged,
+tampered or different token can never hit; failures are never cached), bounded
+(LRU eviction), and re-checked on every hit: the entry dies at ``exp`` +
+:data:`LEEWAY_S` exactly like the full check, and the signing key must still be
+the one the JWKS cache holds for its ``kid`` (a JWKS refresh or key removal
+sends the token through the full check again). Revocation is unchanged: the
+cache never extends a token's life past its own ``exp``.
+
 The admin key is a separate credential, compared in constant time; a
 previous key (``ADMIN_KEY_PREVIOUS``) is honoured until ``ADMIN_KEY_PREVIOUS_UNTIL``
 for rotation without downtime.
@@ -28,8 +39,10 @@ for rotation without downtime.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,18 +59,61 @@ LEEWAY_S = 30
 #: tenants whose sessions this gateway serves
 TENANTS = frozenset({"public"})
 _SESSION_CLAIMS = ("sub", "sessionHandle", "refreshTokenHash1", "rsub", "tId")
+#: verified tokens remembered per isolate (each entry ~300 bytes)
+TOKEN_CACHE_SIZE = 4096
 
 
 def unauthenticated(message: str, code: str = "unauthenticated") -> ApiError:
     return ApiError(401, code, message, headers={"www-authenticate": 'Bearer error="invalid_token"'})
 
 
+class VerifiedTokens:
+    """Bounded LRU of fully verified tokens: sha256(token) -> (principal, dies_at, kid, key)."""
+
+    def __init__(self, max_entries: int = TOKEN_CACHE_SIZE) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[Principal, float, str, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str, now: float) -> tuple[Principal, str, Any] | None:
+        """This exact token's entry while ``now`` < exp + leeway; an expired entry is dropped."""
+        k = self._key(token)
+        entry = self._entries.get(k)
+        if entry is None:
+            return None
+        principal, dies_at, kid, key = entry
+        if now >= dies_at:
+            del self._entries[k]
+            return None
+        self._entries.move_to_end(k)
+        return principal, kid, key
+
+    def put(self, token: str, principal: Principal, exp: float, kid: str, key: Any) -> None:
+        k = self._key(token)
+        self._entries[k] = (principal, float(exp) + LEEWAY_S, kid, key)
+        self._entries.move_to_end(k)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def discard(self, token: str) -> None:
+        self._entries.pop(self._key(token), None)
+
+
 class SessionAuthenticator:
     def __init__(self, settings: Settings, jwks: JwksCache | None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 token_cache_size: int = TOKEN_CACHE_SIZE) -> None:
         self._settings = settings
         self._jwks = jwks
         self._clock = clock
+        #: None (size 0) disables the cache: benchmarks measure the uncached path with it
+        self.tokens = VerifiedTokens(token_cache_size) if token_cache_size > 0 else None
 
     async def authenticate(self, request: Request) -> Principal:
         token = bearer_token(request)
@@ -65,8 +121,20 @@ class SessionAuthenticator:
             raise unauthenticated("a valid access token is required")
         if self._is_admin_key(token):
             return Principal(user_id=None, is_admin=True)
-        claims = await self.verify(token)
-        return Principal(user_id=claims["sub"], session_handle=claims["sessionHandle"])
+        cache = self.tokens
+        if cache is not None:
+            hit = cache.get(token, self._clock())
+            if hit is not None:
+                principal, kid, key = hit
+                # the signing key must still be the one published now (a refresh/rotation re-verifies)
+                if self._jwks is not None and await self._jwks.key(kid) is key:
+                    return principal
+                cache.discard(token)
+        claims, kid, key = await self._verify(token)
+        principal = Principal(user_id=claims["sub"], session_handle=claims["sessionHandle"])
+        if cache is not None:
+            cache.put(token, principal, claims["exp"], kid, key)
+        return principal
 
     def _is_admin_key(self, token: str) -> bool:
         s = self._settings
@@ -77,7 +145,11 @@ class SessionAuthenticator:
         return current or (previous and self._clock() < s.admin_key_previous_until)
 
     async def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a valid session access token; ApiError(401) otherwise."""
+        """The claims of a valid session access token; ApiError(401) otherwise (always the full check)."""
+        return (await self._verify(token))[0]
+
+    async def _verify(self, token: str) -> tuple[dict[str, Any], str, Any]:
+        """Full verification: the claims plus the ``kid`` and key that signed them."""
         import jwt  # lazily: PyJWT loads `cryptography`, a cold-start cost under Pyodide
 
         try:
@@ -102,7 +174,7 @@ class SessionAuthenticator:
         except jwt.InvalidTokenError:
             raise unauthenticated("the access token is invalid", "invalid_token") from None
         self._check_origin(claims)
-        return claims
+        return claims, kid, key
 
     def _check_origin(self, claims: dict[str, Any]) -> None:
         issuer = self._settings.auth_issuer

@@ -79,8 +79,9 @@ def _iso_second(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
+@lru_cache(maxsize=16384)
 def iso(ms: int) -> str:
-    """Unix ms -> ISO-8601 UTC with milliseconds (memoised per second: lists format many)."""
+    """Unix ms -> ISO-8601 UTC with milliseconds (memoised: lists render the same rows' timestamps again)."""
     return f"{_iso_second(ms // 1000)}.{ms % 1000:03d}Z"
 
 
@@ -145,18 +146,22 @@ def encode_body(collection: Collection, data: Any) -> str:
     return text
 
 
+_owner_json = lru_cache(maxsize=4096)(jsoncodec.dumps)  # few distinct owners; None -> "null"
+
+
 def event_json(op: str, collection: Collection, row: Row, deleted: bool) -> str:
-    """The outbox payload (the realtime event body); the stored JSON text is spliced, not re-encoded."""
-    head = jsoncodec.dumps(
-        {
-            "type": op,
-            "collection": collection.name,
-            "id": row.id,
-            "version": row.version,
-            "owner_id": row.owner_id,
-        }
+    """The outbox payload (the realtime event body); the stored JSON text is spliced, not re-encoded.
+
+    Byte-identical to ``jsoncodec.dumps`` of the event dict: the collection name (registry grammar), op and
+    a checked id need no escaping; anything else goes through the encoder.
+    """
+    doc_id = row.id
+    id_json = f'"{doc_id}"' if doc_id and _ID_CHARS.issuperset(doc_id) else jsoncodec.dumps(doc_id)
+    return (
+        f'{{"type":"{op}","collection":"{collection.name}","id":{id_json},"version":{row.version},'
+        f'"owner_id":{_owner_json(row.owner_id)},"data":{"null" if deleted else row.data},'
+        f'"updated_at":"{iso(row.updated_at)}"}}'
     )
-    return f'{head[:-1]},"data":{"null" if deleted else row.data},"updated_at":"{iso(row.updated_at)}"}}'
 
 
 async def _plan(

@@ -57,6 +57,8 @@ class SqliteDatabase:
 
     def _flush(self) -> None:
         queue, self._queue = self._queue, []
+        if len(queue) == 1:
+            return self._flush_one(*queue[0])
         conn = self._conn
         done: list[tuple[asyncio.Future[list[Result]], list[Result]]] = []
         try:
@@ -85,6 +87,22 @@ class SqliteDatabase:
         for future, results in done:
             if not future.done():  # the caller may have been cancelled meanwhile
                 future.set_result(results)
+
+    def _flush_one(self, statements: list[Statement], future: asyncio.Future[list[Result]]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [_run(conn, st.sql, st.params) for st in statements]
+            conn.execute("COMMIT")
+        except Exception as exc:  # as in _flush: nothing of this batch is committed
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not future.done():
+                failure = _error(exc) if isinstance(exc, sqlite3.Error) else DatabaseError(str(exc))
+                future.set_exception(failure)
+            return
+        if not future.done():
+            future.set_result(results)
 
     # -- synchronous forms (ops scripts, benchmarks) ---------------------------
     def execute_sync(self, sql: str, params: Params = ()) -> Result:

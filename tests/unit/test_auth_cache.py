@@ -1,0 +1,203 @@
+"""The verified-token cache: only the exact token hits, never past exp + leeway, never after a key change."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from worker.auth import LEEWAY_S, SessionAuthenticator, VerifiedTokens
+from worker.http import ApiError, Request
+from worker.jwks import JwksCache
+from worker.principal import Principal
+from worker.settings import Settings
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _jwk(key: Any, kid: str) -> dict[str, Any]:
+    return {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid,
+            "alg": "RS256", "use": "sig"}
+
+
+class Core:
+    """A JWKS source whose published keys a test can change."""
+
+    def __init__(self) -> None:
+        self.jwks = [_jwk(KEY, "d-1")]
+        self.calls = 0
+
+    async def fetch(self) -> tuple[list[dict[str, Any]], int | None]:
+        self.calls += 1
+        return list(self.jwks), 60
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _auth(core: Core | None = None, clock: Clock | None = None, **kw: Any) -> SessionAuthenticator:
+    settings = Settings(admin_key="admin-key-0123456789abcdef", collections_json="{}")
+    jwks = JwksCache((core or Core()).fetch, min_interval=0.0)
+    return SessionAuthenticator(settings, jwks, clock=clock or time.time, **kw)
+
+
+def _token(sub: str = "user-1", key: Any = KEY, kid: str = "d-1", **over: Any) -> str:
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": now + 600, "tId": "public", "rsub": sub,
+              "sessionHandle": f"h-{sub}", "refreshTokenHash1": "ab" * 32, **over}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "version": "5"})
+
+
+def _req(token: str) -> Request:
+    return Request("GET", "/", headers={"authorization": f"Bearer {token}"})
+
+
+def _count_full_checks(auth: SessionAuthenticator) -> list[str]:
+    """Wrap the full verification so a test sees which requests paid for it."""
+    seen: list[str] = []
+    full = auth._verify
+
+    async def spy(token: str) -> Any:
+        seen.append(token)
+        return await full(token)
+
+    auth._verify = spy  # type: ignore[method-assign]
+    return seen
+
+
+async def test_a_repeated_token_is_verified_once() -> None:
+    auth = _auth()
+    full = _count_full_checks(auth)
+    token = _token()
+    first = await auth.authenticate(_req(token))
+    second = await auth.authenticate(_req(token))
+    assert first == second == Principal(user_id="user-1", session_handle="h-user-1")
+    assert len(full) == 1
+
+
+async def test_a_different_token_never_hits_even_with_the_same_claims() -> None:
+    auth = _auth()
+    full = _count_full_checks(auth)
+    token = _token()
+    await auth.authenticate(_req(token))
+    # the same header and claims signed by another key: only the signature differs
+    forged = _token(key=OTHER_KEY)
+    assert forged.rsplit(".", 1)[0] == token.rsplit(".", 1)[0]
+    with pytest.raises(ApiError) as err:
+        await auth.authenticate(_req(forged))
+    assert (err.value.status, err.value.code) == (401, "invalid_token")
+    # a token for another user is verified on its own and yields its own principal
+    other = await auth.authenticate(_req(_token("user-2")))
+    assert other.user_id == "user-2"
+    assert len(full) == 3
+    # a truncated / altered copy of the cached token does not hit either
+    with pytest.raises(ApiError):
+        await auth.authenticate(_req(token[:-2]))
+
+
+async def test_an_expired_token_is_never_served_from_the_cache() -> None:
+    clock = Clock()
+    auth = _auth(clock=clock)
+    exp = int(clock.now) + 120
+    token = _token(exp=exp)
+    assert (await auth.authenticate(_req(token))).user_id == "user-1"
+    full = _count_full_checks(auth)
+    clock.now = exp + LEEWAY_S - 1  # still inside the leeway PyJWT grants
+    assert (await auth.authenticate(_req(token))).user_id == "user-1"
+    assert full == []
+    clock.now = exp + LEEWAY_S  # past it: the cache must not answer; the full check decides
+    await auth.authenticate(_req(token))  # (PyJWT's real clock still accepts it: it was re-verified)
+    assert full == [token]
+    assert auth.tokens is not None and auth.tokens.get(token, exp + LEEWAY_S + 1) is None
+
+
+async def test_expired_entry_leads_to_the_full_checks_401() -> None:
+    now = int(time.time())
+    clock = Clock()
+    auth = _auth(clock=clock)
+    token = _token(exp=now - LEEWAY_S + 30)  # valid now (within leeway) for the real clock
+    await auth.authenticate(_req(token))
+    clock.now = now + 60  # the cache's clock says it is past exp + leeway
+
+    async def expired(_: str) -> Any:
+        raise ApiError(401, "token_expired", "expired")
+
+    auth._verify = expired  # type: ignore[method-assign]
+    with pytest.raises(ApiError) as err:
+        await auth.authenticate(_req(token))
+    assert err.value.code == "token_expired"
+
+
+async def test_a_key_rotation_sends_cached_tokens_through_the_full_check() -> None:
+    core = Core()
+    clock = Clock()
+    auth = _auth(core, clock)
+    token = _token()
+    await auth.authenticate(_req(token))
+    # the core stops publishing d-1; once the JWKS is refetched, the cached token must fail
+    core.jwks = [_jwk(OTHER_KEY, "d-2")]
+    assert auth._jwks is not None
+    auth._jwks._fetched_at = -1e12  # expire the JWKS cache (its TTL passed)
+    with pytest.raises(ApiError) as err:
+        await auth.authenticate(_req(token))
+    assert (err.value.status, err.value.code) == (401, "invalid_token")
+    assert auth.tokens is not None and len(auth.tokens) == 0
+
+
+async def test_failures_are_not_cached() -> None:
+    auth = _auth()
+    bad = _token(tId="other-tenant")
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            await auth.authenticate(_req(bad))
+    assert auth.tokens is not None and len(auth.tokens) == 0
+
+
+async def test_the_cache_is_bounded_and_evicts_least_recently_used() -> None:
+    auth = _auth(token_cache_size=3)
+    full = _count_full_checks(auth)
+    tokens = [_token(f"user-{i}") for i in range(4)]
+    for t in tokens[:3]:
+        await auth.authenticate(_req(t))
+    await auth.authenticate(_req(tokens[0]))  # touch: user-1 is now the least recently used
+    await auth.authenticate(_req(tokens[3]))  # evicts user-1
+    assert auth.tokens is not None and len(auth.tokens) == 3
+    n = len(full)
+    await auth.authenticate(_req(tokens[0]))
+    await auth.authenticate(_req(tokens[2]))
+    assert len(full) == n  # both still cached
+    await auth.authenticate(_req(tokens[1]))
+    assert full[-1] == tokens[1] and len(full) == n + 1  # was evicted: verified again
+
+
+async def test_size_zero_disables_the_cache() -> None:
+    auth = _auth(token_cache_size=0)
+    full = _count_full_checks(auth)
+    token = _token()
+    await auth.authenticate(_req(token))
+    await auth.authenticate(_req(token))
+    assert auth.tokens is None and len(full) == 2
+
+
+def test_entries_are_keyed_by_a_digest_not_the_token() -> None:
+    cache = VerifiedTokens(4)
+    token = _token()
+    cache.put(token, Principal(user_id="u"), time.time() + 60, "d-1", object())
+    assert all(isinstance(k, bytes) and len(k) == 32 for k in cache._entries)
+    assert token not in cache._entries
+
+
+async def test_admin_key_is_not_cached_and_still_checked_first() -> None:
+    auth = _auth()
+    p = await auth.authenticate(_req("admin-key-0123456789abcdef"))
+    assert p.is_admin
+    assert auth.tokens is not None and len(auth.tokens) == 0
