@@ -7,12 +7,15 @@ the YAML under ``TELESTACK_CONFIG_DIR``); the database is the SQLite file at
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from worker import jsoncodec, migrations, settings
+from worker import jsoncodec, migrations, realtime, settings
 from worker.adapters.config_files import load_collections, load_migrations
 from worker.adapters.httpx_client import HttpxClient
 from worker.adapters.sqlite import SqliteDatabase
@@ -21,6 +24,10 @@ from worker.collections import registry_for
 from worker.http import ApiError, Request, Response
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: how often the local gateway publishes outbox events a bounded request drain left behind
+#: (the Workers cron trigger does this job in cloud stacks)
+OUTBOX_SWEEP_SECONDS = 1.0
+log = logging.getLogger("telestack.gateway")
 CONFIG_DIR = Path(os.environ.get("TELESTACK_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
 
 
@@ -37,12 +44,18 @@ def create_app(env: dict[str, str] | None = None) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
+            sweeper: asyncio.Task[None] | None = None
             while (await receive())["type"] == "lifespan.startup":
                 try:
                     await migrations.migrate(db, load_migrations(config_dir), registry_for(gateway))
                 except Exception as exc:  # a failed migration names itself; the server must not start
                     return await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                sweeper = asyncio.create_task(_sweep_outbox(gateway))
                 await send({"type": "lifespan.startup.complete"})
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             db.close()
             await http.aclose()  # no sockets left open at shutdown
             return await send({"type": "lifespan.shutdown.complete"})
@@ -65,6 +78,16 @@ def create_app(env: dict[str, str] | None = None) -> Any:
 
     app.gateway = gateway  # type: ignore[attr-defined]  # tests and benchmarks reach the Gateway through it
     return app
+
+
+async def _sweep_outbox(gateway: Gateway) -> None:
+    """The local stand-in for the Workers cron trigger: no committed event waits for the next write."""
+    while True:
+        await asyncio.sleep(OUTBOX_SWEEP_SECONDS)
+        try:
+            await realtime.sweep(gateway)
+        except Exception:  # keep sweeping; the rows stay pending and are retried
+            log.exception("outbox sweep failed")
 
 
 _TOO_LARGE = ApiError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")

@@ -20,10 +20,6 @@ from worker.http import Request
 
 _gateway: Gateway | None = None
 
-#: a cron run drains at most ROUNDS x BATCH events; the next run (or request) takes the rest
-CRON_DRAIN_ROUNDS = 10
-CRON_DRAIN_BATCH = 100
-
 
 class _Bindings:
     """``env`` as the mapping ``settings.from_mapping`` reads."""
@@ -62,16 +58,8 @@ class Default(WorkerEntrypoint):
         return Response(response.body or None, status=response.status, headers=response.headers)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
-        """Cron trigger: publish outbox events whose publish failed, so a committed write never loses one."""
-        await drain_outbox(gateway_for(self.env))
+        """Cron trigger: publish outbox events whose publish failed, so a committed write never loses one.
 
-
-async def drain_outbox(gateway: Gateway) -> int:
-    """Drain in bounded rounds; stop early when nothing is left or Centrifugo is unreachable."""
-    sent = 0
-    for _ in range(CRON_DRAIN_ROUNDS):
-        result = await realtime.drain(gateway.db, gateway.http, gateway.settings, CRON_DRAIN_BATCH)
-        sent += result.sent
-        if result.unavailable or result.sent == 0:
-            break
-    return sent
+        Ignores the request path's backoff: the cron is the scheduled retry.
+        """
+        await realtime.sweep(gateway_for(self.env), respect_backoff=False)

@@ -371,6 +371,46 @@ def _access_from_settings(settings: Settings) -> dict[str, str]:
 _BACKOFF_START, _BACKOFF_MAX = 0.5, 30.0
 
 
+def _drain_state(gateway: Gateway) -> dict[str, Any]:
+    """One drain at a time per isolate, and the backoff after Centrifugo failed."""
+    return gateway.cache.setdefault("realtime.state", {"running": False, "dirty": False,
+                                                        "until": 0.0, "delay": 0.0})
+
+
+def _note_outcome(state: dict[str, Any], res: DrainResult) -> None:
+    if res.unavailable:
+        state["delay"] = min(max(state["delay"] * 2, _BACKOFF_START), _BACKOFF_MAX)
+        state["until"] = time.monotonic() + state["delay"]
+        log.warning("outbox publish failed (%d pending kept): %s", res.failed, res.error)
+    else:
+        state["delay"] = 0.0
+
+
+async def sweep(gateway: Gateway, *, rounds: int = 10, batch: int = 100, respect_backoff: bool = True) -> int:
+    """Publish whatever is pending, under the same one-drain-at-a-time guard as the request path.
+
+    Request-triggered drains are bounded, so a burst can end with its last events still
+    pending; the Workers cron trigger and the ASGI app's periodic sweep call this so they
+    go out without waiting for the next write. Returns how many events were sent.
+    """
+    state = _drain_state(gateway)
+    if state["running"] or (respect_backoff and time.monotonic() < state["until"]):
+        return 0
+    state["running"] = True
+    sent = 0
+    try:
+        access = collection_access(gateway)
+        for _ in range(rounds):
+            res = await drain(gateway.db, gateway.http, gateway.settings, batch, access)
+            sent += res.sent
+            _note_outcome(state, res)
+            if res.unavailable or res.sent + res.failed < batch:
+                break
+    finally:
+        state["running"] = False
+    return sent
+
+
 def schedule_publish(ctx: Context) -> None:
     """Publish the outbox (this request's events first in line after older pending ones) after the handler.
 
@@ -385,8 +425,7 @@ def schedule_publish(ctx: Context) -> None:
     gateway = ctx.gateway
 
     async def publish() -> None:
-        state = gateway.cache.setdefault("realtime.state", {"running": False, "dirty": False,
-                                                            "until": 0.0, "delay": 0.0})
+        state = _drain_state(gateway)
         limit = gateway.settings.outbox_drain_per_request
         if state["running"]:
             state["dirty"] = True
@@ -401,12 +440,9 @@ def schedule_publish(ctx: Context) -> None:
             for _ in range(8):  # bounded work per request
                 state["dirty"] = False
                 res = await drain(gateway.db, gateway.http, gateway.settings, limit, access)
+                _note_outcome(state, res)
                 if res.unavailable:
-                    state["delay"] = min(max(state["delay"] * 2, _BACKOFF_START), _BACKOFF_MAX)
-                    state["until"] = time.monotonic() + state["delay"]
-                    log.warning("outbox publish failed (%d pending kept): %s", res.failed, res.error)
                     return
-                state["delay"] = 0.0
                 if not (state["dirty"] or res.sent + res.failed >= limit):
                     return
         except Exception:  # the write committed; its event waits in the outbox

@@ -16,44 +16,30 @@ import pytest
 import pytest_asyncio
 
 from tests.support.centrifugo import Centrifugo
-from tests.support.gateway import ADMIN_KEY, Client, StubAuthenticator
-from tests.support.paths import CONFIG
+from tests.support.gateway import Client, StubAuthenticator, base_settings, make_gateway
 from tests.support.realtime_client import Subscriber, close
-from worker import jsoncodec, migrations, realtime
-from worker.adapters.config_files import load_collections, load_migrations
+from worker import realtime
 from worker.adapters.httpx_client import HttpxClient
-from worker.adapters.sqlite import SqliteDatabase
 from worker.app import Gateway
-from worker.collections import registry_for
-from worker.settings import from_mapping
 
 pytestmark = pytest.mark.stack
 
 
 def gateway_env(cf: Centrifugo, **over: str) -> dict[str, str]:
-    env = {
-        "ADMIN_KEY": ADMIN_KEY,
-        "COLLECTIONS": jsoncodec.dumps(load_collections(CONFIG)),
+    return {
+        **base_settings(),
         "CENTRIFUGO_API_URL": cf.api_url,
         "CENTRIFUGO_API_KEY": cf.api_key,
         "CENTRIFUGO_TOKEN_SECRET": cf.token_secret,
         "CENTRIFUGO_WS_URL": cf.ws_url,
+        **over,
     }
-    env.update(over)
-    return env
-
-
-async def make_gateway(db_path: Path, env: dict[str, str]) -> Gateway:
-    db = SqliteDatabase(db_path)
-    gw = Gateway(settings=from_mapping(env), db=db, http=HttpxClient())
-    gw.cache["authenticator"] = StubAuthenticator()
-    await migrations.migrate(db, load_migrations(CONFIG), registry_for(gw))
-    return gw
 
 
 @pytest_asyncio.fixture
 async def gw(tmp_path: Path, centrifugo: Centrifugo) -> AsyncIterator[Gateway]:
-    gateway = await make_gateway(tmp_path / "gw.sqlite3", gateway_env(centrifugo))
+    env = gateway_env(centrifugo)
+    gateway = await make_gateway(tmp_path / "gw.sqlite3", settings=env, http=HttpxClient())
     yield gateway
     await gateway.http.aclose()  # type: ignore[attr-defined]
     gateway.db.close()  # type: ignore[attr-defined]
@@ -190,7 +176,7 @@ async def test_wrong_api_key_is_refused_and_events_stay_pending(tmp_path: Path,
     status, body = centrifugo.api("info", {}, key="not-the-key")
     assert status == 401
     env = gateway_env(centrifugo, CENTRIFUGO_API_KEY="not-the-key")
-    gw = await make_gateway(tmp_path / "wrong.sqlite3", env)
+    gw = await make_gateway(tmp_path / "wrong.sqlite3", settings=env, http=HttpxClient())
     try:
         assert (await Client(gw).create("notes", {"title": "x"}, user="alice")).status == 201
         rows = await pending(gw)
@@ -213,3 +199,66 @@ async def test_connection_token_signed_with_another_key_is_refused(centrifugo: C
     with pytest.raises(CentrifugeError):
         await c.ready(timeout=5)
     await close(c)
+
+
+async def test_sweep_publishes_what_the_request_path_left_pending(tmp_path: Path,
+                                                                  centrifugo: Centrifugo) -> None:
+    # request-path publishing off: every committed event stays pending, as after a burst that
+    # ended while the bounded request drain was at its cap
+    env = gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0")
+    gw = await make_gateway(tmp_path / "sweep.sqlite3", settings=env, http=HttpxClient())
+    try:
+        client = Client(gw)
+        alice = await grant(client, "alice")
+        async with Subscriber(alice["url"], alice["token"]) as a:
+            inbox = await a.subscribe("notes:*#alice")
+            ids = [(await client.create("notes", {"title": f"t{i}"}, user="alice")).json["id"]
+                   for i in range(3)]
+            assert len(await pending(gw)) == 3
+            # the one-drain-at-a-time guard: a sweep never runs beside another drain of the isolate
+            realtime._drain_state(gw)["running"] = True
+            assert await realtime.sweep(gw) == 0
+            realtime._drain_state(gw)["running"] = False
+            assert await realtime.sweep(gw, batch=2) == 3  # several rounds until nothing is left
+            await inbox.wait_for(3)
+            assert inbox.keys() == [("notes", i, 1) for i in ids]
+        assert await pending(gw) == []
+    finally:
+        await gw.http.aclose()  # type: ignore[attr-defined]
+        gw.db.close()  # type: ignore[attr-defined]
+
+
+async def test_local_gateway_sweeps_the_outbox_without_another_write(tmp_path: Path,
+                                                                     centrifugo: Centrifugo) -> None:
+    """The ASGI app's lifespan task is the local stand-in for the Workers cron trigger."""
+    import asyncio
+
+    from worker.asgi import OUTBOX_SWEEP_SECONDS, create_app
+
+    env = {f"TELESTACK_{k}": v for k, v in gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0").items()}
+    env["TELESTACK_DB_PATH"] = str(tmp_path / "asgi.sqlite3")
+    app = create_app(env)
+    gw: Gateway = app.gateway
+    gw.cache["authenticator"] = StubAuthenticator()
+    inbox: list[dict[str, Any]] = [{"type": "lifespan.startup"}]
+    sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    stop = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop()
+        await stop.wait()
+        return {"type": "lifespan.shutdown"}
+
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, receive, sent.put))
+    try:
+        assert (await asyncio.wait_for(sent.get(), 30))["type"] == "lifespan.startup.complete"
+        assert (await Client(gw).create("notes", {"title": "swept"}, user="alice")).status == 201
+        assert len(await pending(gw)) == 1
+        deadline = asyncio.get_running_loop().time() + 10 * OUTBOX_SWEEP_SECONDS + 5
+        while await pending(gw) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        assert await pending(gw) == [], "the periodic sweep did not publish the pending event"
+    finally:
+        stop.set()
+        await asyncio.wait_for(lifespan, 30)
