@@ -6,6 +6,7 @@ Both entrypoints translate their native request into :class:`Request` and a
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +67,28 @@ def read_json(request: Request, *, max_bytes: int = 4 * 1024 * 1024) -> Any:
         return jsoncodec.loads(request.body)
     except ValueError as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+def check_object(body: Any, allowed: Collection[str], required: Iterable[str] = ()) -> dict[str, Any]:
+    """The one rule for request bodies: a JSON object, no unknown fields, required fields present."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the request body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ApiError(
+            400, "unknown_field", f"unknown field {unknown[0][:64]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+    for name in required:
+        if name not in body:
+            raise ApiError(400, "missing_field", f"field {name!r} is required")
+    return body
+
+
+def read_object(
+    request: Request,
+    allowed: Collection[str],
+    *,
+    required: Iterable[str] = (),
+    max_bytes: int = 4 * 1024 * 1024,
+) -> dict[str, Any]:
+    return check_object(read_json(request, max_bytes=max_bytes), allowed, required)

@@ -19,9 +19,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from worker import jsoncodec
 from worker.auth import authenticator_for, bearer_token, supertokens_for
-from worker.http import ApiError, Response
+from worker.http import ApiError, Response, read_object
 from worker.routing import Route
 from worker.supertokens import CoreSession, CoreUser
 
@@ -39,25 +38,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{1,4096}$")
 
 
 def _body(ctx: Context, allowed: set[str]) -> dict[str, Any]:
-    req = ctx.request
-    ctype = (req.header("content-type") or "").split(";", 1)[0].strip().lower()
-    if ctype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
-    if len(req.body) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
-    try:
-        body = jsoncodec.loads(req.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "unknown_field", f"unknown field {unknown[0][:64]!r}")
-    missing = [name for name in sorted(allowed) if name not in body]
-    if missing:
-        raise ApiError(400, "missing_field", f"field {missing[0]!r} is required")
-    return body
+    return read_object(ctx.request, allowed, required=sorted(allowed), max_bytes=MAX_BODY_BYTES)
 
 
 def _credentials(ctx: Context, *, signup: bool) -> tuple[str, str]:

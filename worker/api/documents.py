@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from worker import documents, jsoncodec, query, store
 from worker.collections import Collection, registry_for
 from worker.documents import Committed, Write
-from worker.http import ApiError, Response
+from worker.http import ApiError, Response, check_object
 from worker.routing import Route
 
 if TYPE_CHECKING:
@@ -45,18 +45,6 @@ def _body(ctx: Context, allowed: frozenset[str] = frozenset({_JSON})) -> Any:
         raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
 
 
-def _fields(body: Any, allowed: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(
-            400, "unknown_field", f"unknown field {unknown[0][:64]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-    for name in required:
-        if name not in body:
-            raise ApiError(400, "invalid_request", f"field {name!r} is required")
-    return body
 
 
 def _if_match(ctx: Context) -> int | None:
@@ -112,7 +100,7 @@ async def _write(ctx: Context, write: Write, status: int = 200) -> Response:
 
 async def create(ctx: Context) -> Response:
     _, coll = await _setup(ctx)
-    body = _fields(_body(ctx), _DOC_FIELDS["create"], ("data",))
+    body = check_object(_body(ctx), _DOC_FIELDS["create"], ("data",))
     return await _write(
         ctx,
         Write("create", coll, body.get("id"), body["data"], _if_match(ctx), body.get("owner_id")),
@@ -127,13 +115,13 @@ async def get(ctx: Context) -> Response:
 
 async def replace(ctx: Context) -> Response:
     _, coll = await _setup(ctx)
-    body = _fields(_body(ctx), _DOC_FIELDS["replace"], ("data",))
+    body = check_object(_body(ctx), _DOC_FIELDS["replace"], ("data",))
     return await _write(ctx, Write("replace", coll, ctx.params["id"], body["data"], _if_match(ctx)))
 
 
 async def patch(ctx: Context) -> Response:
     _, coll = await _setup(ctx)
-    body = _fields(_body(ctx, frozenset({_JSON, _MERGE_PATCH})), _DOC_FIELDS["patch"], ("data",))
+    body = check_object(_body(ctx, frozenset({_JSON, _MERGE_PATCH})), _DOC_FIELDS["patch"], ("data",))
     return await _write(ctx, Write("patch", coll, ctx.params["id"], body["data"], _if_match(ctx)))
 
 
@@ -165,7 +153,7 @@ async def run_query(ctx: Context) -> Response:
 
 async def batch(ctx: Context) -> Response:
     principal = await ctx.principal()
-    body = _fields(_body(ctx), {"writes"}, ("writes",))
+    body = check_object(_body(ctx), {"writes"}, ("writes",))
     raw = body["writes"]
     if not isinstance(raw, list):
         raise ApiError(400, "invalid_request", "writes must be a list")
@@ -174,7 +162,7 @@ async def batch(ctx: Context) -> Response:
     registry = registry_for(ctx.gateway)
     writes: list[Write] = []
     for i, item in enumerate(raw):
-        w = _fields(item, _BATCH_FIELDS, ("op", "collection"))
+        w = check_object(item, _BATCH_FIELDS, ("op", "collection"))
         op = w["op"]
         if op not in documents.WRITE_OPS:
             raise ApiError(

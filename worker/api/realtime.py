@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from worker import realtime
-from worker.http import ApiError, Response, read_json
+from worker.http import ApiError, Response, read_object
 from worker.routing import Route
 
 if TYPE_CHECKING:
@@ -28,9 +28,7 @@ async def token(ctx: Context) -> Response:
         raise ApiError(503, "realtime_unavailable", "realtime is not configured on this stack")
     requested: list[str] | None = None
     if ctx.request.body:
-        body = read_json(ctx.request, max_bytes=64 * 1024)
-        if not isinstance(body, dict) or set(body) - {"channels"}:
-            raise ApiError(400, "invalid_request", "body must be {\"channels\": [channel, ...]}")
+        body = read_object(ctx.request, {"channels"}, max_bytes=64 * 1024)
         raw = body.get("channels")
         if raw is not None:
             if (not isinstance(raw, list) or len(raw) > MAX_CHANNELS

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from worker import storage
-from worker.http import ApiError, Response, read_json
+from worker.http import Response, read_object
 from worker.routing import Route
 
 if TYPE_CHECKING:
@@ -23,13 +23,7 @@ _DOWNLOAD_KEYS = {"key", "expires_in"}
 
 
 def _body(ctx: Context, allowed: set[str]) -> dict[str, Any]:
-    body = read_json(ctx.request, max_bytes=16 * 1024)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}")
-    return body
+    return read_object(ctx.request, allowed, max_bytes=16 * 1024)
 
 
 async def upload_url(ctx: Context) -> Response:
