@@ -4,7 +4,8 @@ The provider talks to ``DOCKER_HOST`` (local socket, or ``ssh://user@host``).
 Per environment: one private bridge network, a named volume per stateful
 service, a pinned :class:`RemoteImage` per image, and per spec (x replicas) a
 container with the spec's health check, restart policy and resource limits.
-Only ports a spec marks ``public`` are published (replica *i* on port + *i*);
+Only ports a spec marks ``public`` are published (replica *i* on port + *i*;
+only Centrifugo and SuperTokens Core take ``replicas``, infra/settings.py refuses it elsewhere);
 PostgreSQL, Redis and SeaweedFS' internal ports stay on the private network.
 Secrets reach containers only as Pulumi-secret environment entries.
 
@@ -41,7 +42,7 @@ def _pinned(spec: ServiceSpec, container: ContainerSettings) -> ServiceSpec:
 
 
 def redis(s: Settings) -> ServiceSpec:
-    """Centrifugo's Redis engine (realtime.replicas > 1): private, no persistence needed."""
+    """Centrifugo's Redis engine (docker.centrifugo.replicas > 1): private, no persistence needed."""
     assert s.environment.docker and s.environment.docker.redis
     return ServiceSpec(
         name="redis", program="redis-server", args=("--save", "", "--appendonly", "no"),
@@ -51,11 +52,12 @@ def redis(s: Settings) -> ServiceSpec:
 
 
 def centrifugo(s: Settings) -> ServiceSpec:
-    """The local stack's Centrifugo spec; with replicas > 1 its Redis engine is switched on by env."""
-    env, docker_settings = s.environment, s.environment.docker
+    """The local stack's Centrifugo spec (incl. a token-key rotation's previous key) in the pinned image;
+    with replicas > 1 its Redis engine is switched on by env."""
+    docker_settings = s.environment.docker
     assert docker_settings
     spec = _pinned(services.centrifugo(s), docker_settings.centrifugo)
-    if env.realtime.replicas > 1:
+    if docker_settings.centrifugo.replicas > 1:
         engine = {"CENTRIFUGO_ENGINE_TYPE": "redis", "CENTRIFUGO_ENGINE_REDIS_ADDRESS": "redis://redis:6379"}
         spec = dataclasses.replace(spec, env={**spec.env, **engine}, depends_on=(*spec.depends_on, "redis"))
     return spec
@@ -104,14 +106,21 @@ def postgres(s: Settings, refs: CloudRefs) -> ServiceSpec:
 
 
 def supertokens(s: Settings, refs: CloudRefs) -> ServiceSpec:
-    """SuperTokens Core (PostgreSQL image): published for the gateway Worker, which sends the API key."""
+    """SuperTokens Core (PostgreSQL image): published for the gateway Worker, which sends the API key.
+
+    The image's entrypoint writes ``API_KEYS`` into the core's ``api_keys`` (a comma-separated list):
+    during an auth key rotation's window it is "new,previous", as the local stand-in's.
+    """
     env, docker_settings = s.environment, s.environment.docker
     assert docker_settings
+    api_keys = s.secrets.auth_api_key
+    if s.secrets.auth_api_key_previous is not None:
+        api_keys = pulumi.Output.concat(api_keys, ",", s.secrets.auth_api_key_previous)
     return ServiceSpec(
         name="supertokens", program="",  # the image's own entrypoint starts the core
         env={"POSTGRESQL_HOST": "postgres", "POSTGRESQL_PORT": "5432", "POSTGRESQL_USER": "supertokens",
              "POSTGRESQL_DATABASE_NAME": "supertokens", "SUPERTOKENS_PORT": str(env.auth.port)},
-        secret_env={"POSTGRESQL_PASSWORD": refs.postgres_password, "API_KEYS": s.secrets.auth_api_key},
+        secret_env={"POSTGRESQL_PASSWORD": refs.postgres_password, "API_KEYS": api_keys},
         ports=(Port("http", env.auth.port, "auth.port", public=True),),
         health=HealthCheck(port="http", path="/hello"),
         image=docker_settings.supertokens.image.ref, depends_on=("postgres",),
@@ -121,8 +130,9 @@ def supertokens(s: Settings, refs: CloudRefs) -> ServiceSpec:
 def cloud_specs(s: Settings, refs: CloudRefs) -> list[ServiceSpec]:
     """Every container service of a cloud environment, dependencies first."""
     env = s.environment
+    assert env.docker
     specs: list[ServiceSpec] = []
-    if env.realtime.replicas > 1:
+    if env.docker.centrifugo.replicas > 1:
         specs.append(redis(s))
     specs.append(centrifugo(s))
     if env.storage.kind == "seaweedfs":
@@ -135,17 +145,17 @@ def cloud_specs(s: Settings, refs: CloudRefs) -> list[ServiceSpec]:
 
 
 def container_settings(s: Settings, name: str) -> ContainerSettings:
-    """Replicas and limits of a spec, from the environment's ``docker`` section."""
+    """Replicas and limits of a spec: its own ``docker.<section>``, honoured as written.
+
+    infra/settings.py (check_cloud) refuses ``replicas > 1`` for the sections that run as one
+    container (SINGLE_CONTAINER), so nothing here overrides the file.
+    """
     d = s.environment.docker
     assert d
     by_name = {"centrifugo": d.centrifugo, "supertokens": d.supertokens, "postgres": d.postgres,
                "redis": d.redis, "seaweedfs": d.storage, "minio": d.storage, "minio-bucket": d.storage}
     found = by_name.get(name)
     assert found, f"no docker settings for {name}"
-    if name == "centrifugo":
-        return dataclasses.replace(found, replicas=s.environment.realtime.replicas)
-    if name in ("minio-bucket", "redis", "postgres", "seaweedfs", "minio"):
-        return dataclasses.replace(found, replicas=1)  # single-node by design; see docs/cloud.md
     return found
 
 
@@ -275,7 +285,7 @@ def render(s: Settings) -> dict[str, Any]:
 
     env = s.environment
     assert env.cloudflare
-    refs = settings.load_cloud_refs(env)
+    refs = s.cloud or settings.load_cloud_refs(env, str(s.env_file))
     services_by_name = render_services(s, cloud_specs(s, refs))
     cf = env.cloudflare
     s3_endpoint = env.storage.endpoint or env.storage.public_endpoint
@@ -290,28 +300,34 @@ def render(s: Settings) -> dict[str, Any]:
     }
     collections_json = edge.read_collections(s.root / "config")
     sec = s.secrets
+    secret_vars = {
+        "ADMIN_KEY": sec.admin_key,
+        "AUTH_API_KEY": sec.auth_api_key,
+        "CENTRIFUGO_API_KEY": sec.centrifugo_api_key,
+        "CENTRIFUGO_TOKEN_SECRET": sec.centrifugo_token_secret,
+        "S3_ACCESS_KEY_ID": sec.s3_access_key_id,
+        "S3_SECRET_ACCESS_KEY": sec.s3_secret_access_key,
+    }
+    plain_vars = {
+        "AUTH_URL": public["auth_url"],
+        "CENTRIFUGO_API_URL": public["centrifugo_api_url"],
+        "CENTRIFUGO_WS_URL": public["centrifugo_ws_url"],
+        "S3_ENDPOINT": s3_endpoint,
+        "S3_PUBLIC_ENDPOINT": public["s3_endpoint"],
+        "S3_BUCKET": env.storage.bucket,
+        "S3_REGION": env.storage.region,
+        "OUTBOX_DRAIN_PER_REQUEST": str(env.gateway.outbox_drain_per_request),
+        **services.gateway_options(env),
+    }
+    if sec.admin_key_previous is not None:  # an admin key rotation's window (scripts/ops rotate-secrets)
+        secret_vars["ADMIN_KEY_PREVIOUS"] = sec.admin_key_previous
+        plain_vars["ADMIN_KEY_PREVIOUS_UNTIL"] = str(sec.admin_key_previous_valid_until)
     gateway = edge.Edge("edge", edge.EdgeArgs(
         account_id=refs.account_id, zone_id=refs.zone_id, api_token=refs.api_token,
         worker_name=cf.worker_name, database_name=cf.database_name, bundle=build_bundle(),
         collections_json=collections_json, migrations=edge.read_migrations(s.root / "config"),
-        plain_vars={
-            "AUTH_URL": public["auth_url"],
-            "CENTRIFUGO_API_URL": public["centrifugo_api_url"],
-            "CENTRIFUGO_WS_URL": public["centrifugo_ws_url"],
-            "S3_ENDPOINT": s3_endpoint,
-            "S3_PUBLIC_ENDPOINT": public["s3_endpoint"],
-            "S3_BUCKET": env.storage.bucket,
-            "S3_REGION": env.storage.region,
-            "OUTBOX_DRAIN_PER_REQUEST": str(env.gateway.outbox_drain_per_request),
-        },
-        secret_vars={
-            "ADMIN_KEY": sec.admin_key,
-            "AUTH_API_KEY": sec.auth_api_key,
-            "CENTRIFUGO_API_KEY": sec.centrifugo_api_key,
-            "CENTRIFUGO_TOKEN_SECRET": sec.centrifugo_token_secret,
-            "S3_ACCESS_KEY_ID": sec.s3_access_key_id,
-            "S3_SECRET_ACCESS_KEY": sec.s3_secret_access_key,
-        },
+        plain_vars=plain_vars,
+        secret_vars=secret_vars,
         custom_domain=cf.custom_domain, route=cf.route, workers_dev=cf.workers_dev,
         read_replication=cf.d1_read_replication, location_hint=cf.d1_location_hint,
         outbox_cron=cf.outbox_cron, observability=cf.observability,

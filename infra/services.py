@@ -23,6 +23,9 @@ AUTH_DB = "supertokens.sqlite3"
 S3_IDENTITIES = "s3-identities.json"
 #: env vars carrying the S3 pair being rotated out, referenced as ``${VAR}`` from :data:`S3_IDENTITIES`
 S3_PREVIOUS_ENV = ("TELESTACK_S3_PREVIOUS_ACCESS_KEY_ID", "TELESTACK_S3_PREVIOUS_SECRET_ACCESS_KEY")
+#: the spec's default image: the Centrifugo scripts/toolchain.sh builds for the local stack; docker
+#: stacks run ``docker.centrifugo.image`` instead (the one version setting of a cloud stack)
+CENTRIFUGO_IMAGE = "centrifugo/centrifugo:v6.9.1"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,21 @@ def local_endpoints(env: Environment) -> Endpoints:
         s3_public_endpoint=env.storage.public_endpoint or s3,
         auth_url=f"http://{host}:{env.auth.port}",
     )
+
+
+def gateway_options(env: Environment) -> dict[str, str]:
+    """Optional gateway settings the environment file sets (key -> text); absent = the gateway's default.
+
+    Both targets use this one mapping: the local gateway as ``TELESTACK_<KEY>`` env, the Worker as
+    plain-text bindings, so a key can never reach one target and not the other.
+    """
+    values = {
+        "AUTH_ACCESS_TOKEN_VALIDITY": env.auth.access_token_validity,
+        "AUTH_ISSUER": env.auth.issuer or None,
+        "STORAGE_URL_TTL": env.storage.url_ttl,
+        "STORAGE_MAX_UPLOAD_BYTES": env.storage.max_upload_bytes,
+    }
+    return {key: str(value) for key, value in values.items() if value is not None}
 
 
 def _setting(s: Settings, key: str) -> str:
@@ -84,7 +102,7 @@ def centrifugo(s: Settings) -> ServiceSpec:
         secret_env=secret_env,
         ports=(Port("http", rt.port, _setting(s, "realtime.port"), public=True),),
         health=HealthCheck(port="http", path="/health"),
-        image=f"centrifugo/centrifugo:v{rt.version}",
+        image=CENTRIFUGO_IMAGE,
     )
 
 
@@ -236,6 +254,7 @@ def gateway(s: Settings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> S
             "TELESTACK_S3_BUCKET": env.storage.bucket,
             "TELESTACK_S3_REGION": env.storage.region,
             "TELESTACK_OUTBOX_DRAIN_PER_REQUEST": str(env.gateway.outbox_drain_per_request),
+            **{f"TELESTACK_{key}": value for key, value in gateway_options(env).items()},
         },
         secret_env=secret_env,
         ports=(Port("http", env.gateway.port, _setting(s, "gateway.port"), public=True),),

@@ -69,8 +69,6 @@ class RealtimeSettings:
     """Centrifugo v6."""
 
     port: int = field(default=8000, metadata=PORT)
-    version: str = "6.9.1"
-    replicas: int = field(default=1, metadata={"min": 1, "max": 64})
     #: browser origins allowed to open a WebSocket (Centrifugo refuses any Origin by default)
     allowed_origins: tuple[str, ...] = ("http://localhost:8787", "http://127.0.0.1:8787")
     #: public WebSocket URL (cloud); empty = ws://<bind_host>:<port>/connection/websocket
@@ -106,6 +104,12 @@ class StorageSettings:
     #: URL clients use for presigned requests; empty = the endpoint
     public_endpoint: str = field(default="", metadata={"format": "url"})
     seaweedfs: SeaweedPorts = field(default_factory=SeaweedPorts)
+    #: lifetime of presigned URLs, s (gateway STORAGE_URL_TTL; S3 caps X-Amz-Expires at 7 days);
+    #: None = the gateway's default
+    url_ttl: int | None = field(default=None, metadata={"min": 1, "max": 7 * 24 * 3600})
+    #: largest upload a presigned POST allows, bytes (gateway STORAGE_MAX_UPLOAD_BYTES; S3's single
+    #: POST limit is 5 GiB); None = the gateway's default
+    max_upload_bytes: int | None = field(default=None, metadata={"min": 1, "max": 5 * 1024**3})
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,11 @@ class AuthSettings:
     port: int = field(default=3567, metadata=PORT)
     #: public URL of SuperTokens Core (cloud: the Worker calls it); empty = http://<bind_host>:<port>
     public_url: str = field(default="", metadata={"format": "url"})
+    #: access-token lifetime the gateway asks of the core, s (gateway AUTH_ACCESS_TOKEN_VALIDITY;
+    #: the core's own bound is 1..86400000); None = the gateway's default
+    access_token_validity: int | None = field(default=None, metadata={"min": 1, "max": 86_400_000})
+    #: required ``iss`` claim (gateway AUTH_ISSUER); empty = SuperTokens session tokens, which carry none
+    issuer: str = field(default="", metadata={"format": "issuer"})
 
 
 # --- cloud environments (issue 7, owned by the cloud helper) ----------------------------------
@@ -150,7 +159,7 @@ class DockerSettings:
     centrifugo: ContainerSettings
     supertokens: ContainerSettings
     postgres: ContainerSettings
-    #: Centrifugo's Redis engine, used when realtime.replicas > 1
+    #: Centrifugo's Redis engine: required when centrifugo.replicas > 1, refused otherwise
     redis: ContainerSettings | None = None
     #: the S3 server's image (MinIO or SeaweedFS by storage.kind); absent when storage.kind = external
     storage: ContainerSettings | None = None
@@ -191,8 +200,6 @@ class Environment:
     target: Literal["local", "docker"]
     #: address every local service binds (loopback only on shared machines)
     bind_host: str = field(default="127.0.0.1", metadata={"format": "host"})
-    #: public domain of the deployment (cloud); empty locally
-    domain: str = field(default="", metadata={"format": "domain"})
     #: seconds a service may take to answer its health check after start
     start_timeout: int = field(default=60, metadata={"min": 1, "max": 900})
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
@@ -239,6 +246,8 @@ class Settings:
     #: repository root (code, config) and state folder (pids, logs, data, Pulumi state)
     root: Path
     state_dir: Path
+    #: cloud stacks (target docker): Cloudflare ids and cloud secrets; None = read on demand
+    cloud: CloudRefs | None = None
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -254,6 +263,7 @@ _CLOUD_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "cron": (re.compile(r"^\S+( \S+){4}$"), "a 5-field cron expression"),
     "url": (re.compile(rf"^(?:https?|wss?)://(?:{_HOSTNAME}|localhost|[0-9.]+)(?::[0-9]{{1,5}})?(?:/\S*)?$"),
             "an http(s):// or ws(s):// URL on a valid host"),
+    "issuer": (re.compile(r"^\S{1,512}$"), "an issuer (1-512 characters, no whitespace)"),
 }
 
 
@@ -326,6 +336,9 @@ def _build(cls: Any, data: Any, where: str) -> Any:
                 raise SettingsError(f"{key}: required key is missing")
             continue
         value = _coerce(hints[name], data[name], key)
+        if value is None:  # an optional key written as `null`: same as absent
+            values[name] = value
+            continue
         if "min" in f.metadata and value < f.metadata["min"]:
             raise SettingsError(f"{key}: {value} is below the minimum {f.metadata['min']}")
         if "max" in f.metadata and value > f.metadata["max"]:
@@ -350,12 +363,34 @@ def _local_ports(env: Environment) -> dict[int, str]:
     return seen
 
 
+#: Keys older environment files may still set -> where their meaning went. Each had a second,
+#: conflicting source or no effect at all, so it is refused with this pointer, not ignored.
+REMOVED_KEYS: dict[str, str] = {
+    "domain": "it was never used; the public names are cloudflare.custom_domain (or cloudflare.route), "
+              "realtime.public_ws_url, storage.public_endpoint and auth.public_url",
+    "realtime.replicas": "set docker.centrifugo.replicas (only docker targets run Centrifugo as containers)",
+    "realtime.version": "the version is the image: set docker.centrifugo.image.tag (docker targets); "
+                        "the local stack runs the Centrifugo scripts/toolchain.sh builds",
+}
+
+
+def _check_removed(data: Any) -> None:
+    for key, hint in REMOVED_KEYS.items():
+        section: Any = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            section = section.get(part) if isinstance(section, Mapping) else None
+        if isinstance(section, Mapping) and leaf in section:
+            raise SettingsError(f"{key}: no longer a setting: {hint}")
+
+
 def parse_environment(text: str, source: str) -> Environment:
     """Validate one environment document; every error starts with ``source``."""
     import yaml  # the one YAML reader of the program
 
     try:
         data = yaml.safe_load(text)
+        _check_removed(data)
         env = _build(Environment, data, "")
         if env.target == "docker":
             check_cloud(env)
@@ -368,6 +403,20 @@ def parse_environment(text: str, source: str) -> Environment:
         raise SettingsError(f"{source}: not valid YAML: {exc}") from None
     except SettingsError as exc:
         raise SettingsError(f"{source}: {exc}") from None
+
+
+#: docker sections that run as exactly one container -> why (``replicas > 1`` is refused, not ignored).
+#: Only ``centrifugo`` (Redis engine) and ``supertokens`` (stateless, one PostgreSQL) scale by replicas.
+SINGLE_CONTAINER: dict[str, str] = {
+    "postgres": "PostgreSQL runs as one container (scale it as a managed instance or primary + "
+                "standby; docs/cloud.md)",
+    "redis": "Centrifugo's Redis engine runs as one container (use Redis Cluster/Sentinel outside the "
+             "stack to grow; docs/cloud.md)",
+    "storage": "the S3 server runs as one node (distributed MinIO/SeaweedFS or an external S3 to grow; "
+               "docs/cloud.md)",
+}
+#: the Centrifugo major version whose config format infra/centrifugo_config.py writes
+CENTRIFUGO_MAJOR = "6"
 
 
 def check_cloud(env: Environment) -> None:
@@ -390,8 +439,20 @@ def check_cloud(env: Environment) -> None:
         raise SettingsError(f"docker.storage: required key is missing (storage.kind is {env.storage.kind})")
     if not (env.storage.public_endpoint or env.storage.endpoint):
         raise SettingsError("storage.public_endpoint: required key is missing (clients, Worker use it)")
-    if env.realtime.replicas > 1 and docker.redis is None:
-        raise SettingsError("docker.redis: required when realtime.replicas > 1 (Centrifugo's Redis engine)")
+    for name in SINGLE_CONTAINER:
+        container = getattr(docker, name)
+        if container is not None and container.replicas > 1:
+            raise SettingsError(f"docker.{name}.replicas: {container.replicas}: {SINGLE_CONTAINER[name]}")
+    if docker.centrifugo.replicas > 1 and docker.redis is None:
+        raise SettingsError("docker.redis: required when docker.centrifugo.replicas > 1 "
+                            "(Centrifugo's Redis engine)")
+    if docker.centrifugo.replicas == 1 and docker.redis is not None:
+        raise SettingsError("docker.redis: only used when docker.centrifugo.replicas > 1; remove it")
+    tag = docker.centrifugo.image.tag
+    major = re.match(r"v?(\d+)(?:[.-]|$)", tag)
+    if major and major.group(1) != CENTRIFUGO_MAJOR:
+        raise SettingsError(f"docker.centrifugo.image.tag: {tag!r} is not Centrifugo v{CENTRIFUGO_MAJOR} "
+                            f"(infra/centrifugo_config.py writes v{CENTRIFUGO_MAJOR}'s config format)")
     for key, value in (("realtime.public_ws_url", env.realtime.public_ws_url),
                        ("auth.public_url", env.auth.public_url)):
         if not value:
@@ -432,8 +493,16 @@ class CloudRefs:
     postgres_password: Any
 
 
-def load_cloud_refs(env: Environment) -> CloudRefs:
-    """Inside a Pulumi program: the account/zone ids the env file references, and the cloud secrets."""
+_CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def load_cloud_refs(env: Environment, source: str = "the environment file") -> CloudRefs:
+    """Inside a Pulumi program: the account/zone ids the env file references, and the cloud secrets.
+
+    Pulumi.yaml declares these keys with ``default: ""`` (Pulumi refuses a default on a secret key,
+    and a declared key without one would be required on the local stack too), so an empty value
+    is "not set" and fails here, naming the key and how to set it.
+    """
     import pulumi
 
     assert env.cloudflare is not None
@@ -444,12 +513,25 @@ def load_cloud_refs(env: Environment) -> CloudRefs:
         token = pulumi.Output.secret(os.environ["CLOUDFLARE_API_TOKEN"])
     if token is None:
         raise SettingsError("cloudflare:apiToken: missing (pulumi config set --secret cloudflare:apiToken)")
-    missing = [k for k in CLOUD_SECRET_KEYS if config.get_secret(k) is None]
-    if missing:
-        raise SettingsError(f"telestack:{missing[0]}: missing secret config: run scripts/secrets.py")
+    for key in CLOUD_SECRET_KEYS:
+        if not config.get(key):  # presence only; the value is read as a secret below
+            stack = pulumi.get_stack()
+            raise SettingsError(f"telestack:{key}: not set (target docker needs it): run scripts/secrets.py"
+                                f" --stack {stack} or pulumi config set --secret telestack:{key}")
+
+    def cloudflare_id(key: str, named_by: str, what: str) -> str:
+        value = config.get(key) or ""
+        if not value:
+            raise SettingsError(f"telestack:{key}: not set ({source}: {named_by} names it): "
+                                f"pulumi config set telestack:{key} <{what}>")
+        if not _CLOUDFLARE_ID.match(value):
+            raise SettingsError(f"telestack:{key}: {value!r} is not a Cloudflare {what} (32 hex digits)")
+        return value
+
     return CloudRefs(
-        account_id=config.require(cf.account_id_config),
-        zone_id=config.require(cf.zone_id_config) if cf.zone_id_config else None,
+        account_id=cloudflare_id(cf.account_id_config, "cloudflare.account_id_config", "account id"),
+        zone_id=cloudflare_id(cf.zone_id_config, "cloudflare.zone_id_config", "zone id")
+        if cf.zone_id_config else None,
         api_token=token,
         postgres_password=config.require_secret("postgresPassword"),
     )
@@ -492,7 +574,7 @@ def load() -> Settings:
     stack = pulumi.get_stack()
     env_name = config.get("environment") or stack
     env_file, environment = load_environment(env_name)
-    missing = [k for k in SECRET_KEYS if config.get_secret(k) is None]
+    missing = [k for k in SECRET_KEYS if not config.get(k)]  # presence only; read as secrets below
     if missing:
         keys = ", ".join(f"telestack:{k}" for k in missing)
         raise SettingsError(f"stack {stack!r} is missing secret config {keys}: "
@@ -506,5 +588,7 @@ def load() -> Settings:
     if (secrets.s3_access_key_id_previous is None) != (secrets.s3_secret_access_key_previous is None):
         raise SettingsError("telestack:s3AccessKeyIdPrevious and telestack:s3SecretAccessKeyPrevious: "
                             "set both or neither (scripts/ops rotate-secrets sets them together)")
+    # a cloud stack's ids and secrets are checked here, so a missing one is a one-line error too
+    cloud = load_cloud_refs(environment, str(env_file)) if environment.target == "docker" else None
     return Settings(stack=stack, env_name=env_name, env_file=env_file, environment=environment,
-                    secrets=secrets, root=ROOT, state_dir=state_dir())
+                    secrets=secrets, root=ROOT, state_dir=state_dir(), cloud=cloud)

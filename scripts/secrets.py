@@ -60,6 +60,15 @@ def wanted_keys(stack: str, environment: str | None) -> dict[str, tuple[str, str
     return keys
 
 
+def is_set(entry: dict[str, object] | None) -> bool:
+    """A secret counts as present only when it holds a value.
+
+    Keys declared in Pulumi.yaml with ``default: ""`` (Pulumi allows no default on a
+    secret key) appear in ``pulumi config --json`` as ``{"value": "", "secret": false}``.
+    """
+    return bool(entry) and bool(entry.get("secret") or entry.get("value"))
+
+
 def _pulumi(*args: str, stdin: str | None = None) -> str:
     proc = subprocess.run(
         ["pulumi", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, check=False
@@ -78,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         config = json.loads(_pulumi("config", "--stack", args.stack, "--json") or "{}")
         environment = (config.get("telestack:environment") or {}).get("value")
         keys = wanted_keys(args.stack, environment)
-        missing = [k for k in keys if f"telestack:{k}" not in config]
+        missing = [k for k in keys if not is_set(config.get(f"telestack:{k}"))]
         for key in missing:
             if args.dry_run:
                 print(f"telestack:{key}")

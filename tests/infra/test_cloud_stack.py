@@ -9,6 +9,7 @@ only client-facing ports published, and that a version bump touches only its own
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from infra import render_docker, settings, worker_bundle
+from infra import render_docker, services, settings, worker_bundle
 from infra.worker_bundle import MAIN_MODULE, PYTHON
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,14 @@ ZONE_ID = "fedcba9876543210fedcba9876543210"
 #: every secret value the program receives; none may ever show up outside a Pulumi secret
 SECRETS = {key: f"SECRET-{key}-do-not-leak" for key in (*settings.SECRET_KEYS, *settings.CLOUD_SECRET_KEYS)}
 API_TOKEN = "SECRET-cloudflare-api-token-do-not-leak"
+#: a rotation's overlap window (scripts/ops rotate-secrets): Secrets field -> the value being rotated out
+PREVIOUS = {
+    field: f"SECRET-{key}-do-not-leak" for key, field in settings.PREVIOUS_SECRET_KEYS.items()
+}
+UNTIL = {
+    "admin_key_previous_valid_until": 1767225600,
+    "centrifugo_token_secret_previous_valid_until": 1767229200,
+}
 
 
 @dataclass
@@ -74,9 +83,12 @@ class Stack:
     environment: settings.Environment
 
 
-def _settings(env_name: str, environment: settings.Environment) -> settings.Settings:
+def _settings(env_name: str, environment: settings.Environment, rotating: bool = False) -> settings.Settings:
+    window: dict[str, Any] = {}
+    if rotating:
+        window = {field: pulumi.Output.secret(value) for field, value in PREVIOUS.items()} | UNTIL
     secrets = settings.Secrets(
-        **{settings._snake(k): pulumi.Output.secret(SECRETS[k]) for k in settings.SECRET_KEYS}
+        **{settings._snake(k): pulumi.Output.secret(SECRETS[k]) for k in settings.SECRET_KEYS}, **window
     )
     return settings.Settings(
         stack=env_name,
@@ -90,9 +102,16 @@ def _settings(env_name: str, environment: settings.Environment) -> settings.Sett
 
 
 def run_stack(
-    env_name: str, change: Callable[[settings.Environment], settings.Environment] | None = None
+    env_name: str,
+    change: Callable[[settings.Environment], settings.Environment] | None = None,
+    *,
+    rotating: bool = False,
+    config: dict[str, str] | None = None,
 ) -> Stack:
-    """Run the cloud program for an environment under mocks; returns what it registered and exported."""
+    """Run the cloud program for an environment under mocks; returns what it registered and exported.
+
+    ``rotating``: secrets in a rotation's overlap window; ``config``: stack-config overrides.
+    """
     _, environment = settings.load_environment(env_name)
     if change:
         environment = change(environment)
@@ -104,14 +123,15 @@ def run_stack(
             "telestack:cloudflareZoneId": ZONE_ID,
             "cloudflare:apiToken": API_TOKEN,
             "telestack:postgresPassword": SECRETS["postgresPassword"],
-        },
+        }
+        | (config or {}),
         ["cloudflare:apiToken", "telestack:postgresPassword"],
     )
     resolved: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        outputs = render_docker.render(_settings(env_name, environment))
+        outputs = render_docker.render(_settings(env_name, environment, rotating))
         names = list(outputs)
         return pulumi.Output.all(*[pulumi.Output.from_input(outputs[n]) for n in names]).apply(
             lambda values: resolved.update(zip(names, values, strict=True))
@@ -272,7 +292,8 @@ def test_expected_containers_once(stack: Stack) -> None:
         f"telestack-{stack.recorder.one('docker:index/network:Network').inputs['name'][:-4].split('-', 1)[1]}"
     )
     names = set(_containers(stack))
-    rt = env.realtime.replicas
+    assert env.docker
+    rt = env.docker.centrifugo.replicas
     expected = {f"{prefix}-centrifugo" + (f"-{i}" if rt > 1 else "") for i in range(rt)}
     st = env.docker.supertokens.replicas if env.docker else 1
     expected |= {f"{prefix}-supertokens" + (f"-{i}" if st > 1 else "") for i in range(st)}
@@ -333,7 +354,8 @@ def test_centrifugo_uses_redis_engine_with_replicas(stack: Stack) -> None:
         if "-centrifugo" not in name:
             continue
         envs = _unwrap(c.inputs["envs"])  # a list holding secrets may be marked secret as a whole
-        if stack.environment.realtime.replicas > 1:
+        assert stack.environment.docker
+        if stack.environment.docker.centrifugo.replicas > 1:
             assert "CENTRIFUGO_ENGINE_TYPE=redis" in envs, f"{c}: replicas without the Redis engine"
         else:
             assert not any(e.startswith("CENTRIFUGO_ENGINE_TYPE") for e in envs), name
@@ -421,3 +443,172 @@ def test_program_entry_composes_the_cloud_stack_in_preview() -> None:
                    "workersCronTrigger:WorkersCronTrigger", "docker:index/network:Network"):
         recorder.one(suffix)
     assert recorder.one("D1Database").inputs["name"] == "telestack-dev"
+
+
+# --- secret rotation (scripts/ops rotate-secrets) ----------------------------------------------
+
+
+def _bindings(stack: Stack) -> dict[str, dict[str, Any]]:
+    version = stack.recorder.one("workerVersion:WorkerVersion")
+    return {b["name"]: b for b in _unwrap(version.inputs["bindings"])}
+
+
+def _env(container: Registered) -> dict[str, str]:
+    """A container's env entries as a mapping (values unwrapped from Pulumi secrets)."""
+    return dict(entry.split("=", 1) for entry in _unwrap(container.inputs["envs"]))
+
+
+def _of_service(stack: Stack, service: str) -> list[Registered]:
+    return [c for name, c in _containers(stack).items() if name.split("-", 2)[2].startswith(service)]
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
+    stack = run_stack(env_name, rotating=True)
+    env = stack.environment
+    version = stack.recorder.one("workerVersion:WorkerVersion")
+    bindings = _bindings(stack)
+    # the Worker accepts the old admin key until the window's end
+    previous = bindings["ADMIN_KEY_PREVIOUS"]
+    assert previous["type"] == "secret_text" and previous["text"] == PREVIOUS["admin_key_previous"], version
+    raw = version.inputs["bindings"]  # the list as a whole may be secret (it holds secrets); never less
+    if not _is_secret(raw):
+        assert _is_secret({b["name"]: b for b in raw}["ADMIN_KEY_PREVIOUS"]["text"]), version
+    until = str(UNTIL["admin_key_previous_valid_until"])
+    assert bindings["ADMIN_KEY_PREVIOUS_UNTIL"] == {"name": "ADMIN_KEY_PREVIOUS_UNTIL", "type": "plain_text",
+                                                    "text": until}, version
+    # SuperTokens Core: api_keys "new,previous" (the core's list format), on every replica
+    cores = _of_service(stack, "supertokens")
+    assert cores and all(
+        _env(c)["API_KEYS"] == f"{SECRETS['authApiKey']},{PREVIOUS['auth_api_key_previous']}" for c in cores
+    ), [c.urn for c in cores]
+    # Centrifugo: the previous HMAC key and its deadline, on every replica
+    for c in _of_service(stack, "centrifugo"):
+        envs = _env(c)
+        assert envs["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] == PREVIOUS[
+            "centrifugo_token_secret_previous"
+        ], c
+        assert envs["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == str(
+            UNTIL["centrifugo_token_secret_previous_valid_until"]
+        ), c
+    # S3: SeaweedFS gets a second identity whose file names env vars; MinIO/external have no such spec
+    for c in _of_service(stack, "seaweedfs"):
+        envs = _env(c)
+        ak, sk = services.S3_PREVIOUS_ENV
+        assert envs[ak] == PREVIOUS["s3_access_key_id_previous"], c
+        assert envs[sk] == PREVIOUS["s3_secret_access_key_previous"], c
+        (upload,) = c.inputs["uploads"]
+        assert upload["file"] == f"{render_docker.CONFIG_DIR}/seaweedfs/{services.S3_IDENTITIES}", c
+        assert f"-s3.config={upload['file']}" in c.inputs["command"], c
+        identity = json.loads(upload["content"])["identities"][0]
+        # the docker renderer's placeholder pass (${host}/${config}/${data}) leaves ${VAR} references alone
+        assert identity["credentials"] == [{"accessKey": f"${{{ak}}}", "secretKey": f"${{{sk}}}"}], c
+    for c in _of_service(stack, "minio"):
+        assert not any("PREVIOUS" in key for key in _env(c)), f"{c}: MinIO has no second-credential spec"
+    assert bool(_of_service(stack, "seaweedfs")) == (env.storage.kind == "seaweedfs")
+    # and none of the rotated-out values is ever plain
+    for r in stack.recorder.resources:
+        for path, text in _walk_plain(r.inputs):
+            assert not any(v in text for v in PREVIOUS.values()), f"{r.urn} {path} holds a previous secret"
+
+
+def test_previous_values_are_secret_env_of_the_cloud_specs() -> None:
+    """Spec level (the mocks collapse a list holding one secret into one secret, hiding a plain entry)."""
+    _, environment = settings.load_environment("dev")
+    s = _settings("dev", environment, rotating=True)
+    refs = settings.CloudRefs(account_id=ACCOUNT_ID, zone_id=None, api_token=pulumi.Output.secret(API_TOKEN),
+                              postgres_password=pulumi.Output.secret(SECRETS["postgresPassword"]))
+    specs = {spec.name: spec for spec in render_docker.cloud_specs(s, refs)}
+    expected = {
+        "centrifugo": {"CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"},
+        "seaweedfs": set(services.S3_PREVIOUS_ENV),
+        "supertokens": {"API_KEYS"},
+    }
+    for name, keys in expected.items():
+        assert keys <= set(specs[name].secret_env), f"{name}: {sorted(specs[name].secret_env)}"
+        assert not keys & set(specs[name].env), f"{name}: a previous secret in plain env"
+        for key in keys:
+            assert isinstance(specs[name].secret_env[key], pulumi.Output), f"{name}.{key} is not an Output"
+
+
+def test_outside_a_rotation_nothing_extra(stack: Stack) -> None:
+    bindings = _bindings(stack)
+    assert not {"ADMIN_KEY_PREVIOUS", "ADMIN_KEY_PREVIOUS_UNTIL"} & set(bindings)
+    for name, c in _containers(stack).items():
+        envs = _env(c)
+        assert not [k for k in envs if "PREVIOUS" in k], f"{c}: {sorted(envs)}"
+        if "-supertokens" in name:
+            assert envs["API_KEYS"] == SECRETS["authApiKey"], c
+        if name.endswith("-seaweedfs"):
+            assert json.loads(c.inputs["uploads"][0]["content"]) == {"identities": []}, c
+
+
+# --- optional gateway settings ------------------------------------------------------------------
+
+
+def test_optional_gateway_settings_become_plain_bindings(frozen_tree: None) -> None:
+    def tune(env: settings.Environment) -> settings.Environment:
+        return dataclasses.replace(
+            env,
+            auth=dataclasses.replace(env.auth, access_token_validity=600, issuer="https://issuer.example.com"),
+            storage=dataclasses.replace(env.storage, url_ttl=300, max_upload_bytes=1048576),
+        )
+
+    bindings = _bindings(run_stack("dev", tune))
+    expected = {"AUTH_ACCESS_TOKEN_VALIDITY": "600", "AUTH_ISSUER": "https://issuer.example.com",
+                "STORAGE_URL_TTL": "300", "STORAGE_MAX_UPLOAD_BYTES": "1048576"}
+    for key, value in expected.items():
+        assert bindings[key] == {"name": key, "type": "plain_text", "text": value}, bindings.get(key)
+    untouched = _bindings(run_stack("dev"))
+    assert not set(expected) & set(untouched), "unset keys must leave the gateway's defaults alone"
+
+
+# --- stack config the program reads (Pulumi.yaml declares each with an empty default) ------------
+
+
+def _declared_defaults() -> dict[str, str]:
+    """What `pulumi` passes for every declared key the stack does not set: its default, as text."""
+    import yaml
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    return {k: str(v["default"]) for k, v in project["config"].items() if "default" in v}
+
+
+@pytest.mark.parametrize(
+    ("env_name", "key", "message"),
+    [
+        ("dev", "telestack:cloudflareAccountId",
+         r"telestack:cloudflareAccountId: not set \(.*dev\.yaml: cloudflare\.account_id_config names it\)"),
+        ("staging", "telestack:cloudflareZoneId",
+         r"telestack:cloudflareZoneId: not set \(.*staging\.yaml: cloudflare\.zone_id_config names it\)"),
+        ("dev", "telestack:postgresPassword", r"telestack:postgresPassword: not set .*scripts/secrets\.py"),
+    ],
+)
+def test_empty_declared_default_is_unset_and_named(env_name: str, key: str, message: str) -> None:
+    assert _declared_defaults()[key] == "", f"Pulumi.yaml must declare {key} with an empty default"
+    with pytest.raises(settings.SettingsError, match=message):
+        run_stack(env_name, config={key: ""})
+
+
+def test_cloudflare_id_must_look_like_one() -> None:
+    with pytest.raises(settings.SettingsError, match=r"AccountId: 'me@example\.com' is not a Cloudflare"):
+        run_stack("dev", config={"telestack:cloudflareAccountId": "me@example.com"})
+
+
+def test_program_entry_reports_a_missing_cloud_key_in_one_line() -> None:
+    """`pulumi preview` on a fresh cloud stack: declared defaults only -> a RunError naming the key."""
+    import runpy
+
+    pulumi.runtime.set_mocks(Recorder(), project="telestack", stack="dev", preview=True)
+    config = _declared_defaults() | {f"telestack:{k}": SECRETS[k] for k in settings.SECRET_KEYS}
+    config |= {"cloudflare:apiToken": API_TOKEN}
+    secret = [f"telestack:{k}" for k in settings.SECRET_KEYS] + ["cloudflare:apiToken"]
+    pulumi.runtime.set_all_config(config, secret)
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
+
+    one_line = r"^telestack:postgresPassword: not set [^\n]*scripts/secrets\.py"
+    with pytest.raises(pulumi.RunError, match=one_line):
+        program()

@@ -107,6 +107,31 @@ def test_gateway_starts_after_what_it_talks_to(tmp_path: Path) -> None:
         assert gw.env["TELESTACK_CENTRIFUGO_API_URL"] == "http://127.0.0.1:8000/api"
 
 
+def test_optional_gateway_settings_reach_the_local_gateway_env(tmp_path: Path) -> None:
+    """auth.access_token_validity/issuer, storage.url_ttl/max_upload_bytes -> TELESTACK_<KEY>."""
+    endpoints = services.local_endpoints(_settings(tmp_path).environment)
+    plain = services.gateway(_settings(tmp_path), endpoints, ())
+    tuned = services.gateway(
+        _settings(
+            tmp_path,
+            "target: local\nauth: {access_token_validity: 600, issuer: https://issuer.example.com}\n"
+            "storage: {url_ttl: 300, max_upload_bytes: 1048576}\n",
+        ),
+        endpoints,
+        (),
+    )
+    if plain is None or tuned is None:
+        pytest.skip("worker/asgi.py is not in the repository")
+    expected = {
+        "TELESTACK_AUTH_ACCESS_TOKEN_VALIDITY": "600",
+        "TELESTACK_AUTH_ISSUER": "https://issuer.example.com",
+        "TELESTACK_STORAGE_URL_TTL": "300",
+        "TELESTACK_STORAGE_MAX_UPLOAD_BYTES": "1048576",
+    }
+    assert {k: tuned.env.get(k) for k in expected} == expected
+    assert not set(expected) & set(plain.env), "unset keys must leave the gateway's defaults alone"
+
+
 @pulumi.runtime.test
 def test_each_spec_becomes_one_supervised_process(mocks: Mocks, tmp_path: Path) -> Any:
     s = _settings(tmp_path)

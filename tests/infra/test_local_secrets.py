@@ -34,3 +34,12 @@ def test_local_stacks_get_the_common_secrets_and_cloud_stacks_more() -> None:
     assert set(wanted("local", None)) == set(SECRET_KEYS)
     assert set(wanted("dev", None)) == set(SECRET_KEYS) | set(CLOUD_SECRET_KEYS)
     assert set(wanted("nosuchstack", None)) == set(SECRET_KEYS), "a bad environment is pulumi up's to report"
+
+
+def test_a_declared_empty_default_counts_as_missing() -> None:
+    is_set = _script().is_set
+    # what `pulumi config --json` prints for a key declared with `default: ""` and never set
+    assert not is_set({"value": "", "secret": False})
+    assert not is_set(None)
+    assert is_set({"secret": True})  # a set secret: the value is not shown without --show-secrets
+    assert is_set({"value": "plain", "secret": False})
