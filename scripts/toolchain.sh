@@ -18,13 +18,12 @@ PULUMI_VERSION=3.259.0
 # registry proxy here serves none of its pseudo-versions, so we build it from
 # sdk/v3@v3.79.0, the last release that had it inside the sdk module.
 LANGHOST_SDK_VERSION=3.79.0
-PULUMI_COMMAND_VERSION=1.2.1
-PULUMI_COMMAND_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25 # tag v1.2.1
 CENTRIFUGO_VERSION=6.9.1
+CENTRIFUGO_BUILD=2   # bump when the build flags change, so the cache is rebuilt
 
 CACHE=${TELESTACK_CACHE:-$HOME/.cache/telestack}
-export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0 GOPROXY=${GOPROXY:-https://proxy.golang.org}
-export GONOSUMDB=${GONOSUMDB:-} GOFLAGS="-mod=mod -trimpath"
+# static binaries, reproducible paths, the machine's own Go (never a downloaded toolchain)
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath"
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 
@@ -98,24 +97,13 @@ provide_dynamic_host() {
   log "pulumi: dynamic provider host installed"
 }
 
-# Kept for machines whose proxy serves pulumi-command (not called: see header).
-build_command_plugin() {
-  local dest=$CACHE/bin/pulumi-resource-command-$PULUMI_COMMAND_VERSION
-  if [[ -x $dest/pulumi-resource-command ]]; then log "pulumi-command $PULUMI_COMMAND_VERSION: cached"; return; fi
-  log "pulumi-command $PULUMI_COMMAND_VERSION: building provider plugin (cold: a few minutes)"
-  mkdir -p "$dest.tmp"
-  GOBIN=$dest.tmp go install \
-    -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$PULUMI_COMMAND_VERSION" \
-    "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@$PULUMI_COMMAND_COMMIT"
-  rm -rf "$dest"; mv "$dest.tmp" "$dest"
-}
-
 build_centrifugo() {
-  local dest=$CACHE/bin/centrifugo-$CENTRIFUGO_VERSION
+  local dest=$CACHE/bin/centrifugo-$CENTRIFUGO_VERSION-$CENTRIFUGO_BUILD
   if [[ -x $dest/centrifugo ]]; then log "centrifugo $CENTRIFUGO_VERSION: cached"; return; fi
   log "centrifugo $CENTRIFUGO_VERSION: building (cold: a few minutes)"
   mkdir -p "$dest.tmp"
-  GOBIN=$dest.tmp go install -ldflags "-s -w" "github.com/centrifugal/centrifugo/v6@v$CENTRIFUGO_VERSION"
+  GOBIN=$dest.tmp go install -ldflags "-s -w -X github.com/centrifugal/centrifugo/v6/internal/build.Version=$CENTRIFUGO_VERSION" \
+    "github.com/centrifugal/centrifugo/v6@v$CENTRIFUGO_VERSION"
   rm -rf "$dest"; mv "$dest.tmp" "$dest"
 }
 
@@ -130,7 +118,7 @@ main() {
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-language-python" "$links/pulumi-language-python"
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-language-python-exec" "$links/pulumi-language-python-exec"
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-resource-pulumi-python" "$links/pulumi-resource-pulumi-python"
-  ln -sfn "$CACHE/bin/centrifugo-$CENTRIFUGO_VERSION/centrifugo" "$links/centrifugo"
+  ln -sfn "$CACHE/bin/centrifugo-$CENTRIFUGO_VERSION-$CENTRIFUGO_BUILD/centrifugo" "$links/centrifugo"
   echo "$links"
 }
 
