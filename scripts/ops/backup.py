@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.ops import archive
-from scripts.ops.console import Console, ExitStatus, OpsError, Step
+from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.stack import ROOT, Target
 from scripts.ops.stores import (
     DatabaseExport,
@@ -156,18 +156,20 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "backup",
+        command,
+        __doc__,
         help="database + bucket + auth store → one checksummed archive",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m scripts.ops backup --stack local\n"
-        "  python -m scripts.ops backup --stack local --out /backups --json\n"
-        "  python -m scripts.ops backup --stack local --allow-empty   # fresh stack",
+        examples=[
+            "backup --stack local",
+            "backup --stack local --out /backups --json",
+            "backup --stack local --allow-empty   # fresh stack",
+        ],
     )
     p.add_argument("--out", help="directory for the archive (default <state_dir>/backups)")
     p.add_argument("--allow-empty", action="store_true", help="exit 0 even when the backup holds no data")
-    p.set_defaults(func=command)
 
 
 __all__ = ["BackupResult", "add_parser", "run_backup"]

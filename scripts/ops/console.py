@@ -1,4 +1,4 @@
-"""Exit codes and output streams shared by every runbook command.
+"""Exit codes, output streams and subcommand wiring shared by every runbook command.
 
 Data goes to stdout (``--json``), messages and progress to stderr, so a CI
 job can pipe the result while an operator still sees what happens.
@@ -6,10 +6,12 @@ job can pipe the result while an operator still sees what happens.
 
 from __future__ import annotations
 
+import argparse
 import enum
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -85,3 +87,28 @@ class Step:
         took = time.monotonic() - self.t0
         if exc_type is None:
             self.console.progress(f"{self.what}: done ({took:.1f}s)")
+
+
+def add_command(
+    sub: Any,
+    name: str,
+    func: Callable[..., ExitStatus],
+    doc: str | None,
+    *,
+    help: str,
+    examples: Sequence[str],
+) -> argparse.ArgumentParser:
+    """Register one runbook subcommand; ``func(args, target, console)`` runs it.
+
+    ``doc`` (the runbook module's docstring) is the ``-h`` description, and each of
+    ``examples`` is a command line after ``python -m scripts.ops``, shown in the epilog.
+    """
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + "\n".join(f"  python -m scripts.ops {e}" for e in examples),
+    )
+    p.set_defaults(func=func)
+    return p

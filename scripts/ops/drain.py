@@ -12,7 +12,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from scripts.ops.console import Console, ExitStatus, OpsError, Step
+from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.gateway_runtime import collections_json, open_database
 from scripts.ops.stack import Target
 
@@ -89,13 +89,12 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "drain-outbox",
+        command,
+        __doc__,
         help="publish pending outbox events now",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m scripts.ops drain-outbox --stack local\n"
-        "  python -m scripts.ops drain-outbox --stack local --dry-run   # count only",
+        examples=["drain-outbox --stack local", "drain-outbox --stack local --dry-run   # count only"],
     )
     p.add_argument("--batch", type=int, default=200, help="events per drain call (default 200)")
-    p.set_defaults(func=command)

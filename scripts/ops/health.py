@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from scripts.ops.console import Console, ExitStatus
+from scripts.ops.console import Console, ExitStatus, add_command
 from scripts.ops.services import alive, pid_of
 from scripts.ops.stack import Target
 
@@ -239,20 +239,19 @@ def status_command(args: argparse.Namespace, target: Target, console: Console) -
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser(
+    add_command(
+        sub,
         "health",
+        health_command,
+        __doc__,
         help="probe every dependency; exit 3 when one is unhealthy",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m scripts.ops health --stack local\n"
-        "  python -m scripts.ops health --stack local --json   # for CI",
+        examples=["health --stack local", "health --stack local --json   # for CI"],
     )
-    p.set_defaults(func=health_command)
-    p = sub.add_parser(
+    add_command(
+        sub,
         "status",
+        status_command,
+        __doc__,
         help="what runs (pids), versions, outbox backlog",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m scripts.ops status --stack local",
+        examples=["status --stack local"],
     )
-    p.set_defaults(func=status_command)

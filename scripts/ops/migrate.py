@@ -11,7 +11,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from scripts.ops.console import Console, ExitStatus, OpsError, Step
+from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.gateway_runtime import collections_json, migration_files, open_database
 from scripts.ops.stack import Target
 
@@ -71,14 +71,16 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "migrate",
+        command,
+        __doc__,
         help="plan (--list/--dry-run) or apply D1 migrations",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m scripts.ops migrate --stack local --list\n"
-        "  python -m scripts.ops migrate --stack local --dry-run     # prints the SQL\n"
-        "  python -m scripts.ops migrate --stack local               # apply",
+        examples=[
+            "migrate --stack local --list",
+            "migrate --stack local --dry-run     # prints the SQL",
+            "migrate --stack local               # apply",
+        ],
     )
     p.add_argument("--list", action="store_true", help="applied and pending names; writes nothing")
-    p.set_defaults(func=command)

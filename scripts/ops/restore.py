@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.ops import archive
-from scripts.ops.console import Console, ExitStatus, OpsError, Step
+from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.services import PidFileControl, ServiceControl
 from scripts.ops.stack import Target
 from scripts.ops.stores import ObjectStore, sqlite_counts, sqlite_integrity, sqlite_snapshot
@@ -223,14 +223,16 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "restore",
+        command,
+        __doc__,
         help="verify an archive, restore into new files, switch over only on success",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  python -m scripts.ops restore --stack local .telestack/backups/telestack-local-<stamp>.tar.gz\n"
-        "  python -m scripts.ops restore --stack local ARCHIVE --dry-run   # verify only",
+        examples=[
+            "restore --stack local .telestack/backups/telestack-local-<stamp>.tar.gz",
+            "restore --stack local ARCHIVE --dry-run   # verify only",
+        ],
     )
     p.add_argument("archive", help="path of a telestack-*.tar.gz written by `backup`")
     p.add_argument(
@@ -243,7 +245,6 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="you stopped the gateway and auth services yourself (stacks without pid files)",
     )
-    p.set_defaults(func=command)
 
 
 __all__ = ["RestoreReport", "add_parser", "run_restore"]

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from scripts.ops.console import Console, ExitStatus, OpsError, Step
+from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.stack import Target
 
 DATA = Path(__file__).with_name("seed.yaml")
@@ -80,14 +80,13 @@ def _seed_one(http: httpx.Client, base: str, doc: dict[str, Any], args: argparse
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "seed",
+        command,
+        __doc__,
         help="write sample documents (idempotent; --remove deletes them)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m scripts.ops seed --stack local\n"
-        "  python -m scripts.ops seed --stack local --remove",
+        examples=["seed --stack local", "seed --stack local --remove"],
     )
     p.add_argument("--data", help=f"YAML {{collection: [{{id, data}}]}} (default {DATA.name})")
     p.add_argument("--remove", action="store_true", help="delete the seeded documents instead")
-    p.set_defaults(func=command)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,16 +9,12 @@ import pytest
 import pytest_asyncio
 
 from tests.support.centrifugo import Centrifugo
-from tests.support.gateway import ADMIN_KEY, Client, StubAuthenticator
-from tests.support.paths import CONFIG
+from tests.support.gateway import Client, base_settings, make_gateway
+from tests.support.process import silent_url
 from tests.support.seaweedfs import SeaweedFS
-from worker import jsoncodec, migrations
-from worker.adapters.config_files import load_collections, load_migrations
+from worker import jsoncodec
 from worker.adapters.httpx_client import HttpxClient
-from worker.adapters.sqlite import SqliteDatabase
 from worker.app import Gateway
-from worker.collections import registry_for
-from worker.settings import from_mapping
 
 pytestmark = pytest.mark.stack
 
@@ -27,22 +22,19 @@ pytestmark = pytest.mark.stack
 @pytest.fixture
 def blackhole() -> Iterator[str]:
     """A loopback port that accepts TCP connections and never answers: the slow dependency."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    with silent_url() as url:
+        yield url
 
 
 def env_for(cf: Centrifugo, sw: SeaweedFS, **over: str) -> dict[str, str]:
-    env = {
-        "ADMIN_KEY": ADMIN_KEY, "COLLECTIONS": jsoncodec.dumps(load_collections(CONFIG)),
+    return {
+        **base_settings(),
         "CENTRIFUGO_API_URL": cf.base_url, "CENTRIFUGO_API_KEY": cf.api_key,
         "CENTRIFUGO_TOKEN_SECRET": cf.token_secret,
         "S3_ENDPOINT": sw.endpoint, "S3_BUCKET": sw.bucket, "S3_ACCESS_KEY_ID": sw.access_key,
         "S3_SECRET_ACCESS_KEY": sw.secret_key,
+        **over,
     }
-    env.update(over)
-    return env
 
 
 @pytest_asyncio.fixture
@@ -50,10 +42,7 @@ async def build(tmp_path: Path) -> AsyncIterator[object]:
     made: list[Gateway] = []
 
     async def make(env: dict[str, str]) -> Client:
-        db = SqliteDatabase(tmp_path / f"gw{len(made)}.sqlite3")
-        gw = Gateway(settings=from_mapping(env), db=db, http=HttpxClient())
-        gw.cache["authenticator"] = StubAuthenticator()
-        await migrations.migrate(db, load_migrations(CONFIG), registry_for(gw))
+        gw = await make_gateway(tmp_path / f"gw{len(made)}.sqlite3", settings=env, http=HttpxClient())
         made.append(gw)
         return Client(gw)
 

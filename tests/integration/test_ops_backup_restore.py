@@ -42,8 +42,7 @@ pytestmark = pytest.mark.stack
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """A SeaweedFS of our own: a backup copies the whole bucket, so it must not be shared."""
     with warnings.catch_warnings():
-        # tests/support/seaweedfs.py leaves its log file handle to the GC (reported in team notes)
-        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", ResourceWarning)  # earlier async tests' loop sockets (notes)
         server = start_seaweedfs(tmp_path_factory.mktemp("ops-s3"), bucket="ops-backup")
         gc.collect()
     try:

@@ -17,7 +17,6 @@ import asyncio
 import gc
 import io
 import json
-import subprocess
 import time
 import warnings
 from collections.abc import Iterator
@@ -31,34 +30,12 @@ from centrifuge import Client, ClientEventHandler, DisconnectedContext
 
 from scripts.ops import rotate
 from scripts.ops.console import Console
-from tests.smoke.realtime import Inbox
 from tests.support.centrifugo import Centrifugo, start_centrifugo
+from tests.support.ops import MemoryConfig
+from tests.support.realtime_client import Inbox
 from tests.support.seaweedfs import SeaweedFS, identities_config, start_seaweedfs
 
 pytestmark = pytest.mark.stack
-
-
-class MemoryConfig:
-    """``pulumi config`` stand-in: secret and plain values; ``apply`` counts ``pulumi up`` calls."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = dict(values)
-        self.applied = 0
-
-    def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    def set_secret(self, key: str, value: str) -> None:
-        self.values[key] = value
-
-    def set_plain(self, key: str, value: str) -> None:
-        self.values[key] = value
-
-    def remove(self, key: str) -> None:
-        self.values.pop(key, None)
-
-    def apply(self) -> None:
-        self.applied += 1
 
 
 def _console() -> Console:
@@ -196,26 +173,13 @@ def _restart_seaweedfs(server: SeaweedFS, credentials: list[tuple[str, str]]) ->
     config_file = next(Path(a.split("=", 1)[1]) for a in server.argv if a.startswith("-s3.config="))
     config_file.write_text(json.dumps(doc))
     server.stop()
-    with (server.data_dir.parent / "seaweedfs.log").open("ab") as log:
-        server.process = subprocess.Popen(
-            server.argv, stdout=log, stderr=subprocess.STDOUT, cwd=server.data_dir.parent
-        )
-    client = server.client(access_key=credentials[0][0], secret_key=credentials[0][1])
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.head_bucket(Bucket=server.bucket)
-            return
-        except Exception:
-            if time.monotonic() > deadline or server.process.poll() is not None:
-                raise
-            time.sleep(0.3)
+    server.start(access_key=credentials[0][0], secret_key=credentials[0][1])
 
 
 @pytest.fixture
 def s3(tmp_path: Path) -> Iterator[SeaweedFS]:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # see team notes: fixture's log handle
+        warnings.simplefilter("ignore", ResourceWarning)  # earlier async tests' loop sockets (notes)
         server = start_seaweedfs(tmp_path, bucket="rotation")
         gc.collect()
     try:

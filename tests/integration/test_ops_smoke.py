@@ -14,10 +14,8 @@ import gc
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +25,9 @@ import httpx
 import pytest
 
 from tests.support.centrifugo import Centrifugo, start_centrifugo
+from tests.support.gateway import serve
 from tests.support.paths import CONFIG, ROOT, free_port
+from tests.support.process import Process, stop_process
 from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
 from tests.support.standin import Standin, start_standin
 
@@ -55,10 +55,8 @@ class MiniStack:
     centrifugo: Centrifugo
     admin_key: str
 
-    def gateway_env(self, db: Path, port: int) -> dict[str, str]:
+    def gateway_env(self, db: Path) -> dict[str, str]:
         return {
-            "TELESTACK_HOST": "127.0.0.1",
-            "TELESTACK_PORT": str(port),
             "TELESTACK_DB_PATH": str(db),
             "TELESTACK_CONFIG_DIR": str(CONFIG),
             "TELESTACK_ADMIN_KEY": self.admin_key,
@@ -95,7 +93,7 @@ class MiniStack:
 def mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
     workdir = tmp_path_factory.mktemp("smoke-stack")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # tests/support/seaweedfs.py log handle (team notes)
+        warnings.simplefilter("ignore", ResourceWarning)  # earlier async tests' loop sockets (notes)
         s3 = start_seaweedfs(workdir, bucket="smoke")
         gc.collect()
     started: list[object] = [s3]
@@ -113,35 +111,19 @@ def mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
 
 @pytest.fixture
 def gateway_factory(mini: MiniStack, tmp_path: Path) -> Iterator[object]:
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[Process] = []
 
     def start(*, break_rls: bool = False, **overrides: str) -> str:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TELESTACK_")}
-        env.update(mini.gateway_env(tmp_path / f"gateway-{port}.sqlite3", port))
-        env.update(overrides)
+        settings = {**mini.gateway_env(tmp_path / f"gateway-{len(procs)}.sqlite3"), **overrides}
         if break_rls:
-            env["SMOKE_BREAK_RLS"] = "1"
-        with (tmp_path / f"gateway-{port}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCH], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
+            settings["SMOKE_BREAK_RLS"] = "1"
+        proc, url = serve(tmp_path, settings, argv=("-c", _LAUNCH))
         procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/v1/health", timeout=1)
-                return url
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gateway did not start; see {tmp_path}/gateway-{port}.log") from None
-                time.sleep(0.1)
+        return url
 
     yield start
     for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def run_smoke(env: dict[str, str], *args: str) -> tuple[int, dict[str, object], str]:

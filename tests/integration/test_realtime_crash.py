@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,8 @@ import httpx
 import pytest
 
 from tests.support.centrifugo import Centrifugo
-from tests.support.paths import ROOT, free_port
+from tests.support.gateway import serve
+from tests.support.process import Process, silent_url
 from tests.support.realtime_client import Subscriber
 from worker import realtime
 
@@ -31,38 +29,18 @@ pytestmark = pytest.mark.stack
 ADMIN = "crash-test-admin-key-0123456789"
 
 
-def start_gateway(workdir: Path, db: Path, api_url: str,
-                  cf: Centrifugo) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELESTACK_")}
-    env.update({
-        "TELESTACK_HOST": "127.0.0.1", "TELESTACK_PORT": str(port), "TELESTACK_DB_PATH": str(db),
-        "TELESTACK_ADMIN_KEY": ADMIN, "TELESTACK_CENTRIFUGO_API_URL": api_url,
+def start_gateway(workdir: Path, db: Path, api_url: str, cf: Centrifugo) -> tuple[Process, str]:
+    return serve(workdir, {
+        "TELESTACK_DB_PATH": str(db), "TELESTACK_ADMIN_KEY": ADMIN, "TELESTACK_CENTRIFUGO_API_URL": api_url,
         "TELESTACK_CENTRIFUGO_API_KEY": cf.api_key, "TELESTACK_CENTRIFUGO_TOKEN_SECRET": cf.token_secret,
         "TELESTACK_CENTRIFUGO_WS_URL": cf.ws_url,
     })
-    with (workdir / f"gateway-{port}.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "worker.asgi"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/v1/health", timeout=2, trust_env=False)
-            return proc, url
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"gateway did not start; see {workdir}") from None
-            time.sleep(0.1)
 
 
 @pytest.fixture
 def silent_port() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    with silent_url() as url:
+        yield url
 
 
 def outbox(db: Path) -> list[tuple[int, int, int | None, int]]:

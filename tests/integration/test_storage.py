@@ -18,11 +18,10 @@ import pytest
 import pytest_asyncio
 
 from infra import storage_rules
-from tests.support.gateway import ADMIN_KEY, Client, StubAuthenticator
+from tests.support.gateway import Client, StubAuthenticator, base_settings
 from tests.support.paths import CONFIG
 from tests.support.seaweedfs import SeaweedFS
-from worker import jsoncodec, storage
-from worker.adapters.config_files import load_collections
+from worker import storage
 from worker.app import Gateway
 from worker.principal import Principal
 from worker.settings import from_mapping
@@ -31,18 +30,16 @@ pytestmark = pytest.mark.stack
 
 
 def storage_env(sw: SeaweedFS, **over: str) -> dict[str, str]:
-    env = {
-        "ADMIN_KEY": ADMIN_KEY,
-        "COLLECTIONS": jsoncodec.dumps(load_collections(CONFIG)),
+    return {
+        **base_settings(),
         "S3_ENDPOINT": sw.endpoint,
         "S3_BUCKET": sw.bucket,
         "S3_REGION": "us-east-1",
         "S3_ACCESS_KEY_ID": sw.access_key,
         "S3_SECRET_ACCESS_KEY": sw.secret_key,
         "STORAGE_MAX_UPLOAD_BYTES": str(1024 * 1024),
+        **over,
     }
-    env.update(over)
-    return env
 
 
 def make_client(env: dict[str, str]) -> Client:

@@ -1,63 +1,17 @@
-"""A real Centrifugo WebSocket subscriber (PyPI ``centrifuge-python``) that collects publications."""
+"""A real Centrifugo WebSocket subscriber (PyPI ``centrifuge-python``) that collects publications.
+
+Unlike the tests' :class:`tests.support.realtime_client.Subscriber` (whose :class:`Inbox` it
+shares; that module imports no pytest), ``subscribe`` never raises: a smoke check reports a
+refusal itself, and the HTTP proxy is the system's unless the stack is on loopback.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
 from urllib.parse import urlsplit
 
-from centrifuge import (
-    Client,
-    PublicationContext,
-    SubscribedContext,
-    SubscriptionErrorContext,
-    SubscriptionEventHandler,
-    UnsubscribedContext,
-)
+from centrifuge import Client
 
-
-class Inbox(SubscriptionEventHandler):
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.subscribed = asyncio.Event()
-        self.refused: int | None = None
-        self.changed = asyncio.Event()
-
-    async def on_publication(self, ctx: PublicationContext) -> None:
-        self.events.append(ctx.pub.data)
-        self.changed.set()
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        self.subscribed.set()
-        self.changed.set()
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        self.refused = ctx.code
-        self.changed.set()
-
-    async def on_error(self, ctx: SubscriptionErrorContext) -> None:
-        self.refused = ctx.code
-        self.changed.set()
-
-    def has(self, collection: str, doc_id: str, version: int | None = None) -> bool:
-        return any(
-            e.get("collection") == collection
-            and e.get("id") == doc_id
-            and (version is None or e.get("version") == version)
-            for e in self.events
-        )
-
-    async def wait_until(self, predicate: Any, seconds: float) -> bool:
-        async def loop() -> None:
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        try:
-            await asyncio.wait_for(loop(), seconds)
-            return True
-        except TimeoutError:
-            return False
+from tests.support.realtime_client import Inbox
 
 
 class Subscriber:
@@ -75,7 +29,7 @@ class Subscriber:
         await self.client.ready(timeout=seconds)
 
     async def subscribe(self, channel: str, token: str | None, seconds: float = 10.0) -> Inbox:
-        inbox = Inbox()
+        inbox = Inbox(channel)
         sub = self.client.new_subscription(channel, inbox, token=token or "")
         await sub.subscribe()
         await inbox.wait_until(lambda: inbox.subscribed.is_set() or inbox.refused is not None, seconds)
@@ -83,3 +37,4 @@ class Subscriber:
 
     async def close(self) -> None:
         await self.client.disconnect()
+

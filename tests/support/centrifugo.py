@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -25,6 +22,7 @@ import pytest
 
 from infra import centrifugo_config
 from tests.support.paths import CONFIG, binary, free_port
+from tests.support.process import Process, answers, start_process, stop_process
 
 
 def centrifugo_binary() -> str:
@@ -42,7 +40,7 @@ class Centrifugo:
     token_secret: str
     workdir: Path
     config_file: Path
-    process: subprocess.Popen[bytes] | None = None
+    process: Process | None = None
 
     @property
     def base_url(self) -> str:
@@ -67,37 +65,18 @@ class Centrifugo:
         return [centrifugo_binary(), "--config", str(self.config_file)]
 
     def start(self, timeout: float = 30.0) -> None:
-        with (self.workdir / "centrifugo.log").open("ab") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen(
-                self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.workdir
-            )
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"centrifugo exited with {self.process.returncode}; " f"see {self.workdir}/centrifugo.log"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"centrifugo not healthy after {timeout}s")
-            time.sleep(0.1)
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        self.process = start_process(
+            self.argv(),
+            log=self.workdir / "centrifugo.log",
+            ready=lambda: answers(f"{self.base_url}/health"),
+            what="centrifugo",
+            env=self.env(),
+            cwd=self.workdir,
+            timeout=timeout,
+        )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def api(self, method: str, params: Mapping[str, Any], *, key: str | None = None) -> tuple[int, Any]:
         """Call the server API synchronously (tests' own checks); returns (HTTP status, decoded body)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +21,16 @@ from centrifuge import (
 
 @dataclass
 class Inbox(SubscriptionEventHandler):
-    """Publications of one subscription, in arrival order; ``refused`` is set when the server said no."""
+    """Publications of one subscription, in arrival order.
 
-    channel: str
+    ``subscribed`` is set once the server confirmed the subscription; ``refused`` holds its
+    code when the server said no. Also the smoke suite's inbox (tests/smoke/realtime.py).
+    """
+
+    channel: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
     refused: int | None = None
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def on_publication(self, ctx: PublicationContext) -> None:
@@ -32,6 +38,7 @@ class Inbox(SubscriptionEventHandler):
         self.changed.set()
 
     async def on_subscribed(self, ctx: SubscribedContext) -> None:
+        self.subscribed.set()
         self.changed.set()
 
     async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
@@ -42,19 +49,33 @@ class Inbox(SubscriptionEventHandler):
         self.refused = ctx.code
         self.changed.set()
 
-    async def wait_for(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until ``count`` events arrived (fails the test with what did arrive)."""
+    async def wait_until(self, predicate: Callable[[], bool], seconds: float) -> bool:
+        """Re-check ``predicate`` on every change; False when ``seconds`` passed first."""
 
-        async def enough() -> None:
-            while len(self.events) < count:
+        async def loop() -> None:
+            while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
 
         try:
-            await asyncio.wait_for(enough(), within)
+            await asyncio.wait_for(loop(), seconds)
+            return True
         except TimeoutError:
-            raise AssertionError(f"{self.channel}: expected {count} events, got {self.events}") from None
+            return False
+
+    async def wait_for(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` events arrived (fails the test with what did arrive)."""
+        if not await self.wait_until(lambda: len(self.events) >= count, within):
+            raise AssertionError(f"{self.channel}: expected {count} events, got {self.events}")
         return self.events
+
+    def has(self, collection: str, doc_id: str, version: int | None = None) -> bool:
+        return any(
+            e.get("collection") == collection
+            and e.get("id") == doc_id
+            and (version is None or e.get("version") == version)
+            for e in self.events
+        )
 
     def keys(self) -> list[tuple[str, str, int]]:
         return [(e["collection"], e["id"], e["version"]) for e in self.events]
@@ -99,16 +120,11 @@ class Subscriber:
             await sub.ready(timeout=10)
         else:
             try:
-                await asyncio.wait_for(self._refusal(inbox), 10)
+                if not await inbox.wait_until(lambda: inbox.refused is not None, 10):
+                    raise AssertionError(f"{channel}: the server did not refuse the subscription")
             finally:
                 await sub.unsubscribe()
         return inbox
-
-    @staticmethod
-    async def _refusal(inbox: Inbox) -> None:
-        while inbox.refused is None:
-            inbox.changed.clear()
-            await inbox.changed.wait()
 
 
 async def close(client: Client) -> None:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import binary, free_port
+from tests.support.process import Process, start_process, stop_process
 
 
 @dataclass
@@ -34,7 +32,7 @@ class SeaweedFS:
     secret_key: str
     data_dir: Path
     argv: list[str]
-    process: subprocess.Popen[bytes] | None = None
+    process: Process | None = None
     ports: dict[str, int] = field(default_factory=dict)
 
     def client(self, *, access_key: str | None = None, secret_key: str | None = None):
@@ -57,16 +55,37 @@ class SeaweedFS:
             ),
         )
 
+    def start(
+        self, timeout: float = 60.0, *, access_key: str | None = None, secret_key: str | None = None
+    ) -> None:
+        """Run ``argv`` (again) until the bucket answers a request signed with these keys (default: ours)."""
+        workdir = self.data_dir.parent
+        client = self.client(access_key=access_key, secret_key=secret_key)
+
+        def bucket_ready() -> bool:
+            try:
+                client.head_bucket(Bucket=self.bucket)
+            except Exception:
+                return False
+            return True
+
+        try:
+            self.process = start_process(
+                self.argv,
+                log=workdir / "seaweedfs.log",
+                ready=bucket_ready,
+                what="weed mini",
+                env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+                cwd=workdir,
+                timeout=timeout,
+                interval=0.3,
+            )
+        finally:
+            client.close()
+
     def stop(self) -> None:
         """Stop by PID only (other helpers run the same binary)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def identities_config(access_key: str, secret_key: str) -> dict[str, object]:
@@ -149,27 +168,8 @@ def start_seaweedfs(workdir: Path, *, bucket: str = "telestack-test", timeout: f
         argv=argv,
         ports=ports,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    with (workdir / "seaweedfs.log").open("wb") as log:  # the child keeps its own descriptor
-        server.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    deadline = time.monotonic() + timeout
-    client = server.client()
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"weed mini exited with {server.process.returncode}; " f"see {workdir}/seaweedfs.log"
-            )
-        try:
-            client.head_bucket(Bucket=bucket)
-            client.close()
-            return server
-        except Exception:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(
-                    f"SeaweedFS not ready after {timeout}s; " f"see {workdir}/seaweedfs.log"
-                ) from None
-            time.sleep(0.3)
+    server.start(timeout)
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import ROOT, free_port
+from tests.support.process import Process, answers, start_process, stop_process
 
 
 @dataclass
@@ -33,62 +29,33 @@ class Standin:
     api_key: str
     db_path: Path
     env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
+    process: Process | None = None
     #: False when the target is a real core (TELESTACK_CDI_URL): stand-in-only tests skip
     is_standin: bool = True
 
     def stop(self) -> None:
         """Stop by PID only (other helpers may run stand-ins too)."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process(self.process)
 
     def restart(self) -> None:
         """Stop and start again on the same port and SQLite file (persistence checks)."""
         self.stop()
-        port = int(self.url.rsplit(":", 1)[1])
-        self.process = _spawn(port, self.db_path, self.env)
-        _wait_ready(self.url, self.process, self.db_path.parent / "standin.log")
+        self.process = _start(self.url, self.db_path, self.env)
 
 
-def _spawn(port: int, db_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable,
-        "-m",
-        "infra.supertokens_standin",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db",
-        str(db_path),
-    ]
-    # stderr to a file, so a chatty child can never block on a full pipe
-    with open(db_path.parent / "standin.log", "ab") as log:
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"stand-in exited with {proc.returncode}: {err}")
-        try:
-            with urllib.request.urlopen(url + "/hello", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    raise RuntimeError(f"stand-in at {url} did not answer /hello within {timeout}s")
+def _start(url: str, db_path: Path, env: dict[str, str]) -> Process:
+    """Run the stand-in on ``url``'s port and wait until ``GET /hello`` answers 200."""
+    port = url.rsplit(":", 1)[1]
+    module = [sys.executable, "-m", "infra.supertokens_standin"]
+    return start_process(
+        [*module, "--host", "127.0.0.1", "--port", port, "--db", str(db_path)],
+        log=db_path.parent / "standin.log",
+        ready=lambda: answers(url + "/hello"),
+        what="stand-in",
+        env=env,
+        cwd=ROOT,
+        interval=0.05,
+    )
 
 
 #: Argon2id at OWASP's minimum (19 MiB, t=2, p=1) instead of the core's 85 MiB default: still memory-hard,
@@ -107,17 +74,9 @@ def start_standin(data_dir: Path, **settings: str) -> Standin:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERTOKENS_")}
     env["SUPERTOKENS_API_KEYS"] = api_key
     env.update({f"SUPERTOKENS_{k.upper()}": v for k, v in settings.items()})
-    port = free_port()
+    url = f"http://127.0.0.1:{free_port()}"
     db_path = data_dir / "supertokens.sqlite3"
-    proc = _spawn(port, db_path, env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, proc, data_dir / "standin.log")
-    except BaseException:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        raise
-    return Standin(url=url, api_key=api_key, db_path=db_path, env=env, process=proc)
+    return Standin(url=url, api_key=api_key, db_path=db_path, env=env, process=_start(url, db_path, env))
 
 
 @pytest.fixture

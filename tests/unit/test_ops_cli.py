@@ -11,6 +11,7 @@ import pytest
 from scripts.ops import archive, rotate, stack
 from scripts.ops.cli import build_parser, main
 from scripts.ops.console import Console, ExitStatus, OpsError
+from tests.support.ops import MemoryConfig
 from tests.support.paths import free_port
 
 SUBCOMMANDS = {"migrate", "backup", "restore", "rotate-secrets", "drain-outbox", "health", "status", "seed"}
@@ -147,26 +148,6 @@ def test_manifest_emptiness_counts_documents_objects_and_users() -> None:
 
 
 # ------------------------------------------------------------------------------ rotation rules
-
-
-class MemoryConfig:
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values, self.applied = dict(values), 0
-
-    def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    def set_secret(self, key: str, value: str) -> None:
-        self.values[key] = value
-
-    def set_plain(self, key: str, value: str) -> None:
-        self.values[key] = value
-
-    def remove(self, key: str) -> None:
-        self.values.pop(key, None)
-
-    def apply(self) -> None:
-        self.applied += 1
 
 
 ALL = {
