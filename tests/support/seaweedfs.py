@@ -63,8 +63,13 @@ class SeaweedFS:
         client = self.client(access_key=access_key, secret_key=secret_key)
 
         def bucket_ready() -> bool:
+            # after a restart the filer answers before the volume servers have re-registered with
+            # the master: existing objects then read as 500 for a moment, so read one back too
             try:
                 client.head_bucket(Bucket=self.bucket)
+                listed = client.list_objects_v2(Bucket=self.bucket, MaxKeys=1).get("Contents", [])
+                if listed:
+                    client.get_object(Bucket=self.bucket, Key=listed[0]["Key"])["Body"].read()
             except Exception:
                 return False
             return True
