@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,28 @@ def binary(name: str) -> str:
     return found
 
 
+#: test servers take ports from here: below the kernel's ephemeral range (32768-60999 on Linux), which
+#: the Pulumi engine, its plugins and every client socket draw from while a stack comes up
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, never handed out twice in this test session.
+
+    Ports from the ephemeral range (bind to 0) can be taken again a moment later by any process
+    that binds to 0 - the Pulumi engine and its plugins do, while the stack they start is coming up.
+    """
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(1000):
+        port = rng.randrange(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {_PORT_RANGE}")
