@@ -88,7 +88,7 @@ class SeaweedPorts:
     s3_grpc: int = field(default=18333, metadata=PORT)
     webdav: int = field(default=7333, metadata=PORT)
     admin: int = field(default=23646, metadata=PORT)
-    admin_grpc: int = field(default=33646, metadata=PORT)
+    admin_grpc: int = field(default=24646, metadata=PORT)  # weed: 33646, an ephemeral port
 
 
 @dataclass(frozen=True)
