@@ -50,19 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def _ops(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     """The runbook command as an operator runs it, from the stack's copy of the repository."""
-    proc = subprocess.run(
-        [str(stack.root / ".venv/bin/python"), "-m", "scripts.ops", *args],
-        cwd=stack.root,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert (
-        proc.returncode == 0
-    ), f"scripts.ops {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}"
-    return proc
+    return stack.exec([str(stack.root / ".venv/bin/python"), "-m", "scripts.ops", *args], timeout=900)
 
 
 def _outputs(stack: Stack) -> dict[str, Any]:

@@ -51,40 +51,27 @@ class Stack:
     outputs: dict[str, Any]
     env_file: Path
 
+    def exec(
+        self, argv: list[str], *, check: bool = True, stdin: str | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the stack's copy of the repository; with ``check``, fail the test on non-zero."""
+        proc = subprocess.run(
+            argv, cwd=self.root, env=self.env, input=stdin, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+        if check and proc.returncode != 0:
+            name = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+            pytest.fail(f"{name} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}")
+        return proc
+
     def run(
         self, *argv: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.root / "scripts/bootstrap_env.sh"), *argv],
-            cwd=self.root,
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(
-                f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            )
-        return proc
+        """A command in the environment the scripts set (scripts/bootstrap_env.sh)."""
+        return self.exec([str(self.root / "scripts/bootstrap_env.sh"), *argv], check=check, stdin=stdin)
 
     def up(self, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.root / "scripts/up")],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(
-                f"scripts/up failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}"
-            )
-        return proc
+        return self.exec([str(self.root / "scripts/up")], check=check, timeout=900)
 
     def pid_file(self, service: str) -> str:
         return str(self.root / ".telestack/run" / service / "pid")
