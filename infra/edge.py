@@ -11,6 +11,11 @@ Deploys, per environment:
   bindings: D1 as ``DB``, plain vars, secret text for keys, ``COLLECTIONS``) +
   ``WorkersDeployment`` sending 100 % of traffic to that version;
 - a custom domain or a route when configured, and the outbox-drain cron trigger.
+
+``EdgeArgs.database_id`` (stack config ``telestack:d1DatabaseId``, set by ``scripts/ops restore``
+on a cloud stack) points the ``DB`` binding and the migrations at a restored D1 instead of the
+managed one. The managed ``D1Database`` stays in the stack, data and all: unsetting the key
+(``pulumi config rm`` + ``up``) is the rollback.
 """
 
 from __future__ import annotations
@@ -156,6 +161,8 @@ class EdgeArgs:
     location_hint: str = ""
     outbox_cron: str = ""
     observability: bool = True
+    #: a D1 (uuid) restored outside Pulumi to bind instead of the managed database; "" = the managed one
+    database_id: str = ""
 
 
 def worker_bindings(database_id: pulumi.Input[str], args: EdgeArgs) -> list[dict[str, Any]]:
@@ -179,9 +186,14 @@ class Edge(pulumi.ComponentResource):
             read_replication=cloudflare.D1DatabaseReadReplicationArgs(mode=args.read_replication),
             primary_location_hint=args.location_hint or None, opts=child)
 
+        # The database in use: the managed one, or a restored one the stack config names (kept apart, so
+        # the managed database is never deleted by a restore and unsetting the key rolls back).
+        self.database_id: pulumi.Output[str] = (
+            pulumi.Output.from_input(args.database_id) if args.database_id else self.database.id)
+
         # Its schema, applied before any Worker version can serve traffic.
         self.migrations = D1Migrations(
-            f"{name}-migrations", account_id=args.account_id, database_id=self.database.id,
+            f"{name}-migrations", account_id=args.account_id, database_id=self.database_id,
             api_token=args.api_token, migrations=args.migrations, collections_json=args.collections_json,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.database]))
 
@@ -193,7 +205,7 @@ class Edge(pulumi.ComponentResource):
 
         # ... one immutable version per content hash of the bundle ...
         bundle = args.bundle
-        bindings = worker_bindings(self.database.id, args)
+        bindings = worker_bindings(self.database_id, args)
         self.version = cloudflare.WorkerVersion(
             f"{name}-version", account_id=args.account_id, worker_id=self.worker.id,
             main_module=bundle.main_module, compatibility_date=bundle.compatibility_date,
@@ -231,7 +243,7 @@ class Edge(pulumi.ComponentResource):
                 opts=after_deploy)
 
         self.url = self._url(args)
-        self.register_outputs({"url": self.url, "database_id": self.database.id,
+        self.register_outputs({"url": self.url, "database_id": self.database_id,
                                "version_id": self.version.id})
 
     def _url(self, args: EdgeArgs) -> pulumi.Output[str]:

@@ -17,6 +17,8 @@ PostgreSQL, Redis) are built here in the same :class:`ServiceSpec` shape.
 from __future__ import annotations
 
 import dataclasses
+import json
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +33,8 @@ CONFIG_DIR = "/etc/telestack"
 DATA_DIR = "/data"
 #: address services bind inside a container (the network is private; publishing decides exposure)
 CONTAINER_HOST = "0.0.0.0"  # noqa: S104
+#: the docker host address PostgreSQL is published on (docker.postgres.host_port): loopback only
+AUTH_DB_HOST_IP = "127.0.0.1"
 
 
 # --- cloud specs ---------------------------------------------------------------------------------
@@ -63,44 +67,130 @@ def centrifugo(s: Settings) -> ServiceSpec:
     return spec
 
 
-def minio(s: Settings) -> ServiceSpec:
-    """MinIO single node: the stack's S3 keys are its root credentials; the bucket is made by a job."""
+def minio(s: Settings, refs: CloudRefs) -> ServiceSpec:
+    """MinIO single node with its own root pair (telestack:minioRootUser/Password); the stack's S3 keys are
+    an ordinary user the minio-bucket job keeps, so rotating them never restarts MinIO."""
     st, docker_settings = s.environment.storage, s.environment.docker
     assert docker_settings and docker_settings.storage
+    assert refs.minio_root_user is not None, "load_cloud_refs reads the root pair when storage.kind is minio"
     return ServiceSpec(
         name="minio", program="minio",
         args=("server", "${data}", "--address", f":{st.port}", "--console-address", "127.0.0.1:9001"),
-        secret_env={"MINIO_ROOT_USER": s.secrets.s3_access_key_id,
-                    "MINIO_ROOT_PASSWORD": s.secrets.s3_secret_access_key},
+        secret_env={"MINIO_ROOT_USER": refs.minio_root_user, "MINIO_ROOT_PASSWORD": refs.minio_root_password},
         ports=(Port("s3", st.port, "storage.port", public=True),),
         health=HealthCheck(port="s3", path="/minio/health/live"),
         data_dir=True, image=docker_settings.storage.image.ref,
     )
 
 
-def minio_bucket(s: Settings) -> ServiceSpec:
-    """One-shot job: create the bucket if missing (``mc mb --ignore-existing``), then exit."""
+def minio_app_policy(bucket: str) -> str:
+    """Name of the stack's bucket-scoped policy: also the marker of the users the job manages (and prunes)."""
+    return f"telestack-app-{bucket}"
+
+
+#: env of the minio-bucket job holding the stack's current S3 pair (previous pair: services.S3_PREVIOUS_ENV)
+MINIO_APP_ENV = ("TELESTACK_S3_ACCESS_KEY_ID", "TELESTACK_S3_SECRET_ACCESS_KEY")
+#: the job (POSIX sh). Keys are only ever "$VAR" references and reach `mc` on stdin (`mc alias set` and
+#: `mc admin user add` read them there when not given), so no key is in any argv. `mc ... --json` prints
+#: one object per line when piped (indented on a terminal); the loop parses both, without jq.
+_MINIO_BUCKET_SCRIPT = r"""set -eu
+policy='@POLICY@'
+n=0
+until printf '%s\n%s\n' "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" | mc alias set s3 @URL@ >/dev/null; do
+  n=$((n + 1))
+  if [ "$n" -ge 30 ]; then echo 'minio-bucket: MinIO down or refusing telestack:minioRootUser' >&2; exit 1; fi
+  sleep 2
+done
+if [ "$TELESTACK_S3_ACCESS_KEY_ID" = "$MINIO_ROOT_USER" ]; then
+  echo 'minio-bucket: telestack:s3AccessKeyId is the MinIO root user; give MinIO a root user of its own' >&2
+  exit 1
+fi
+mc mb --ignore-existing 's3/@BUCKET@'
+printf '%s\n' '@POLICY_JSON@' > /tmp/telestack-app-policy.json
+mc admin policy create s3 "$policy" /tmp/telestack-app-policy.json >/dev/null
+app_user() {  # create the user or update its secret, then attach the stack's policy (both idempotent)
+  printf '%s\n%s\n' "$1" "$2" | mc admin user add s3 >/dev/null
+  mc admin policy attach s3 "$policy" --user "$1" >/dev/null
+  echo "minio-bucket: app user $1 ($3)"
+}
+app_user "$TELESTACK_S3_ACCESS_KEY_ID" "$TELESTACK_S3_SECRET_ACCESS_KEY" current
+prev="${TELESTACK_S3_PREVIOUS_ACCESS_KEY_ID:-}"
+if [ -n "$prev" ]; then
+  app_user "$prev" "$TELESTACK_S3_PREVIOUS_SECRET_ACCESS_KEY" 'previous, until rotate-secrets --finish'
+fi
+users=$(mc admin user list s3 --json)
+user='' attached=''
+while IFS= read -r line; do
+  case $line in *'"accessKey"'*) user=${line#*'"accessKey"'}; user=${user#*'"'}; user=${user%%'"'*} ;; esac
+  case $line in *'"policyName"'*)
+    attached=${line#*'"policyName"'}; attached=${attached#*'"'}; attached=${attached%%'"'*} ;;
+  esac
+  case $line in *'}'*)
+    if [ -n "$user" ] && [ "$attached" = "$policy" ] && [ "$user" != "$TELESTACK_S3_ACCESS_KEY_ID" ] \
+        && [ "$user" != "$prev" ]; then
+      mc admin user rm s3 "$user" >/dev/null
+      echo "minio-bucket: removed app user $user (rotated out)"
+    fi
+    user='' attached='' ;;
+  esac
+done <<EOF
+$users
+EOF
+"""
+
+
+def _minio_bucket_script(bucket: str, port: int) -> str:
+    """The job's script for one bucket: its policy allows the object and listing calls on that bucket only."""
+    on_bucket = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
+    on_objects = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                  "s3:ListMultipartUploadParts"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": on_bucket, "Resource": [f"arn:aws:s3:::{bucket}"]},
+        {"Effect": "Allow", "Action": on_objects, "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+    ]}, separators=(",", ":"))
+    # the bucket name is [a-z0-9.-] (settings checks it) and the JSON holds no quote: safe in '...'
+    values = {"@POLICY_JSON@": policy, "@POLICY@": minio_app_policy(bucket), "@BUCKET@": bucket,
+              "@URL@": f"http://minio:{port}"}
+    script = _MINIO_BUCKET_SCRIPT
+    for token, value in values.items():
+        script = script.replace(token, value)
+    return script
+
+
+def minio_bucket(s: Settings, refs: CloudRefs) -> ServiceSpec:
+    """One-shot job (``mc``, root pair): the bucket, the stack's bucket-scoped policy, and its app users.
+
+    The app users are the current S3 pair and, during a rotation window, the previous pair too; any other
+    user holding the stack's policy (:func:`minio_app_policy`) is removed, so after ``rotate-secrets
+    --finish`` the next ``pulumi up`` refuses the old key. Both pairs are inputs (secret env), so a
+    changed or removed pair replaces the container: the job runs again on exactly those changes.
+    """
     st, docker_settings = s.environment.storage, s.environment.docker
     assert docker_settings and docker_settings.storage
-    script = (f'mc alias set s3 http://minio:{st.port} "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" '
-              f"&& mc mb --ignore-existing s3/{st.bucket}")
+    sec = s.secrets
+    secret_env = {"MINIO_ROOT_USER": refs.minio_root_user, "MINIO_ROOT_PASSWORD": refs.minio_root_password,
+                  MINIO_APP_ENV[0]: sec.s3_access_key_id, MINIO_APP_ENV[1]: sec.s3_secret_access_key}
+    if sec.s3_access_key_id_previous is not None:  # a rotation window: keep the old pair as a second user
+        secret_env[services.S3_PREVIOUS_ENV[0]] = sec.s3_access_key_id_previous
+        secret_env[services.S3_PREVIOUS_ENV[1]] = sec.s3_secret_access_key_previous
     return ServiceSpec(
-        name="minio-bucket", program="sh", args=("-c", script),
-        secret_env={"MINIO_ROOT_USER": s.secrets.s3_access_key_id,
-                    "MINIO_ROOT_PASSWORD": s.secrets.s3_secret_access_key},
-        image=docker_settings.storage.image.ref, depends_on=("minio",),
+        name="minio-bucket", program="sh", args=("-c", _minio_bucket_script(st.bucket, st.port)),
+        secret_env=secret_env, image=docker_settings.storage.image.ref, depends_on=("minio",),
     )
 
 
 def postgres(s: Settings, refs: CloudRefs) -> ServiceSpec:
-    """PostgreSQL for SuperTokens Core: private, data on a named volume."""
+    """PostgreSQL for SuperTokens Core: data on a named volume; private, or with ``docker.postgres.host_port``
+    also on the docker host's 127.0.0.1 only (scripts/ops backup/restore of the auth store)."""
     docker_settings = s.environment.docker
     assert docker_settings
+    host_port = docker_settings.postgres.host_port or 0
     return ServiceSpec(
         name="postgres", program="postgres",
         env={"POSTGRES_USER": "supertokens", "POSTGRES_DB": "supertokens", "PGDATA": "${data}/pgdata"},
         secret_env={"POSTGRES_PASSWORD": refs.postgres_password},
-        ports=(Port("pg", 5432),), health=HealthCheck(port="pg", kind="tcp"),
+        ports=(Port("pg", 5432, "docker.postgres.host_port", host_port=host_port, host_ip=AUTH_DB_HOST_IP),),
+        health=HealthCheck(port="pg", kind="tcp"),
         data_dir=True, image=docker_settings.postgres.image.ref,
     )
 
@@ -119,7 +209,7 @@ def supertokens(s: Settings, refs: CloudRefs) -> ServiceSpec:
     return ServiceSpec(
         name="supertokens", program="",  # the image's own entrypoint starts the core
         env={"POSTGRESQL_HOST": "postgres", "POSTGRESQL_PORT": "5432", "POSTGRESQL_USER": "supertokens",
-             "POSTGRESQL_DATABASE_NAME": "supertokens", "SUPERTOKENS_PORT": str(env.auth.port)},
+             "POSTGRESQL_DATABASE_NAME": refs.auth_database_name, "SUPERTOKENS_PORT": str(env.auth.port)},
         secret_env={"POSTGRESQL_PASSWORD": refs.postgres_password, "API_KEYS": api_keys},
         ports=(Port("http", env.auth.port, "auth.port", public=True),),
         health=HealthCheck(port="http", path="/hello"),
@@ -139,7 +229,7 @@ def cloud_specs(s: Settings, refs: CloudRefs) -> list[ServiceSpec]:
         assert env.docker and env.docker.storage
         specs.append(_pinned(services.seaweedfs(s), env.docker.storage))
     elif env.storage.kind == "minio":
-        specs += [minio(s), minio_bucket(s)]
+        specs += [minio(s, refs), minio_bucket(s, refs)]
     specs += [postgres(s, refs), supertokens(s, refs)]
     return specs
 
@@ -219,8 +309,9 @@ class DockerService(pulumi.ComponentResource):
                 uploads=_uploads(spec, values),
                 volumes=volumes,
                 networks_advanced=[network_attachment],
-                ports=[docker.ContainerPortArgs(internal=p.number, external=p.number + i, ip=publish_ip)
-                       for p in spec.ports if p.public] or None,
+                ports=[docker.ContainerPortArgs(internal=p.number, external=(p.host_port or p.number) + i,
+                                                ip=p.host_ip or publish_ip)
+                       for p in spec.ports if p.public or p.host_port] or None,
                 healthcheck=_health(spec),
                 restart="no" if one_shot else restart,
                 must_run=not one_shot,
@@ -229,7 +320,9 @@ class DockerService(pulumi.ComponentResource):
                 memory_swap=limits.memory_mb,
                 cpus=f"{limits.cpus:g}",
                 labels=[docker.ContainerLabelArgs(label="org.telestack.service", value=spec.name)],
-                opts=child,
+                # fixed names and host ports: the provider's default create-before-delete replacement
+                # would collide with the old container ("name already in use", pulumi-docker#1356)
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             ))
         self.register_outputs({"containers": [c.name for c in self.containers]})
 
@@ -331,11 +424,31 @@ def render(s: Settings) -> dict[str, Any]:
         custom_domain=cf.custom_domain, route=cf.route, workers_dev=cf.workers_dev,
         read_replication=cf.d1_read_replication, location_hint=cf.d1_location_hint,
         outbox_cron=cf.outbox_cron, observability=cf.observability,
+        database_id=refs.d1_database_id,
     ))
     return {
         **public,
         "gateway_url": gateway.url,
-        "d1_database_id": gateway.database.id,
+        "d1_database_id": gateway.database_id,
+        "cloudflare_account_id": refs.account_id,  # with d1_database_id: what scripts/ops needs to reach D1
         "worker_version_id": gateway.version.id,
         "services": sorted(services_by_name),
+        **auth_db_output(s, refs),
     }
+
+
+def auth_db_url(password: str, host_port: int, database: str) -> str:
+    return (f"postgresql://supertokens:{urllib.parse.quote(password, safe='')}@{AUTH_DB_HOST_IP}:{host_port}/"
+            f"{database}")
+
+
+def auth_db_output(s: Settings, refs: CloudRefs) -> dict[str, Any]:
+    """``auth_db_url`` (a Pulumi secret: it holds the password) when PostgreSQL is published on the host;
+    it names the database SuperTokens uses now, so the next backup dumps what is live."""
+    assert s.environment.docker
+    host_port = s.environment.docker.postgres.host_port
+    if host_port is None:
+        return {}
+    url = pulumi.Output.from_input(refs.postgres_password).apply(
+        lambda pw: auth_db_url(pw, host_port, refs.auth_database_name))
+    return {"auth_db_url": pulumi.Output.secret(url)}

@@ -153,12 +153,22 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class PostgresSettings(ContainerSettings):
+    """SuperTokens Core's PostgreSQL container, optionally reachable from the docker host itself."""
+
+    #: publish 5432 on the docker host's 127.0.0.1 at this port (never on publish_ip), so scripts/ops
+    #: backup/restore reach the auth store (from the host, or through an SSH tunnel); the stack then
+    #: outputs the secret ``auth_db_url``. None = PostgreSQL stays on the private network only.
+    host_port: int | None = field(default=None, metadata=PORT)
+
+
+@dataclass(frozen=True)
 class DockerSettings:
     """The Docker host's containers (DOCKER_HOST picks the host; it is not a setting)."""
 
     centrifugo: ContainerSettings
     supertokens: ContainerSettings
-    postgres: ContainerSettings
+    postgres: PostgresSettings
     #: Centrifugo's Redis engine: required when centrifugo.replicas > 1, refused otherwise
     redis: ContainerSettings | None = None
     #: the S3 server's image (MinIO or SeaweedFS by storage.kind); absent when storage.kind = external
@@ -453,6 +463,14 @@ def check_cloud(env: Environment) -> None:
     if major and major.group(1) != CENTRIFUGO_MAJOR:
         raise SettingsError(f"docker.centrifugo.image.tag: {tag!r} is not Centrifugo v{CENTRIFUGO_MAJOR} "
                             f"(infra/centrifugo_config.py writes v{CENTRIFUGO_MAJOR}'s config format)")
+    if docker.postgres.host_port is not None:  # the host also binds every published port (publish_ip)
+        published = {env.realtime.port + i: "realtime.port" for i in range(docker.centrifugo.replicas)}
+        published |= {env.auth.port + i: "auth.port" for i in range(docker.supertokens.replicas)}
+        if env.storage.kind != "external":
+            published[env.storage.port] = "storage.port"
+        if docker.postgres.host_port in published:
+            raise SettingsError(f"docker.postgres.host_port: port {docker.postgres.host_port} is already "
+                                f"published by {published[docker.postgres.host_port]}")
     for key, value in (("realtime.public_ws_url", env.realtime.public_ws_url),
                        ("auth.public_url", env.auth.public_url)):
         if not value:
@@ -480,6 +498,18 @@ PREVIOUS_UNTIL_KEYS: dict[str, str] = {
 CLOUD_SECRET_KEYS: dict[str, tuple[str, str]] = {
     "postgresPassword": ("password of SuperTokens Core's PostgreSQL user", "token"),
 }
+#: ... and those a cloud stack with ``storage.kind: minio`` needs too. MinIO's root pair is its own,
+#: not the stack's S3 identity (s3AccessKeyId), which the minio-bucket job makes an ordinary user: so
+#: rotating the S3 keys never restarts MinIO, and a rotation window can keep a second user.
+MINIO_SECRET_KEYS: dict[str, tuple[str, str]] = {
+    "minioRootUser": ("MinIO root user (only the minio-bucket job uses it)", "access_key"),
+    "minioRootPassword": ("MinIO root password (only the minio-bucket job uses it)", "secret_key"),
+}
+
+
+def cloud_secret_keys(env: Environment) -> dict[str, tuple[str, str]]:
+    """The secret keys a cloud environment needs on top of SECRET_KEYS (scripts/secrets.py generates them)."""
+    return {**CLOUD_SECRET_KEYS, **(MINIO_SECRET_KEYS if env.storage.kind == "minio" else {})}
 
 
 @dataclass(frozen=True)
@@ -491,9 +521,40 @@ class CloudRefs:
     #: ``cloudflare:apiToken`` (the provider's own key) or $CLOUDFLARE_API_TOKEN; used by the D1 migrations
     api_token: Any
     postgres_password: Any
+    #: storage.kind minio: MinIO's root pair (None otherwise)
+    minio_root_user: Any = None
+    minio_root_password: Any = None
+    #: telestack:d1DatabaseId: a restored D1 the Worker binds instead of the managed one ("" = managed)
+    d1_database_id: str = ""
+    #: telestack:authDatabaseName: SuperTokens Core's database ("" in config = "supertokens"); a restore
+    #: of the auth store (scripts/ops/pg_store.py) switches it to the verified copy
+    auth_database_name: str = "supertokens"
 
 
 _CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$")
+#: a D1 database id: a UUID (as the API returns it) or its 32 hex digits
+_D1_ID = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$")
+
+
+def d1_database_override(value: str | None) -> str:
+    """``telestack:d1DatabaseId`` (set by ``scripts/ops restore`` on a cloud stack); "" = unset."""
+    value = (value or "").strip()
+    if value and not _D1_ID.match(value):
+        raise SettingsError(f"telestack:d1DatabaseId: {value!r} is not a D1 database id (a UUID); "
+                            "unset it with pulumi config rm telestack:d1DatabaseId")
+    return value
+
+
+_PG_DATABASE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def auth_database_name(value: str | None) -> str:
+    """``telestack:authDatabaseName`` (set by ``scripts/ops restore`` on a cloud stack); "" = supertokens."""
+    value = (value or "").strip() or "supertokens"
+    if not _PG_DATABASE.match(value):
+        raise SettingsError(f"telestack:authDatabaseName: {value!r} is not a PostgreSQL database name "
+                            "(a-z 0-9 _, <= 63); unset it: pulumi config rm telestack:authDatabaseName")
+    return value
 
 
 def load_cloud_refs(env: Environment, source: str = "the environment file") -> CloudRefs:
@@ -513,10 +574,11 @@ def load_cloud_refs(env: Environment, source: str = "the environment file") -> C
         token = pulumi.Output.secret(os.environ["CLOUDFLARE_API_TOKEN"])
     if token is None:
         raise SettingsError("cloudflare:apiToken: missing (pulumi config set --secret cloudflare:apiToken)")
-    for key in CLOUD_SECRET_KEYS:
+    for key in cloud_secret_keys(env):
         if not config.get(key):  # presence only; the value is read as a secret below
             stack = pulumi.get_stack()
-            raise SettingsError(f"telestack:{key}: not set (target docker needs it): run scripts/secrets.py"
+            needs = "storage.kind minio" if key in MINIO_SECRET_KEYS else "target docker"
+            raise SettingsError(f"telestack:{key}: not set ({needs} needs it): run scripts/secrets.py"
                                 f" --stack {stack} or pulumi config set --secret telestack:{key}")
 
     def cloudflare_id(key: str, named_by: str, what: str) -> str:
@@ -534,6 +596,11 @@ def load_cloud_refs(env: Environment, source: str = "the environment file") -> C
         if cf.zone_id_config else None,
         api_token=token,
         postgres_password=config.require_secret("postgresPassword"),
+        **({"minio_root_user": config.require_secret("minioRootUser"),
+            "minio_root_password": config.require_secret("minioRootPassword")}
+           if env.storage.kind == "minio" else {}),
+        d1_database_id=d1_database_override(config.get("d1DatabaseId")),
+        auth_database_name=auth_database_name(config.get("authDatabaseName")),
     )
 
 

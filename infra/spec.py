@@ -31,6 +31,10 @@ class Port:
     setting: str = ""
     #: reachable by clients (published in Docker); the rest stay on the private network
     public: bool = False
+    #: Docker only: publish on this host port at ``host_ip`` alone (e.g. PostgreSQL on the docker host's
+    #: 127.0.0.1 for scripts/ops), whatever the environment's publish_ip; 0 = not published this way
+    host_port: int = 0
+    host_ip: str = ""
 
 
 @dataclass(frozen=True)

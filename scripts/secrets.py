@@ -30,7 +30,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "scripts":
     sys.path[0] = str(ROOT)
 _RNG = random.SystemRandom()  # os.urandom underneath, like `secrets`
 
-from infra.settings import CLOUD_SECRET_KEYS, SECRET_KEYS, SettingsError, load_environment  # noqa: E402
+from infra.settings import SECRET_KEYS, SettingsError, cloud_secret_keys, load_environment  # noqa: E402
 
 
 class ExitStatus(enum.IntEnum):
@@ -49,14 +49,15 @@ def generate(kind: str) -> str:
 
 
 def wanted_keys(stack: str, environment: str | None) -> dict[str, tuple[str, str]]:
-    """Secrets of every stack, plus the cloud ones when the stack's environment targets docker."""
+    """Secrets of every stack, plus the cloud ones when the stack's environment targets docker
+    (with ``storage.kind: minio``, MinIO's own root pair too)."""
     keys = dict(SECRET_KEYS)
     try:
         _, env = load_environment(environment or stack)
     except SettingsError:
         return keys  # `pulumi up` reports the environment file's problem, naming it
     if env.target == "docker":
-        keys.update(CLOUD_SECRET_KEYS)
+        keys.update(cloud_secret_keys(env))
     return keys
 
 

@@ -95,10 +95,15 @@ def environment_keys(cls: type = infra_settings.Environment, prefix: str = "") -
         child = nested[f.name]
         if child is None:
             continue
+        base = next((b for b in shared if child is not b and issubclass(child, b)), None)
         if child in shared:
             if child not in seen_shared:
                 seen_shared.add(child)
                 yield from environment_keys(child, f"{prefix}*.")
+        elif base is not None:  # a shared block with keys of its own (docker.postgres.host_port)
+            inherited = {b.name for b in dataclasses.fields(base)}
+            yield from (k for k in environment_keys(child, f"{key}.") if k[len(key) + 1 :].split(".")[0]
+                        not in inherited)
         else:
             yield from environment_keys(child, f"{key}.")
 
@@ -106,7 +111,9 @@ def environment_keys(cls: type = infra_settings.Environment, prefix: str = "") -
 def test_environment_schema_is_walked() -> None:
     """Guard the walker itself: a nested, a cloud-only and a shared-block key are all found."""
     keys = set(environment_keys())
-    assert {"target", "storage.seaweedfs.webdav", "cloudflare.outbox_cron", "docker.*.image.tag"} <= keys
+    assert {"target", "storage.seaweedfs.webdav", "cloudflare.outbox_cron", "docker.*.image.tag",
+            "docker.postgres.host_port"} <= keys
+    assert "docker.postgres.image.tag" not in keys  # a shared block's keys are documented once, as docker.*
 
 
 @pytest.mark.parametrize("key", list(environment_keys()))

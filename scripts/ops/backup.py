@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.ops import archive
+from scripts.ops import archive, pg_store
 from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.stack import ROOT, Target
 from scripts.ops.stores import (
@@ -85,10 +85,15 @@ def run_backup(
             _check_sqlite(auth_file, "auth store")
             manifest.counts["auth"] = sqlite_counts(auth_file)
             manifest.members[archive.AUTH_MEMBER] = archive.member_meta(auth_file, "auth")
+        elif target.auth_db_url:  # cloud: SuperTokens Core's PostgreSQL (scripts/ops/pg_store.py)
+            with Step(console, "auth store: PostgreSQL snapshot + pg_dump"):
+                manifest.counts["auth"], manifest.members[pg_store.MEMBER] = pg_store.backup(
+                    target.auth_db_url, staging, console
+                )
         else:
             console.warn(
-                "this stack exposes no auth store path: users are NOT in this archive "
-                "(cloud SuperTokens: back up its PostgreSQL with your provider's tooling)"
+                "this stack exposes no auth store (auth_db_path or auth_db_url): users are NOT in this "
+                "archive (cloud stacks: set docker.postgres.host_port so the stack outputs auth_db_url)"
             )
 
         store = objects if objects is not None else ObjectStore(target)

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts.ops import archive
+from scripts.ops import archive, pg_store
 from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
+from scripts.ops.d1_restore import CloudD1Restore, Switch
 from scripts.ops.services import PidFileControl, ServiceControl
-from scripts.ops.stack import Target
+from scripts.ops.stack import ConfigSwitch, Pulumi, Target
 from scripts.ops.stores import ObjectStore, sqlite_counts, sqlite_integrity, sqlite_snapshot
 
 #: archive member → (Target field holding the live path, service that holds it open)
@@ -97,6 +98,13 @@ def _switch(new: Path, live: Path, stamp: str) -> Path | None:
     return kept
 
 
+def _cloud_stores(target: Target, manifest: archive.Manifest) -> bool:
+    """The archive restores into a store the stack reaches by reference (a D1 id, a database name)."""
+    return (archive.DATABASE_MEMBER in manifest.members and CloudD1Restore.applies(target)) or (
+        pg_store.MEMBER in manifest.members and bool(target.auth_db_url)
+    )
+
+
 def run_restore(
     archive_path: Path,
     target: Target,
@@ -107,6 +115,7 @@ def run_restore(
     dry_run: bool = False,
     require_sidecar: bool = True,
     now: dt.datetime | None = None,
+    switch: Switch | None = None,
 ) -> RestoreReport:
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(prefix="telestack-restore-") as tmp:
@@ -120,10 +129,17 @@ def run_restore(
             )
 
         plans: list[tuple[str, Path, Path]] = []  # (service, new file, live file)
+        if switch is None and not dry_run and target.stack and _cloud_stores(target, manifest):
+            switch = ConfigSwitch(Pulumi(), target.stack)  # both cloud stores switch in one `pulumi up`
+        cloud_d1 = None  # a cloud stack's D1: new database + config switch (scripts/ops/d1_restore.py)
         for member, (attr, service) in SQLITE_MEMBERS.items():
             if member not in manifest.members:
                 continue
             live_path = getattr(target, attr)
+            if member == archive.DATABASE_MEMBER and CloudD1Restore.applies(target):
+                cloud_d1 = CloudD1Restore(target, console, switch)
+                cloud_d1.check(dry_run)
+                continue
             if not live_path:
                 raise OpsError(f"archive has {member} but the stack exposes no {attr}", ExitStatus.USAGE)
             expected = manifest.counts["database" if service == "gateway" else "auth"]
@@ -140,6 +156,13 @@ def run_restore(
                         Path(live_path),
                     )
                 )
+
+        if cloud_d1 is not None:
+            cloud_d1.prepare(staging / archive.DATABASE_MEMBER, manifest.counts["database"], stamp, dry_run)
+        # a cloud stack's PostgreSQL auth store: new database + verify now, switch below (pg_store.py)
+        auth_pg = pg_store.prepare_restore(
+            staging, manifest, target, console, stamp=stamp, dry_run=dry_run, switch=switch
+        )
 
         object_members = {n: m for n, m in manifest.members.items() if m["kind"] == "object"}
         if object_members:
@@ -164,6 +187,15 @@ def run_restore(
                     if report.objects_written % 100 == 0:
                         console.progress(f"  {report.objects_written} objects restored")
 
+        if cloud_d1 is not None and not dry_run:
+            cloud_d1.switch_over()  # prints the rollback command
+            report.switched.append(f"telestack:d1DatabaseId={cloud_d1.new_id}")
+            report.kept["telestack:d1DatabaseId"] = cloud_d1.live_id
+        if not dry_run:
+            pg_store.switch_over(auth_pg, console, report.switched, report.kept, target.stack)
+        if report.switched and (apply := getattr(switch, "apply", None)) is not None:
+            with Step(console, f"applying the switch to stack {target.stack}: pulumi up"):
+                apply()
         if dry_run or not plans:
             return report
         services = [s for s, _, _ in plans]
@@ -198,7 +230,7 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
     control: ServiceControl | None = None
     if target.pid_files:
         control = PidFileControl(target.stack, target.pid_files, console)
-    elif not args.dry_run and not args.services_stopped:
+    elif not args.dry_run and not args.services_stopped and (target.db_path or target.auth_db_path):
         raise OpsError(
             "this stack exposes no pid files, so restore cannot stop the gateway before switching "
             "files: stop it yourself and pass --services-stopped",

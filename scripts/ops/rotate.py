@@ -16,12 +16,23 @@ What each component supports (hence the overlap per secret):
   and reloads token verifiers on SIGHUP without dropping connections; the
   gateway signs with the new key at once, clients holding an old-key token
   still (re)connect until the window ends.
-- S3 keys: SeaweedFS accepts both credential pairs during the window (the local
-  stack: the current pair as its env identity, the previous one as a second
-  identity whose ``-s3.config`` entry names env vars, so no key is in a file);
-  presigned URLs signed with the old pair keep working until they expire or
-  ``--finish`` removes the pair (SeaweedFS cannot expire it by itself).
-  Choose ``--overlap`` >= the longest presign expiry.
+- S3 keys, by the environment file's ``storage.kind`` (read from the stack's
+  ``telestack:environment``), always with the gateway signing with the new pair at once:
+
+  - ``seaweedfs``: SeaweedFS accepts both pairs during the window (the current pair
+    as its env identity, the previous one as a second identity whose ``-s3.config``
+    entry names env vars, so no key is in a file);
+  - ``minio``: the pair is an ordinary MinIO user, not MinIO's root (its own
+    ``minioRootUser``); the ``minio-bucket`` job keeps the previous pair as a second
+    user with the same bucket policy, and removes it on the ``pulumi up`` after ``--finish``;
+  - ``external`` (R2, B2, ...): nothing here can mint a key, so the operator creates the
+    new key at the provider and hands it over in ``TELESTACK_NEW_S3_ACCESS_KEY_ID`` /
+    ``TELESTACK_NEW_S3_SECRET_ACCESS_KEY`` or on stdin (two lines; never argv). The old
+    key keeps working at the provider until ``--finish`` tells you to delete it there.
+
+  Presigned URLs signed with the old pair keep working until they expire or the pair
+  is removed (no S3 server expires it by itself): choose ``--overlap`` >= the longest
+  presign expiry.
 - admin key: the gateway accepts ``ADMIN_KEY_PREVIOUS`` until ``ADMIN_KEY_PREVIOUS_UNTIL``.
 - auth API key (gateway → SuperTokens Core): the core's ``api_keys`` is a comma-separated
   list; during the window it holds ``new,old`` while the gateway already sends the new one
@@ -42,10 +53,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import secrets
+import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from scripts.ops.console import Console, ExitStatus, OpsError, Step
 from scripts.ops.stack import Pulumi, Target
@@ -80,7 +95,7 @@ SPECS: tuple[SecretSpec, ...] = (
         ("s3AccessKeyId", "s3SecretAccessKey"),
         ("access_key", "secret_key"),
         True,
-        "SeaweedFS accepts the previous pair too, until `--finish`",
+        "SeaweedFS accepts the previous pair too, until `--finish`",  # per storage kind: S3_NOTES
     ),
     SecretSpec("admin", ("adminKey",), ("token",), True, "gateway ADMIN_KEY_PREVIOUS until the window ends"),
     SecretSpec(
@@ -99,6 +114,23 @@ SPECS: tuple[SecretSpec, ...] = (
     ),
 )
 BY_NAME = {s.name: s for s in SPECS}
+#: what the "s3" window means per environment ``storage.kind``
+S3_NOTES: dict[str, str] = {
+    "seaweedfs": "SeaweedFS accepts the previous pair too, until `--finish`",
+    "minio": "MinIO keeps the previous pair as a second user (minio-bucket job) until `--finish`",
+    "external": "new pair from you; the old key works at your provider until you delete it after `--finish`",
+}
+#: where the operator hands over a new external S3 pair (or two lines on stdin: id, then secret)
+NEW_S3_ENV = ("TELESTACK_NEW_S3_ACCESS_KEY_ID", "TELESTACK_NEW_S3_SECRET_ACCESS_KEY")
+
+
+def _note(spec: SecretSpec, storage_kind: str) -> str:
+    return S3_NOTES.get(storage_kind, spec.note) if spec.name == "s3" else spec.note
+
+
+def _supplied_by_operator(spec: SecretSpec, storage_kind: str) -> bool:
+    """True when no code here can mint the spec's values: an external S3's keys come from its provider."""
+    return spec.name == "s3" and storage_kind == "external"
 
 
 def generate(kind: str) -> str:
@@ -188,7 +220,11 @@ def start(
     dry_run: bool = False,
     now: float | None = None,
     apply: bool = True,
+    storage_kind: str = "seaweedfs",
+    supplied: Mapping[str, str] | None = None,
 ) -> list[Outcome]:
+    """Start a window. ``supplied``: new values the operator brings for keys nothing here can mint
+    (an external S3's pair, see :func:`read_new_s3_pair`); checked before any config is written."""
     now = time.time() if now is None else now
     busy = [(s, u) for s in specs if s.overlap and (u := _in_window(store, s, now)) is not None]
     if busy:
@@ -197,9 +233,14 @@ def start(
             f"rotation already in progress for {names}: run `rotate-secrets --finish` after the "
             "window (a second start would drop a previous value clients may still use)"
         )
+    if not dry_run:
+        for spec in specs:
+            if _supplied_by_operator(spec, storage_kind):
+                _check_supplied(store, spec, supplied or {})
     until = int(now + overlap_s)
     out: list[Outcome] = []
     for spec in specs:
+        note = _note(spec, storage_kind)
         currents = [store.get(k) for k in spec.keys]
         if any(c is None for c in currents):
             raise OpsError(
@@ -207,19 +248,20 @@ def start(
                 ExitStatus.USAGE,
             )
         if dry_run:
-            out.append(Outcome(spec.name, "would-rotate", spec.note))
+            out.append(Outcome(spec.name, "would-rotate", note))
             continue
+        by_operator = _supplied_by_operator(spec, storage_kind)
         for key, kind, current in zip(spec.keys, spec.kinds, currents, strict=True):
-            new = generate(kind)
+            new = (supplied or {})[key] if by_operator else generate(kind)
             console.register_secret(new, current)
             if spec.overlap:
                 store.set_secret(spec.previous(key), str(current))
             store.set_secret(key, new)
         if spec.overlap:
             store.set_plain(spec.until_key, str(until))
-            out.append(Outcome(spec.name, "rotated", f"old value accepted until {_iso(until)}; {spec.note}"))
+            out.append(Outcome(spec.name, "rotated", f"old value accepted until {_iso(until)}; {note}"))
         else:
-            out.append(Outcome(spec.name, "cut-over", spec.note))
+            out.append(Outcome(spec.name, "cut-over", note))
     if not dry_run and apply:
         with Step(console, "applying new secrets (pulumi up)"):
             store.apply()
@@ -235,6 +277,7 @@ def finish(
     dry_run: bool = False,
     now: float | None = None,
     apply: bool = True,
+    storage_kind: str = "seaweedfs",
 ) -> list[Outcome]:
     now = time.time() if now is None else now
     out: list[Outcome] = []
@@ -251,17 +294,81 @@ def finish(
         else:
             todo.append(spec)
     for spec in todo:
+        after = _after_finish(store, spec, storage_kind)  # read before the previous values go
         if dry_run:
-            out.append(Outcome(spec.name, "would-finish", "previous value would be removed"))
+            out.append(Outcome(spec.name, "would-finish", f"previous value would be removed{after}"))
             continue
         for key in spec.keys:
             store.remove(spec.previous(key))
         store.remove(spec.until_key)
-        out.append(Outcome(spec.name, "finished", "previous value removed: old credentials are now refused"))
+        refused = after or ": old credentials are now refused"
+        out.append(Outcome(spec.name, "finished", f"previous value removed{refused}"))
     if todo and not dry_run and apply:
         with Step(console, "removing previous secrets (pulumi up)"):
             store.apply()
     return out
+
+
+def _check_supplied(store: ConfigStore, spec: SecretSpec, supplied: Mapping[str, str]) -> None:
+    missing = [env for key, env in zip(spec.keys, NEW_S3_ENV, strict=True) if not supplied.get(key)]
+    if missing:
+        raise OpsError(
+            f"{spec.name}: storage.kind is external, so the new key pair comes from you: create a key at "
+            f"your provider, then pass it in {' and '.join(NEW_S3_ENV)} (or as two lines on stdin: access "
+            f"key id, then secret; never as arguments), or leave it out with --only. "
+            f"Missing: {', '.join(missing)}",
+            ExitStatus.USAGE,
+        )
+    if supplied[spec.keys[0]] == store.get(spec.keys[0]):
+        raise OpsError(
+            f"{spec.name}: the new access key id is the current one: create a new key at your provider "
+            "(the current key must keep working through the window)",
+            ExitStatus.USAGE,
+        )
+
+
+def _after_finish(store: ConfigStore, spec: SecretSpec, storage_kind: str) -> str:
+    """What ends the old value besides removing it from config ("" = the next `pulumi up` does)."""
+    if spec.name != "s3":
+        return ""
+    if storage_kind == "external":  # access key ids are not secret (the secret key is never shown)
+        old_id = store.get(spec.previous(spec.keys[0])) or "?"
+        return f"; NEXT: delete the old key {old_id} at your provider (it works there until you do)"
+    if storage_kind == "minio":
+        return "; the minio-bucket job removes the old MinIO user on the next `pulumi up`"
+    return ""
+
+
+def read_new_s3_pair(environ: Mapping[str, str], stdin: TextIO | None) -> dict[str, str]:
+    """The operator's new external S3 pair: :data:`NEW_S3_ENV`, else two lines piped on stdin.
+
+    Never argv (``ps`` shows it to every user). An interactive stdin is not read: nothing would prompt.
+    Returns only what was given; :func:`start` names what is missing.
+    """
+    access_key_id, secret = (environ.get(name, "").strip() for name in NEW_S3_ENV)
+    if not (access_key_id or secret) and stdin is not None and not stdin.isatty():
+        lines = [line.strip() for line in stdin.read().splitlines() if line.strip()]
+        access_key_id, secret = [*lines, "", ""][:2]
+    pair = {"s3AccessKeyId": access_key_id, "s3SecretAccessKey": secret}
+    return {k: v for k, v in pair.items() if v}
+
+
+def stack_storage_kind(store: ConfigStore, stack: str, root: Path, console: Console) -> str:
+    """The stack's ``storage.kind``, from the environment file ``telestack:environment`` names (default: the
+    stack name), read as `pulumi up` reads it: what rotating "s3" means must match what the stack deploys."""
+    from infra.settings import SettingsError, StorageSettings, environment_path, load_environment
+
+    name = store.get("environment") or stack
+    try:
+        if not environment_path(name, root).exists():
+            kind = StorageSettings().kind
+            console.warn(
+                f"no environment file {name!r} under {root}: rotating S3 keys as storage.kind {kind}"
+            )
+            return kind
+        return load_environment(name, root)[1].storage.kind
+    except SettingsError as exc:
+        raise OpsError(f"cannot tell the stack's storage.kind: {exc}", ExitStatus.USAGE) from None
 
 
 def component_settings(config: ConfigStore) -> dict[str, Any]:
@@ -330,14 +437,49 @@ def select(only: str | None) -> list[SecretSpec]:
 def command(args: argparse.Namespace, target: Target, console: Console) -> ExitStatus:
     if not target.stack:
         raise OpsError("rotate-secrets needs --stack (it writes that stack's config)", ExitStatus.USAGE)
-    store = PulumiConfig(Pulumi(), target.stack)
+    pulumi = Pulumi()
+    store = PulumiConfig(pulumi, target.stack)
+    kind = "seaweedfs"
+    if any(s.name == "s3" for s in select(args.only)):
+        kind = stack_storage_kind(store, target.stack, pulumi.root, console)
+    return execute(args, store, console, storage_kind=kind, environ=os.environ, stdin=sys.stdin)
+
+
+def execute(
+    args: argparse.Namespace,
+    store: ConfigStore,
+    console: Console,
+    *,
+    storage_kind: str,
+    environ: Mapping[str, str],
+    stdin: TextIO | None,
+) -> ExitStatus:
+    """The command on a given config store (tests pass an in-memory one)."""
     specs = select(args.only)
     if args.finish:
         outcomes = finish(
-            store, specs, console, force=args.force, dry_run=args.dry_run, apply=not args.no_apply
+            store,
+            specs,
+            console,
+            force=args.force,
+            dry_run=args.dry_run,
+            apply=not args.no_apply,
+            storage_kind=storage_kind,
         )
     else:
-        outcomes = start(store, specs, args.overlap, console, dry_run=args.dry_run, apply=not args.no_apply)
+        supplied: dict[str, str] = {}
+        if not args.dry_run and any(_supplied_by_operator(s, storage_kind) for s in specs):
+            supplied = read_new_s3_pair(environ, stdin)
+        outcomes = start(
+            store,
+            specs,
+            args.overlap,
+            console,
+            dry_run=args.dry_run,
+            apply=not args.no_apply,
+            storage_kind=storage_kind,
+            supplied=supplied,
+        )
     if not console.json_mode:
         for o in outcomes:
             console.stdout.write(f"{o.action:<13} {o.name:<17} {o.detail}\n")
@@ -357,7 +499,9 @@ def add_parser(sub: Any) -> None:
         epilog="examples:\n  python -m scripts.ops rotate-secrets --stack local --dry-run\n"
         "  python -m scripts.ops rotate-secrets --stack local --overlap 3600\n"
         "  python -m scripts.ops rotate-secrets --stack local --only centrifugo-token,s3\n"
-        "  python -m scripts.ops rotate-secrets --stack local --finish      # after the window",
+        "  python -m scripts.ops rotate-secrets --stack local --finish      # after the window\n"
+        "  python -m scripts.ops rotate-secrets --stack prod --only s3      # external S3: new pair in\n"
+        "      # TELESTACK_NEW_S3_ACCESS_KEY_ID/_SECRET_ACCESS_KEY or on stdin (two lines), never argv",
     )
     p.add_argument("--only", help=f"comma-separated subset of: {', '.join(BY_NAME)}")
     p.add_argument(

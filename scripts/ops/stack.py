@@ -49,6 +49,10 @@ class Target:
     cloudflare_account_id: str = ""
     d1_database_id: str = ""
     cloudflare_api_token: str = field(default="", repr=False)
+    #: cloud stacks: SuperTokens Core's PostgreSQL, postgresql://user:pw@host:port/db (ops/pg_store.py)
+    auth_db_url: str = field(default="", repr=False)
+    #: the Cloudflare API root (default https://api.cloudflare.com/client/v4; tests point it at a fake)
+    cloudflare_api_base: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -191,3 +195,30 @@ class Pulumi:
 
     def up(self, stack: str) -> None:
         self.run("up", "--stack", stack, "--yes", "--skip-preview")
+
+
+@dataclass
+class ConfigSwitch:
+    """Point a cloud stack at restored stores: plain stack-config values, then one ``pulumi up``.
+
+    Restores into cloud stacks never write the live store: they build a new one, verify it, and
+    only then switch the stack's reference to it (rollback = the previous value, then ``up``).
+    Each verified store sets its key; :meth:`apply` runs ``up`` once, so a restore of the D1 and
+    the auth store switches both together rather than leaving one ``up`` with a half-restored stack.
+    """
+
+    pulumi: Pulumi
+    stack: str
+    pending: dict[str, str] = field(default_factory=dict)
+
+    def current(self, key: str) -> str | None:
+        return self.pulumi.get(self.stack, key)
+
+    def __call__(self, key: str, value: str) -> None:
+        self.pulumi.set_plain(self.stack, key, value)
+        self.pending[key] = value
+
+    def apply(self) -> None:
+        if self.pending:
+            self.pulumi.up(self.stack)
+            self.pending.clear()

@@ -4,20 +4,20 @@
   backup API (consistent while the gateway writes); in clouds the D1 export API.
 - objects: the S3 bucket (any S3: SeaweedFS, MinIO, R2, B2) through boto3.
 - auth: the SuperTokens stand-in's SQLite store (local/CI). A cloud SuperTokens
-  keeps users in PostgreSQL: back that up with the provider's tooling (documented gap).
+  keeps users in PostgreSQL: scripts/ops/pg_store.py (pg_dump/pg_restore).
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from scripts.ops.console import ExitStatus, OpsError
+from scripts.ops.d1_api import D1Api
 from scripts.ops.stack import Target
 
 Progress = Callable[[str], None]
@@ -98,42 +98,33 @@ class SqliteFileDatabase:
 
 @dataclass
 class D1ApiDatabase:
-    """Cloudflare D1 export API: ``POST .../d1/database/{id}/export`` polled until a signed URL with
-    a SQL dump; the dump is loaded into a SQLite file so the archive has one format for every stack."""
+    """Cloudflare D1 through :class:`scripts.ops.d1_api.D1Api` (polling export, then the signed URL's
+    SQL dump); the dump is loaded into a SQLite file so the archive has one format for every stack."""
 
     account_id: str
     database_id: str
-    api_token: str
-    api_base: str = "https://api.cloudflare.com/client/v4"
+    api_token: str = field(repr=False)
+    api_base: str = ""
     poll_seconds: float = 2.0
     client: Any = None  # an httpx.Client; injectable for tests
 
-    def export(self, dest: Path, progress: Progress) -> None:
-        import httpx
+    def api(self) -> D1Api:
+        return D1Api(self.account_id, self.api_token, self.api_base, self.client, self.poll_seconds)
 
-        client = self.client or httpx.Client(timeout=60)
-        url = f"{self.api_base}/accounts/{self.account_id}/d1/database/{self.database_id}/export"
-        headers = {"Authorization": f"Bearer {self.api_token}"}
-        body: dict[str, Any] = {"output_format": "polling"}
-        for _ in range(300):
-            res = client.post(url, json=body, headers=headers).json()
-            if not res.get("success"):
-                raise OpsError(f"D1 export refused: {res.get('errors')}", ExitStatus.DEPENDENCY_UNHEALTHY)
-            result = res.get("result") or {}
-            if result.get("status") == "complete":
-                dump = client.get(result["result"]["signed_url"]).text
-                con = sqlite3.connect(dest)
-                try:
-                    con.executescript(dump)
-                finally:
-                    con.close()
-                return
-            if result.get("status") == "error":
-                raise OpsError(f"D1 export failed: {result.get('error')}")
-            progress(f"  D1 export: {result.get('status', 'active')}")
-            body = {"output_format": "polling", "current_bookmark": result.get("at_bookmark")}
-            time.sleep(self.poll_seconds)
-        raise OpsError("D1 export did not complete in time")
+    def export(self, dest: Path, progress: Progress) -> None:
+        api = self.api()
+        try:
+            dump = api.export_sql(self.database_id, progress)
+        finally:
+            api.close()
+        con = sqlite3.connect(dest)
+        try:
+            con.executescript(dump)
+        except sqlite3.Error as exc:
+            raise OpsError(f"D1 export: the dump does not load into SQLite: {exc}",
+                           ExitStatus.VERIFICATION_FAILED) from None
+        finally:
+            con.close()
 
 
 def database_for(target: Target) -> DatabaseExport:
@@ -141,7 +132,8 @@ def database_for(target: Target) -> DatabaseExport:
         return SqliteFileDatabase(Path(target.db_path))
     if target.d1_database_id:
         target.require("cloudflare_account_id", "cloudflare_api_token")
-        return D1ApiDatabase(target.cloudflare_account_id, target.d1_database_id, target.cloudflare_api_token)
+        return D1ApiDatabase(target.cloudflare_account_id, target.d1_database_id, target.cloudflare_api_token,
+                             target.cloudflare_api_base)
     raise OpsError("stack has neither db_path (local) nor d1_database_id (cloud)", ExitStatus.USAGE)
 
 

@@ -27,7 +27,10 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 ZONE_ID = "fedcba9876543210fedcba9876543210"
 #: every secret value the program receives; none may ever show up outside a Pulumi secret
-SECRETS = {key: f"SECRET-{key}-do-not-leak" for key in (*settings.SECRET_KEYS, *settings.CLOUD_SECRET_KEYS)}
+SECRETS = {
+    key: f"SECRET-{key}-do-not-leak"
+    for key in (*settings.SECRET_KEYS, *settings.CLOUD_SECRET_KEYS, *settings.MINIO_SECRET_KEYS)
+}
 API_TOKEN = "SECRET-cloudflare-api-token-do-not-leak"
 #: a rotation's overlap window (scripts/ops rotate-secrets): Secrets field -> the value being rotated out
 PREVIOUS = {
@@ -123,9 +126,11 @@ def run_stack(
             "telestack:cloudflareZoneId": ZONE_ID,
             "cloudflare:apiToken": API_TOKEN,
             "telestack:postgresPassword": SECRETS["postgresPassword"],
+            **{f"telestack:{k}": SECRETS[k] for k in settings.MINIO_SECRET_KEYS},  # storage.kind minio
         }
         | (config or {}),
-        ["cloudflare:apiToken", "telestack:postgresPassword"],
+        ["cloudflare:apiToken", "telestack:postgresPassword",
+         *(f"telestack:{k}" for k in settings.MINIO_SECRET_KEYS)],
     )
     resolved: dict[str, Any] = {}
 
@@ -345,6 +350,9 @@ def test_only_client_facing_ports_are_published(stack: Stack) -> None:
         published = [p["internal"] for p in c.inputs.get("ports") or []]
         if service in public_ports:
             assert published == [public_ports[service]], f"{c}: published {published}"
+        elif service == "postgres":  # docker.postgres.host_port: the host's loopback only (ops backups)
+            ports = c.inputs.get("ports") or []
+            assert all(p["ip"] == "127.0.0.1" for p in ports), f"{c}: published {ports}"
         else:
             assert published == [], f"{c}: {service} must stay on the private network, published {published}"
 
@@ -368,6 +376,8 @@ def test_no_secret_is_a_plain_input_or_output(stack: Stack) -> None:
             for secret in leaks:
                 assert secret not in text, f"{r.urn} {path} holds a secret in plain text"
     for name, value in stack.outputs.items():
+        if name == "auth_db_url":  # a Pulumi secret output (tests/infra/test_auth_store_infra.py checks)
+            continue
         assert not any(secret in str(value) for secret in leaks), f"output {name} holds a secret"
 
 
@@ -491,7 +501,8 @@ def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
         assert envs["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == str(
             UNTIL["centrifugo_token_secret_previous_valid_until"]
         ), c
-    # S3: SeaweedFS gets a second identity whose file names env vars; MinIO/external have no such spec
+    # S3: SeaweedFS gets a second identity whose file names env vars; MinIO a second user (the minio-bucket
+    # job, tests/infra/test_cloud_minio_rotation.py); an external S3 has nothing to render
     for c in _of_service(stack, "seaweedfs"):
         envs = _env(c)
         ak, sk = services.S3_PREVIOUS_ENV
@@ -504,7 +515,11 @@ def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
         # the docker renderer's placeholder pass (${host}/${config}/${data}) leaves ${VAR} references alone
         assert identity["credentials"] == [{"accessKey": f"${{{ak}}}", "secretKey": f"${{{sk}}}"}], c
     for c in _of_service(stack, "minio"):
-        assert not any("PREVIOUS" in key for key in _env(c)), f"{c}: MinIO has no second-credential spec"
+        envs = _env(c)
+        if c.inputs["name"].endswith("-minio-bucket"):
+            assert envs[services.S3_PREVIOUS_ENV[0]] == PREVIOUS["s3_access_key_id_previous"], c
+        else:
+            assert not any("PREVIOUS" in key for key in envs), f"{c}: the server holds only its root pair"
     assert bool(_of_service(stack, "seaweedfs")) == (env.storage.kind == "seaweedfs")
     # and none of the rotated-out values is ever plain
     for r in stack.recorder.resources:

@@ -7,8 +7,6 @@ empty database is reported as empty, never as a quiet success.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import hashlib
 import io
 import json
@@ -18,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,38 +25,20 @@ from scripts.ops import archive
 from scripts.ops.backup import run_backup
 from scripts.ops.cli import main
 from scripts.ops.console import Console, ExitStatus, OpsError
-from scripts.ops.gateway_runtime import migration_files
 from scripts.ops.restore import run_restore
 from scripts.ops.services import PidFileControl
 from scripts.ops.stack import Target
 from scripts.ops.stores import ObjectStore
-from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.support.ops import migrate_sqlite
+from tests.support.seaweedfs import SeaweedFS, private_seaweedfs
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS of our own: a backup copies the whole bucket, so it must not be shared."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # earlier async tests' loop sockets (notes)
-        server = start_seaweedfs(tmp_path_factory.mktemp("ops-s3"), bucket="ops-backup")
-        gc.collect()
-    try:
+    with private_seaweedfs(tmp_path_factory, "ops-backup") as server:
         yield server
-    finally:
-        server.stop()
-
-
-def _migrate(db_path: Path) -> None:
-    from worker import migrations
-    from worker.adapters.sqlite import SqliteDatabase
-
-    db = SqliteDatabase(db_path)
-    try:
-        asyncio.run(migrations.migrate(db, migration_files()))
-    finally:
-        db.close()
 
 
 def _fill(target: Target, store: ObjectStore) -> None:
@@ -194,7 +173,7 @@ def stack(tmp_path: Path, s3: SeaweedFS) -> Iterator[tuple[Target, ObjectStore, 
         s3_access_key_id=s3.access_key,
         s3_secret_access_key=s3.secret_key,
     )
-    _migrate(Path(target.db_path))
+    migrate_sqlite(Path(target.db_path))
     from infra.supertokens_standin.store import Store
 
     Store(target.auth_db_path).close()

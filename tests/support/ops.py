@@ -1,6 +1,24 @@
-"""An in-memory ``scripts.ops.rotate.ConfigStore`` for the ops tests (no Pulumi, no stack)."""
+"""Ops-test helpers: an in-memory ``scripts.ops.rotate.ConfigStore`` and a migrated gateway database."""
 
 from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+
+def migrate_sqlite(db_path: Path) -> None:
+    """The gateway's schema in a SQLite file, as the local gateway creates it at start."""
+    from scripts.ops.gateway_runtime import migration_files
+    from worker import migrations
+    from worker.adapters.sqlite import SqliteDatabase
+
+    db = SqliteDatabase(db_path)
+    loop = asyncio.new_event_loop()  # not asyncio.run: it unsets the thread's loop, which Pulumi's mocks need
+    try:
+        loop.run_until_complete(migrations.migrate(db, migration_files()))
+    finally:
+        loop.close()
+        db.close()
 
 
 class MemoryConfig:

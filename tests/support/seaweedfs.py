@@ -9,10 +9,13 @@ WebDAV, the admin UI, Iceberg, Lance and telemetry are switched off.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,6 +178,19 @@ def start_seaweedfs(workdir: Path, *, bucket: str = "telestack-test", timeout: f
     )
     server.start(timeout)
     return server
+
+
+@contextmanager
+def private_seaweedfs(tmp_path_factory: pytest.TempPathFactory, bucket: str) -> Iterator[SeaweedFS]:
+    """A SeaweedFS of a test module's own: a backup copies the whole bucket, so it must not be shared."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # earlier async tests' loop sockets
+        server = start_seaweedfs(tmp_path_factory.mktemp(bucket), bucket=bucket)
+        gc.collect()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
