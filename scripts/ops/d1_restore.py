@@ -15,6 +15,7 @@ inspection and names it; the stack is unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sqlite3
 from dataclasses import dataclass, field
@@ -142,6 +143,34 @@ def sequences(path: Path) -> dict[str, int]:
         con.close()
 
 
+#: rows per query when reading a restored table back for its digest (D1 caps a response's size)
+DIGEST_PAGE = 2000
+
+
+def row_text_sql(table: str, columns: list[str]) -> str:
+    """Each row as one text of ``typeof:quote`` per column, in a total order: the same SQL on the
+    archive's SQLite file and on the new D1 (both SQLite), so equal digests mean equal rows — values
+    and storage classes, blobs included — without trusting the import's own report."""
+    cells = " || ',' || ".join(f"typeof({_quote(c)}) || ':' || quote({_quote(c)})" for c in columns)
+    return f"SELECT {cells} AS r FROM {_quote(table)} ORDER BY r"  # noqa: S608
+
+
+def archive_digests(path: Path, tables: list[str]) -> dict[str, tuple[list[str], str]]:
+    """Per table of the archive's database: its columns and the sha256 of its rows (see row_text_sql)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        out: dict[str, tuple[list[str], str]] = {}
+        for table in tables:
+            columns = [r[1] for r in con.execute(f"PRAGMA table_info({_quote(table)})")]
+            digest = hashlib.sha256()
+            for (text,) in con.execute(row_text_sql(table, columns)):
+                digest.update(text.encode() + b"\n")
+            out[table] = (columns, digest.hexdigest())
+        return out
+    finally:
+        con.close()
+
+
 def _user_tables(counts: dict[str, int]) -> dict[str, int]:
     return {t: n for t, n in counts.items() if not t.startswith(("_cf_", "sqlite_"))}
 
@@ -211,6 +240,8 @@ class CloudD1Restore:
                 self.api.import_sql(self.new_id, sql, self.console.progress)
             with Step(self.console, "D1: verifying row counts against the manifest"):
                 self.verify(expected, sequences(staged))
+            with Step(self.console, "D1: comparing every table's rows with the archive (sha256)"):
+                self.verify_content(archive_digests(staged, sorted(_user_tables(expected))))
         except OpsError as exc:
             raise OpsError(
                 f"{exc}. Nothing was switched: the live D1 {self.live_id} is untouched; the new database "
@@ -252,6 +283,28 @@ class CloudD1Restore:
                 raise OpsError(f"AUTOINCREMENT counters differ: restored {got}, archived {expected_seq}",
                                ExitStatus.VERIFICATION_FAILED)
             self.console.progress(f"  AUTOINCREMENT counters as archived: {got}")
+
+    def verify_content(self, digests: dict[str, tuple[list[str], str]]) -> None:
+        """Counts can match while values differ (a lossy import, a changed storage class): read every
+        restored row back, page by page, and compare each table's digest with the archive's."""
+        assert self.api is not None
+        differ = []
+        for table, (columns, want) in digests.items():
+            digest, offset = hashlib.sha256(), 0
+            while True:
+                rows = self.api.query(self.new_id, f"{row_text_sql(table, columns)} LIMIT ? OFFSET ?",
+                                      [DIGEST_PAGE, offset])
+                for row in rows:
+                    digest.update(str(row["r"]).encode() + b"\n")
+                offset += len(rows)
+                if len(rows) < DIGEST_PAGE:
+                    break
+            if digest.hexdigest() != want:
+                differ.append(table)
+        if differ:
+            raise OpsError(f"restored D1 rows differ from the archive's in {', '.join(differ)} "
+                           "(counts match, content does not)", ExitStatus.VERIFICATION_FAILED)
+        self.console.progress(f"  {len(digests)} tables: rows identical to the archive's (sha256)")
 
     def switch_over(self) -> str:
         """Point the stack at the verified database; returns the rollback command."""

@@ -61,6 +61,7 @@ async def open_database(target: Target) -> AsyncIterator[Any]:
                 account_id=target.cloudflare_account_id,
                 database_id=target.d1_database_id,
                 api_token=target.cloudflare_api_token,
+                **({"base_url": target.cloudflare_api_base} if target.cloudflare_api_base else {}),
             )
         finally:
             await http.aclose()

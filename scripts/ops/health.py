@@ -8,6 +8,7 @@ key is exactly the failure an operator needs named.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
@@ -70,6 +71,8 @@ def _brief(body: Any) -> str:
 
 
 def probe_database(target: Target) -> tuple[bool, str]:
+    if not target.db_path:
+        return asyncio.run(_probe_d1(target))
     path = Path(target.db_path)
     if not path.exists():
         return False, f"{path} does not exist"
@@ -85,6 +88,18 @@ def probe_database(target: Target) -> tuple[bool, str]:
     if missing:
         return False, f"schema not migrated (missing {', '.join(sorted(missing))}): run `migrate`"
     return True, f"{path.name}: quick_check ok"
+
+
+async def _probe_d1(target: Target) -> tuple[bool, str]:
+    """A cloud stack's D1 through the same query API the gateway's ops adapter uses (no PRAGMA there)."""
+    from scripts.ops.gateway_runtime import open_database
+
+    async with open_database(target) as db:
+        rows = (await db.execute("SELECT name FROM sqlite_master WHERE type='table'")).rows
+    missing = {"documents", "outbox"} - {str(r["name"]) for r in rows}
+    if missing:
+        return False, f"schema not migrated (missing {', '.join(sorted(missing))}): run `migrate`"
+    return True, f"D1 {target.d1_database_id}: schema present"
 
 
 def probe_centrifugo(target: Target, http: httpx.Client) -> tuple[bool, str]:
@@ -122,7 +137,7 @@ def probes(target: Target) -> list[Probe]:
     with httpx.Client(timeout=TIMEOUT) as http:
         if target.gateway_url:
             out.append(_timed("gateway", lambda: probe_gateway(target, http)))
-        if target.db_path:
+        if target.db_path or target.d1_database_id:
             out.append(_timed("database", lambda: probe_database(target)))
         if target.centrifugo_api_url:
             out.append(_timed("realtime", lambda: probe_centrifugo(target, http)))
@@ -149,26 +164,48 @@ def health_command(args: argparse.Namespace, target: Target, console: Console) -
     return ExitStatus.DEPENDENCY_UNHEALTHY if down else ExitStatus.OK
 
 
+_BACKLOG = (
+    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS pending,"
+    " (SELECT min(created_at) FROM outbox WHERE sent_at IS NULL) AS oldest,"
+    " (SELECT max(attempts) FROM outbox WHERE sent_at IS NULL) AS attempts,"
+    " (SELECT count(*) FROM _migrations) AS migrations, (SELECT count(*) FROM documents) AS documents"
+)
+
+
+def _backlog(
+    pending: int, oldest_ms: int | None, attempts: int | None, migrations: int, docs: int
+) -> dict[str, Any]:
+    oldest = (time.time() * 1000 - oldest_ms) / 1000 if oldest_ms else None
+    return {
+        "pending": pending,
+        "oldest_pending_s": round(oldest, 1) if oldest is not None else None,
+        "max_attempts": attempts or 0,
+        "migrations_applied": migrations,
+        "documents": docs,
+    }
+
+
 def outbox_backlog(db_path: Path) -> dict[str, Any]:
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
     try:
-        row = con.execute(
-            "SELECT count(*), min(created_at), max(attempts) FROM outbox WHERE sent_at IS NULL"
-        ).fetchone()
-        migrations = con.execute("SELECT count(*) FROM _migrations").fetchone()[0]
-        docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        row = con.execute(_BACKLOG).fetchone()
     except sqlite3.Error as exc:
         return {"error": str(exc)}
     finally:
         con.close()
-    oldest = (time.time() * 1000 - row[1]) / 1000 if row[1] else None
-    return {
-        "pending": row[0],
-        "oldest_pending_s": round(oldest, 1) if oldest is not None else None,
-        "max_attempts": row[2] or 0,
-        "migrations_applied": migrations,
-        "documents": docs,
-    }
+    return _backlog(*row)
+
+
+async def _d1_backlog(target: Target) -> dict[str, Any]:
+    from scripts.ops.gateway_runtime import open_database
+    from worker.database import DatabaseError
+
+    try:
+        async with open_database(target) as db:
+            r = (await db.execute(_BACKLOG)).rows[0]
+    except DatabaseError as exc:
+        return {"error": str(exc)}
+    return _backlog(int(r["pending"]), r["oldest"], r["attempts"], int(r["migrations"]), int(r["documents"]))
 
 
 def tool_versions(target: Target) -> dict[str, str]:
@@ -202,7 +239,12 @@ def status_command(args: argparse.Namespace, target: Target, console: Console) -
         pid = pid_of(Path(pid_file))
         services[name] = {"pid": pid, "running": bool(pid and alive(pid))}
     results = {p.name: asdict(p) for p in probes(target)}
-    backlog = outbox_backlog(Path(target.db_path)) if target.db_path and Path(target.db_path).exists() else {}
+    if target.db_path:
+        backlog = outbox_backlog(Path(target.db_path)) if Path(target.db_path).exists() else {}
+    elif target.d1_database_id:
+        backlog = asyncio.run(_d1_backlog(target))
+    else:
+        backlog = {}
     versions = tool_versions(target)
     payload = {
         "stack": target.stack,

@@ -220,7 +220,15 @@ def test_corrupt_archive_creates_nothing_and_switches_nothing(fake: FakeD1, tmp_
     assert _state(fake, live) == before
 
 
-@pytest.mark.parametrize("fault", ["import_error", "count_mismatch"])
+TAMPER = {
+    "count_mismatch": "DELETE FROM documents WHERE id = 'doc-007'",
+    # same count, one value changed; same bytes, stored as a BLOB instead of TEXT
+    "value_changed": "UPDATE documents SET data = replace(data, 'note 7', 'note 8') WHERE id = 'doc-007'",
+    "type_changed": "UPDATE documents SET data = CAST(data AS BLOB) WHERE id = 'doc-004'",
+}
+
+
+@pytest.mark.parametrize("fault", ["import_error", *TAMPER])
 def test_failed_import_or_verification_leaves_the_stack_alone(
     fake: FakeD1, tmp_path: Path, fault: str
 ) -> None:
@@ -231,7 +239,7 @@ def test_failed_import_or_verification_leaves_the_stack_alone(
     if fault == "import_error":
         fake.fail_import = 'near "BOGUS": syntax error at offset 0: SQLITE_ERROR'
     else:
-        fake.after_import = lambda con: con.execute("DELETE FROM documents WHERE id = 'doc-007'")
+        fake.after_import = lambda con: con.execute(TAMPER[fault])
     switch = RecordingSwitch()
     console, out = _console()
     with pytest.raises(OpsError) as err:
@@ -243,7 +251,8 @@ def test_failed_import_or_verification_leaves_the_stack_alone(
     [new] = fake.created
     message = str(err.value)
     assert new in message and "left for inspection" in message and "untouched" in message
-    assert ("BOGUS" in message) if fault == "import_error" else ("documents" in message and "29" in message)
+    expected = {"import_error": "BOGUS", "count_mismatch": "29"}.get(fault, "content does not")
+    assert expected in message and (fault == "import_error" or "documents" in message), message
     assert TOKEN not in message + out.getvalue()
 
 

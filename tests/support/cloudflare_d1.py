@@ -91,6 +91,7 @@ class FakeD1:
     _dumps: dict[str, str] = field(default_factory=dict)
     _jobs: dict[str, _Job] = field(default_factory=dict)  # bookmark -> job
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _own_transaction: bool = False
 
     @property
     def base_url(self) -> str:
@@ -171,6 +172,15 @@ class FakeD1:
 
     # --- query ---------------------------------------------------------------------------------
 
+    def _transaction(self, con: sqlite3.Connection, verb: str) -> None:
+        """BEGIN/COMMIT/ROLLBACK issued by the fake itself (the authorizer refuses them from callers).
+        Requests are served one at a time (the handler holds ``_lock``), so the flag is ours alone."""
+        self._own_transaction = True
+        try:
+            con.execute(verb)
+        finally:
+            self._own_transaction = False
+
     @contextmanager
     def _connect(self, path: Path, purpose: str) -> Iterator[tuple[sqlite3.Connection, list[str]]]:
         """A connection with D1's authorizer; ``denied`` collects why something was refused."""
@@ -178,7 +188,7 @@ class FakeD1:
         denied: list[str] = []
 
         def authorize(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
-            if action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT):
+            if action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT) and not self._own_transaction:
                 denied.append(
                     f"transactions are not allowed in {purpose} (D1 runs it in its own transaction)"
                 )
@@ -202,25 +212,35 @@ class FakeD1:
             con.close()
 
     def _query(self, db: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        sql, params = str(payload.get("sql") or ""), list(payload.get("params") or [])
+        """One ``{sql, params}``, or ``{batch: [{sql, params}, ...]}`` as one transaction (all or nothing)."""
+        batch = payload.get("batch")
+        statements = batch if isinstance(batch, list) else [payload]
+        results: list[dict[str, Any]] = []
         with self._connect(self.path(db), "queries") as (con, denied):
             con.row_factory = sqlite3.Row
+            self._transaction(con, "BEGIN")  # D1's own transaction around the statements
             try:
-                cursor = con.execute(sql, params)
-                rows = [
-                    {k: (list(v) if isinstance(v, bytes) else v) for k, v in dict(r).items()}
-                    for r in cursor.fetchall()
-                ]
+                for st in statements:
+                    sql, params = str(st.get("sql") or ""), list(st.get("params") or [])
+                    before = con.total_changes
+                    cursor = con.execute(sql, params)
+                    rows = [
+                        {k: (list(v) if isinstance(v, bytes) else v) for k, v in dict(r).items()}
+                        for r in cursor.fetchall()
+                    ]
+                    meta = {
+                        "changes": con.total_changes - before,
+                        "last_row_id": cursor.lastrowid or 0,
+                        "rows_read": len(rows),
+                        "duration": 0.1,
+                    }
+                    results.append({"results": rows, "success": True, "meta": meta})
+                self._transaction(con, "COMMIT")
             except (sqlite3.Error, sqlite3.Warning) as exc:
+                self._transaction(con, "ROLLBACK")
                 reason = denied[0] if denied else str(exc)
                 raise ApiError(400, 7500, f"{reason}: SQLITE_ERROR") from None
-            meta = {
-                "changes": con.total_changes,
-                "last_row_id": cursor.lastrowid or 0,
-                "rows_read": len(rows),
-                "duration": 0.1,
-            }
-        return 200, _ok([{"results": rows, "success": True, "meta": meta}])
+        return 200, _ok(results)
 
     # --- export --------------------------------------------------------------------------------
 
