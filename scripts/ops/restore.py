@@ -98,6 +98,41 @@ def _switch(new: Path, live: Path, stamp: str) -> Path | None:
     return kept
 
 
+def _restore_objects(
+    manifest: archive.Manifest,
+    staging: Path,
+    target: Target,
+    objects: ObjectStore | None,
+    report: RestoreReport,
+    console: Console,
+    dry_run: bool,
+) -> None:
+    """Put back only objects whose bytes differ (idempotent), each read back and re-hashed."""
+    object_members = {n: m for n, m in manifest.members.items() if m["kind"] == "object"}
+    if not object_members:
+        return
+    store = objects if objects is not None else ObjectStore(target)
+    with Step(console, f"objects: {len(object_members)} to compare and restore"):
+        for name, meta in object_members.items():
+            current = store.read(meta["key"])
+            if current is not None and archive.content_sha(current) == meta["sha256"]:
+                report.objects_unchanged += 1
+                continue
+            if dry_run:
+                report.objects_written += 1
+                continue
+            store.upload(meta["key"], staging / name, meta.get("content_type", ""))
+            back = store.read(meta["key"])
+            if back is None or archive.content_sha(back) != meta["sha256"]:
+                raise OpsError(
+                    f"object {meta['key']} did not read back identical after restore",
+                    ExitStatus.VERIFICATION_FAILED,
+                )
+            report.objects_written += 1
+            if report.objects_written % 100 == 0:
+                console.progress(f"  {report.objects_written} objects restored")
+
+
 def _cloud_stores(target: Target, manifest: archive.Manifest) -> bool:
     """The archive restores into a store the stack reaches by reference (a D1 id, a database name)."""
     return (archive.DATABASE_MEMBER in manifest.members and CloudD1Restore.applies(target)) or (
@@ -159,33 +194,20 @@ def run_restore(
 
         if cloud_d1 is not None:
             cloud_d1.prepare(staging / archive.DATABASE_MEMBER, manifest.counts["database"], stamp, dry_run)
-        # a cloud stack's PostgreSQL auth store: new database + verify now, switch below (pg_store.py)
-        auth_pg = pg_store.prepare_restore(
-            staging, manifest, target, console, stamp=stamp, dry_run=dry_run, switch=switch
-        )
-
-        object_members = {n: m for n, m in manifest.members.items() if m["kind"] == "object"}
-        if object_members:
-            store = objects if objects is not None else ObjectStore(target)
-            with Step(console, f"objects: {len(object_members)} to compare and restore"):
-                for name, meta in object_members.items():
-                    current = store.read(meta["key"])
-                    if current is not None and archive.content_sha(current) == meta["sha256"]:
-                        report.objects_unchanged += 1
-                        continue
-                    if dry_run:
-                        report.objects_written += 1
-                        continue
-                    store.upload(meta["key"], staging / name, meta.get("content_type", ""))
-                    back = store.read(meta["key"])
-                    if back is None or archive.content_sha(back) != meta["sha256"]:
-                        raise OpsError(
-                            f"object {meta['key']} did not read back identical after restore",
-                            ExitStatus.VERIFICATION_FAILED,
-                        )
-                    report.objects_written += 1
-                    if report.objects_written % 100 == 0:
-                        console.progress(f"  {report.objects_written} objects restored")
+        try:
+            # a cloud stack's PostgreSQL auth store: new database + verify now, switch below (pg_store.py)
+            auth_pg = pg_store.prepare_restore(
+                staging, manifest, target, console, stamp=stamp, dry_run=dry_run, switch=switch
+            )
+            _restore_objects(manifest, staging, target, objects, report, console, dry_run)
+        except OpsError as exc:
+            if cloud_d1 is None or not cloud_d1.new_id:
+                raise
+            raise OpsError(
+                f"{exc}. The verified new D1 {cloud_d1.new_name} ({cloud_d1.new_id}) was not switched to "
+                "either: delete it when done",
+                exc.status,
+            ) from None
 
         if cloud_d1 is not None and not dry_run:
             cloud_d1.switch_over()  # prints the rollback command
@@ -194,8 +216,16 @@ def run_restore(
         if not dry_run:
             pg_store.switch_over(auth_pg, console, report.switched, report.kept, target.stack)
         if report.switched and (apply := getattr(switch, "apply", None)) is not None:
-            with Step(console, f"applying the switch to stack {target.stack}: pulumi up"):
-                apply()
+            try:
+                with Step(console, f"applying the switch to stack {target.stack}: pulumi up"):
+                    apply()
+            except OpsError as exc:
+                raise OpsError(
+                    f"{exc}. The stack config now names the restored stores ({', '.join(report.switched)}) "
+                    f"but was not applied: fix the cause and run `pulumi up --stack {target.stack}`, or roll "
+                    "back with the commands printed above",
+                    exc.status,
+                ) from None
         if dry_run or not plans:
             return report
         services = [s for s, _, _ in plans]

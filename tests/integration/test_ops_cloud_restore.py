@@ -172,5 +172,24 @@ def test_a_failing_auth_store_switches_nothing_even_after_the_d1_verified(
     with pytest.raises(OpsError) as err:
         run_restore(archive_path, stack, console, control=None, switch=ConfigSwitch(pulumi, "dev"))  # type: ignore[arg-type]
     assert err.value.status == ExitStatus.VERIFICATION_FAILED
-    assert len(d1.created) == 1, "the D1 copy had been made and verified"
+    (new_d1,) = d1.created  # the D1 copy had been made and verified ...
+    assert new_d1 in str(err.value) and "not switched" in str(err.value)  # ... and is named as left over
     assert pulumi.calls == [], "no key set and no pulumi up: the stack still points at its live stores"
+
+
+class FailingUp(RecordingPulumi):
+    def up(self, stack: str) -> None:
+        super().up(stack)
+        raise OpsError("pulumi up failed (exit 255): error: Docker host unreachable")
+
+
+def test_a_failed_up_says_the_config_is_set_but_not_applied(stack: Target, tmp_path: Path) -> None:
+    archive_path = _backup(stack, tmp_path)
+    pulumi = FailingUp()
+    console, _ = _console()
+    with pytest.raises(OpsError) as err:
+        run_restore(archive_path, stack, console, control=None, switch=ConfigSwitch(pulumi, "dev"))  # type: ignore[arg-type]
+    message = str(err.value)
+    assert "Docker host unreachable" in message and "was not applied" in message
+    assert "telestack:d1DatabaseId=" in message and "telestack:authDatabaseName=" in message
+    assert [c[0] for c in pulumi.calls] == ["config set", "config set", "up"]
