@@ -17,6 +17,7 @@ PostgreSQL, Redis) are built here in the same :class:`ServiceSpec` shape.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -315,6 +316,7 @@ class DockerService(pulumi.ComponentResource):
                 healthcheck=_health(spec),
                 restart="no" if one_shot else restart,
                 must_run=not one_shot,
+                attach=one_shot or None,  # `pulumi up` waits for a job and records its exit_code
                 wait=bool(spec.health) and not one_shot,
                 memory=limits.memory_mb,
                 memory_swap=limits.memory_mb,
@@ -324,7 +326,18 @@ class DockerService(pulumi.ComponentResource):
                 # would collide with the old container ("name already in use", pulumi-docker#1356)
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             ))
+        #: a job's exit code, raising RunError (which fails `pulumi up`) when it is not 0
+        check = functools.partial(job_succeeded, f"{prefix}-{spec.name}")
+        self.job_exit_codes = [c.exit_code.apply(check) for c in self.containers] if one_shot else []
         self.register_outputs({"containers": [c.name for c in self.containers]})
+
+
+def job_succeeded(container: str, code: int | None) -> int:
+    """A one-shot job (the MinIO bucket/users job) that failed must fail the deploy, not pass silently."""
+    if code not in (None, 0):
+        raise pulumi.RunError(f"job container {container} exited with code {code}: "
+                              f"`docker logs {container}` on the docker host says why")
+    return code or 0
 
 
 def _uploads(spec: ServiceSpec, values: Mapping[str, str]) -> list[docker.ContainerUploadArgs] | None:
@@ -433,6 +446,9 @@ def render(s: Settings) -> dict[str, Any]:
         "cloudflare_account_id": refs.account_id,  # with d1_database_id: what scripts/ops needs to reach D1
         "worker_version_id": gateway.version.id,
         "services": sorted(services_by_name),
+        # exported so `pulumi up` awaits them: a failed job fails the deploy (job_succeeded)
+        "jobs": {name: pulumi.Output.all(*svc.job_exit_codes)
+                 for name, svc in sorted(services_by_name.items()) if svc.job_exit_codes},
         **auth_db_output(s, refs),
     }
 

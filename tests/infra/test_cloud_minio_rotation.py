@@ -61,11 +61,11 @@ def _console() -> Console:
     return Console(stdout=io.StringIO(), stderr=io.StringIO())
 
 
-def _render(values: Mapping[str, str]) -> Recorder:
+def _render(values: Mapping[str, str], recorder: Recorder | None = None) -> Recorder:
     """The cloud program for staging under mocks, its secrets from ``values`` (stack config, no namespace)."""
     _, environment = settings.load_environment(ENV_NAME)
     assert environment.storage.kind == "minio"
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     pulumi.runtime.set_mocks(recorder, project="telestack", stack=ENV_NAME, preview=False)
     secret_keys = ["postgresPassword", *settings.MINIO_SECRET_KEYS]
     config = {f"telestack:{k}": values[k] for k in secret_keys}
@@ -83,7 +83,7 @@ def _render(values: Mapping[str, str]) -> Recorder:
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         outputs = render_docker.render(s)
-        return pulumi.Output.from_input(outputs["gateway_url"])
+        return pulumi.Output.all(outputs["gateway_url"], outputs["jobs"])
 
     program()
     return recorder
@@ -343,6 +343,25 @@ def test_job_refuses_the_root_user_as_app_identity(phases: dict[str, Any], tmp_p
     result = minio.run(job, "sh")
     assert result.returncode == 1 and "give MinIO a root user of its own" in result.stderr
     assert _app_users(minio.users()) == {k: u["secret"] for k, u in STALE.items()}, "nothing was changed"
+
+
+class FailingJob(Recorder):
+    """The docker provider's answer for a job container that exited non-zero (attach: it waited)."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        urn, outputs = super().new_resource(args)
+        if args.typ.endswith("container:Container") and args.inputs["name"].endswith("-minio-bucket"):
+            assert args.inputs.get("attach") is True and args.inputs.get("mustRun") is False
+            outputs["exitCode"] = 1
+        return urn, outputs
+
+
+def test_a_failing_job_fails_the_deploy_naming_its_container() -> None:
+    ok = _render(INITIAL)
+    assert _container(ok, "minio-bucket").inputs["attach"] is True  # up waits for the job
+    failed = rf"job container telestack-{ENV_NAME}-minio-bucket exited with code 1"
+    with pytest.raises(pulumi.RunError, match=failed):
+        _render(INITIAL, FailingJob())
 
 
 # --- the root pair: declared, generated, required -------------------------------------------------
