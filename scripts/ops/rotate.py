@@ -37,6 +37,8 @@ What each component supports (hence the overlap per secret):
 - auth API key (gateway → SuperTokens Core): the core's ``api_keys`` is a comma-separated
   list; during the window it holds ``new,old`` while the gateway already sends the new one
   (until ``--finish``: the core has no expiry for a key).
+- MinIO's root pair (``storage.kind: minio`` only): cut-over (MinIO has one root pair); only the
+  ``minio-bucket`` job uses it, so the stack's S3 pair and its presigned URLs are unaffected.
 - Centrifugo HTTP API key: cut-over (Centrifugo accepts exactly one ``http_api.key``).
   Its only client is the gateway, restarted with the new key by the same
   ``pulumi up``; events whose publish failed in between stay in the outbox
@@ -112,8 +114,18 @@ SPECS: tuple[SecretSpec, ...] = (
         False,
         "cut-over: one API key in Centrifugo; the outbox retries publishes missed during the restart",
     ),
+    SecretSpec(
+        "minio-root",
+        ("minioRootUser", "minioRootPassword"),
+        ("access_key", "secret_key"),
+        False,
+        "cut-over: MinIO has one root pair and restarts with the new one; only the minio-bucket job "
+        "uses it (the stack's S3 pair is an ordinary user and keeps working)",
+    ),
 )
 BY_NAME = {s.name: s for s in SPECS}
+#: secrets that exist only for one ``storage.kind`` (others are every stack's)
+STORAGE_ONLY = {"minio-root": "minio"}
 #: what the "s3" window means per environment ``storage.kind``
 S3_NOTES: dict[str, str] = {
     "seaweedfs": "SeaweedFS accepts the previous pair too, until `--finish`",
@@ -422,14 +434,26 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def select(only: str | None) -> list[SecretSpec]:
+def _applies(name: str, storage_kind: str | None) -> bool:
+    return storage_kind is None or STORAGE_ONLY.get(name, storage_kind) == storage_kind
+
+
+def select(only: str | None, storage_kind: str | None = None) -> list[SecretSpec]:
+    """``--only``'s specs, or every spec that applies to the stack (``storage_kind``; None: not known yet)."""
     if not only:
-        return list(SPECS)
+        return [s for s in SPECS if _applies(s.name, storage_kind)]
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise OpsError(
             f"--only: unknown secret {unknown[0]!r} (choose from {', '.join(BY_NAME)})", ExitStatus.USAGE
+        )
+    wrong = [n for n in names if not _applies(n, storage_kind)]
+    if wrong:
+        raise OpsError(
+            f"--only: {wrong[0]} exists only on stacks with storage.kind {STORAGE_ONLY[wrong[0]]} "
+            f"(this one: {storage_kind})",
+            ExitStatus.USAGE,
         )
     return [BY_NAME[n] for n in names]
 
@@ -440,7 +464,7 @@ def command(args: argparse.Namespace, target: Target, console: Console) -> ExitS
     pulumi = Pulumi()
     store = PulumiConfig(pulumi, target.stack)
     kind = "seaweedfs"
-    if any(s.name == "s3" for s in select(args.only)):
+    if any(s.name in ("s3", *STORAGE_ONLY) for s in select(args.only)):
         kind = stack_storage_kind(store, target.stack, pulumi.root, console)
     return execute(args, store, console, storage_kind=kind, environ=os.environ, stdin=sys.stdin)
 
@@ -455,7 +479,7 @@ def execute(
     stdin: TextIO | None,
 ) -> ExitStatus:
     """The command on a given config store (tests pass an in-memory one)."""
-    specs = select(args.only)
+    specs = select(args.only, storage_kind)
     if args.finish:
         outcomes = finish(
             store,

@@ -162,7 +162,7 @@ ALL = {
 
 def test_rotation_start_keeps_previous_values_with_a_deadline_and_prints_none() -> None:
     config, c = MemoryConfig(ALL), _console()
-    outcomes = rotate.start(config, list(rotate.SPECS), 600, c, now=1000.0)
+    outcomes = rotate.start(config, rotate.select(None, "seaweedfs"), 600, c, now=1000.0)
     assert {o.name: o.action for o in outcomes} == {
         "centrifugo-token": "rotated",
         "s3": "rotated",
@@ -205,7 +205,7 @@ def test_finish_waits_for_the_window_unless_forced_and_is_idempotent() -> None:
 
 def test_dry_run_changes_nothing() -> None:
     config = MemoryConfig(ALL)
-    outcomes = rotate.start(config, list(rotate.SPECS), 600, _console(), dry_run=True)
+    outcomes = rotate.start(config, rotate.select(None, "seaweedfs"), 600, _console(), dry_run=True)
     assert config.values == ALL and config.applied == 0
     assert {o.action for o in outcomes} == {"would-rotate"}
 
@@ -221,7 +221,7 @@ def test_component_settings_carry_the_previous_values_only_during_a_rotation() -
     before = rotate.component_settings(config)
     assert "CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY" not in before["centrifugo_env"]
     assert before["s3_credentials"] == [("AKOLD0000", "sk-old-000")]
-    rotate.start(config, list(rotate.SPECS), 600, _console(), now=1000.0)
+    rotate.start(config, rotate.select(None, "seaweedfs"), 600, _console(), now=1000.0)
     during = rotate.component_settings(config)
     assert during["centrifugo_env"]["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] == "t0-old-token"
     assert during["centrifugo_env"]["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == "1600"

@@ -186,3 +186,31 @@ def test_storage_kind_is_read_from_the_environment_file(tmp_path: Path) -> None:
     with pytest.raises(OpsError, match="cannot tell the stack's storage.kind: .*broken.yaml") as err:
         rotate.stack_storage_kind(MemoryConfig({}), "broken", tmp_path, c)
     assert err.value.status == ExitStatus.USAGE
+
+
+# --- MinIO's own root pair: a cut-over, and only where MinIO runs ----------------------------------
+
+ROOT_PAIR = {"minioRootUser": "TSROOTOLD000000001", "minioRootPassword": "root-old-password-000000001"}
+
+
+def test_minio_root_pair_is_a_cut_over_on_minio_stacks() -> None:
+    config = MemoryConfig(OLD | ROOT_PAIR)
+    c = _console()
+    args = _args(only="minio-root")
+    assert rotate.execute(args, config, c, storage_kind="minio", environ={}, stdin=None) == ExitStatus.OK
+    user, password = config.values["minioRootUser"], config.values["minioRootPassword"]
+    assert user != ROOT_PAIR["minioRootUser"] and password != ROOT_PAIR["minioRootPassword"]
+    assert len(user) >= 3 and len(password) >= 8  # MinIO's own minimums for a root pair
+    assert not [k for k in config.values if k.startswith("minioRoot") and k.endswith(("Previous", "Until"))]
+    assert config.applied == 1 and "cut-over" in c.stdout.getvalue()  # type: ignore[attr-defined]
+    assert password not in _text(c) and ROOT_PAIR["minioRootPassword"] not in _text(c)
+    assert {k: config.values[k] for k in OLD} == OLD, "the stack's other secrets (its S3 pair too) changed"
+
+
+def test_rotating_everything_includes_the_minio_root_only_where_minio_runs() -> None:
+    assert "minio-root" in {s.name for s in rotate.select(None, "minio")}
+    assert "minio-root" not in {s.name for s in rotate.select(None, "seaweedfs")}
+    assert "minio-root" not in {s.name for s in rotate.select(None, "external")}
+    with pytest.raises(OpsError, match="storage.kind minio") as err:
+        rotate.select("minio-root", "seaweedfs")
+    assert err.value.status == ExitStatus.USAGE
