@@ -104,14 +104,14 @@ def run_backup(
                 path = staging / member
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("wb") as fh:
-                    store.download(info.key, fh)
+                    content_type = store.download(info.key, fh)  # one GET: bytes and content type
                 if path.stat().st_size != info.size:
                     raise OpsError(
                         f"object {info.key}: read {path.stat().st_size} bytes, listed {info.size}",
                         ExitStatus.VERIFICATION_FAILED,
                     )
                 manifest.members[member] = archive.member_meta(
-                    path, "object", key=info.key, content_type=store.content_type(info.key)
+                    path, "object", key=info.key, content_type=content_type
                 )
                 count += 1
                 if count % 100 == 0:

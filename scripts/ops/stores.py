@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -174,11 +175,11 @@ class ObjectStore:
             for item in page.get("Contents", []):
                 yield ObjectInfo(item["Key"], int(item["Size"]), "")
 
-    def content_type(self, key: str) -> str:
-        return str(self._s3.head_object(Bucket=self.bucket, Key=key).get("ContentType") or "")
-
-    def download(self, key: str, fh: BinaryIO) -> None:
-        self._s3.download_fileobj(self.bucket, key, fh)
+    def download(self, key: str, fh: BinaryIO) -> str:
+        """Stream the object into ``fh`` with one GET and return its content type (no HEAD for it)."""
+        response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        shutil.copyfileobj(response["Body"], fh, 1 << 20)
+        return str(response.get("ContentType") or "")
 
     def read(self, key: str) -> bytes | None:
         try:
