@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,8 +51,15 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
+_TRIGGER = re.compile(r"^CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b", re.IGNORECASE)
+_ENDS_TRIGGER = re.compile(r"\bEND$", re.IGNORECASE)
+
+
 def split_sql(sql: str) -> list[str]:
-    """Split a script into statements on ``;`` outside quotes and comments (no triggers)."""
+    """Split a script into statements on ``;`` outside quotes and comments.
+
+    A ``CREATE TRIGGER`` runs to ``END;`` (its body's statements end in ``;`` too), the rule
+    SQLite's own ``sqlite3_complete`` applies; the batch sends each statement separately."""
     out: list[str] = []
     buf: list[str] = []
     i, n = 0, len(sql)
@@ -82,9 +90,12 @@ def split_sql(sql: str) -> list[str]:
             continue
         if c == ";":
             stmt = "".join(buf).strip()
-            if stmt:
-                out.append(stmt)
-            buf = []
+            if _TRIGGER.match(stmt) and not _ENDS_TRIGGER.search(stmt):
+                buf.append(c)  # inside a trigger's BEGIN ... END body
+            else:
+                if stmt:
+                    out.append(stmt)
+                buf = []
         else:
             buf.append(c)
         i += 1

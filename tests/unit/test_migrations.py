@@ -32,6 +32,35 @@ def test_split_sql_respects_quotes_and_comments() -> None:
     assert split_sql(sql) == ["CREATE TABLE a (x TEXT DEFAULT 'x;y')", "INSERT INTO a VALUES ('it''s;')"]
 
 
+TRIGGER_SQL = """
+CREATE TABLE audit (doc TEXT, n INTEGER);
+CREATE TRIGGER documents_audit AFTER INSERT ON documents
+BEGIN
+  INSERT INTO audit VALUES (new.id, 1);  -- a ; inside the body
+  UPDATE audit SET n = n + 1 WHERE doc = new.id;
+END;
+CREATE INDEX audit_doc ON audit(doc);
+"""
+
+
+def test_split_sql_keeps_a_trigger_body_whole() -> None:
+    statements = split_sql(TRIGGER_SQL)
+    assert [s.split()[0:3] for s in statements] == [
+        ["CREATE", "TABLE", "audit"],
+        ["CREATE", "TRIGGER", "documents_audit"],
+        ["CREATE", "INDEX", "audit_doc"],
+    ]
+    assert statements[1].endswith("END") and statements[1].count(";") == 2
+
+
+async def test_a_migration_with_a_trigger_applies_and_the_trigger_fires(db: SqliteDatabase) -> None:
+    files = [*load_migrations(CONFIG), ("0003_audit", TRIGGER_SQL)]
+    assert (await migrations.migrate(db, files))[-1] == "0003_audit"
+    await db.execute("INSERT INTO documents VALUES ('notes', 'd1', 'u1', '{}', 1, 0, 0)")
+    rows = (await db.execute("SELECT doc, n FROM audit")).rows
+    assert [(r["doc"], r["n"]) for r in rows] == [("d1", 2)]
+
+
 async def test_repo_migrations_apply_once_and_record(db: SqliteDatabase) -> None:
     files = load_migrations(CONFIG)
     assert [n for n, _ in files] == ["0001_documents", "0002_outbox"]
