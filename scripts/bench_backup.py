@@ -270,8 +270,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from scripts.ops.backup import run_backup
     from scripts.ops.console import Console
     from scripts.ops.restore import run_restore
-    from scripts.ops.stack import Target
     from scripts.ops.stores import ObjectStore
+    from tests.support.ops import file_target
     from tests.support.seaweedfs import start_seaweedfs
 
     log("starting weed mini ...")
@@ -279,16 +279,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     try:
         state = work / "state"
         state.mkdir()
-        target = Target(
-            stack="bench",
-            db_path=str(state / "gateway.sqlite3"),
-            auth_db_path=str(state / "auth.sqlite3"),
-            state_dir=str(state),
-            s3_endpoint=s3.endpoint,
-            s3_bucket=s3.bucket,
-            s3_access_key_id=s3.access_key,
-            s3_secret_access_key=s3.secret_key,
-        )
+        target = file_target("bench", state, s3)
         client = s3.client()
         log(f"filling: {args.docs} documents, {args.users} users, {args.objects} x {args.object_kib} KiB")
         fill_database(Path(target.db_path), args.docs)

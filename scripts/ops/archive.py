@@ -91,6 +91,15 @@ class Manifest:
         )
 
 
+def count_differences(restored: dict[str, int], archived: dict[str, int]) -> dict[str, tuple[Any, Any]]:
+    """Table -> (restored count, archived count) wherever a restored store disagrees with the manifest."""
+    return {
+        t: (restored.get(t, "missing"), archived.get(t, "not in the archive"))
+        for t in sorted(restored.keys() | archived.keys())
+        if restored.get(t) != archived.get(t)
+    }
+
+
 def object_member(key: str) -> str:
     return OBJECTS_PREFIX + key
 

@@ -20,11 +20,13 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from scripts.ops import archive
 from scripts.ops.console import Console, ExitStatus, OpsError, Step
 from scripts.ops.d1_api import D1Api
-from scripts.ops.stack import ConfigSwitch, Pulumi, Target
+from scripts.ops.stack import ConfigSwitch, Pulumi, Switch, Target, rollback_command
+from scripts.ops.stores import quote_ident
 
 #: plain stack-config key (project ``telestack``) naming the D1 the Worker binds; "" = the managed one
 SWITCH_KEY = "d1DatabaseId"
@@ -34,19 +36,7 @@ MIGRATIONS_TABLE = "_migrations"
 D1_STATEMENT_LIMIT = 100_000
 
 
-class Switch(Protocol):
-    """What the restore needs of :class:`ConfigSwitch` (tests inject a recorder)."""
-
-    def __call__(self, key: str, value: str) -> None: ...
-
-    def current(self, key: str) -> str | None: ...
-
-
 # --- the SQL D1 imports ----------------------------------------------------------------------------
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _unused(value: str, primary: str, secondary: str) -> str:
@@ -114,10 +104,11 @@ def import_sql(path: Path) -> str:
                                ExitStatus.VERIFICATION_FAILED)
             else:
                 out.append(f"{sql};")
-            columns = [r[1] for r in con.execute(f"PRAGMA table_info({_quote(name)})")]
-            names = ",".join(_quote(c) for c in columns)
-            for row in con.execute(f"SELECT {names} FROM {_quote(name)}"):  # noqa: S608
-                out.append(f"INSERT INTO {_quote(name)} ({names}) VALUES({','.join(map(_literal, row))});")
+            columns = [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(name)})")]
+            names = ",".join(quote_ident(c) for c in columns)
+            table = quote_ident(name)
+            for row in con.execute(f"SELECT {names} FROM {table}"):  # noqa: S608
+                out.append(f"INSERT INTO {table} ({names}) VALUES({','.join(map(_literal, row))});")
         rest = con.execute(
             "SELECT name, tbl_name, sql FROM sqlite_master WHERE sql NOT NULL "
             "AND type IN ('index', 'trigger', 'view') ORDER BY type COLLATE NOCASE, rowid"
@@ -151,8 +142,8 @@ def row_text_sql(table: str, columns: list[str]) -> str:
     """Each row as one text of ``typeof:quote`` per column, in a total order: the same SQL on the
     archive's SQLite file and on the new D1 (both SQLite), so equal digests mean equal rows — values
     and storage classes, blobs included — without trusting the import's own report."""
-    cells = " || ',' || ".join(f"typeof({_quote(c)}) || ':' || quote({_quote(c)})" for c in columns)
-    return f"SELECT {cells} AS r FROM {_quote(table)} ORDER BY r"  # noqa: S608
+    cells = " || ',' || ".join(f"typeof({quote_ident(c)}) || ':' || quote({quote_ident(c)})" for c in columns)
+    return f"SELECT {cells} AS r FROM {quote_ident(table)} ORDER BY r"  # noqa: S608
 
 
 def archive_digests(path: Path, tables: list[str]) -> dict[str, tuple[list[str], str]]:
@@ -161,7 +152,7 @@ def archive_digests(path: Path, tables: list[str]) -> dict[str, tuple[list[str],
     try:
         out: dict[str, tuple[list[str], str]] = {}
         for table in tables:
-            columns = [r[1] for r in con.execute(f"PRAGMA table_info({_quote(table)})")]
+            columns = [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
             digest = hashlib.sha256()
             for (text,) in con.execute(row_text_sql(table, columns)):
                 digest.update(text.encode() + b"\n")
@@ -260,14 +251,13 @@ class CloudD1Restore:
         counts: dict[str, int] = {}
         if want.keys() & tables:
             union = " UNION ALL ".join(
-                f"SELECT {_text(t)} AS t, count(*) AS n FROM {_quote(t)}"  # noqa: S608
+                f"SELECT {_text(t)} AS t, count(*) AS n FROM {quote_ident(t)}"  # noqa: S608
                 for t in sorted(want.keys() & tables))
             counts = {str(r["t"]): int(r["n"]) for r in self.api.query(self.new_id, union)}
         for extra in tables - want.keys():
             counts[extra] = -1
         if counts != want:
-            diff = {t: (counts.get(t, "missing"), want.get(t, "not in the archive"))
-                    for t in sorted(counts.keys() | want.keys()) if counts.get(t) != want.get(t)}
+            diff = archive.count_differences(counts, want)
             raise OpsError(f"restored D1 does not match the manifest (table: restored vs archived): {diff}",
                            ExitStatus.VERIFICATION_FAILED)
         self.counts = counts
@@ -312,14 +302,9 @@ class CloudD1Restore:
         self.previous_config = self.switch.current(SWITCH_KEY) or ""
         with Step(self.console, f"setting telestack:{SWITCH_KEY} to {self.new_id}"):
             self.switch(SWITCH_KEY, self.new_id)
-        stack = f" --stack {self.target.stack}" if self.target.stack else ""
-        key = f"telestack:{SWITCH_KEY}"
-        if self.previous_config:
-            rollback = f"pulumi config set{stack} {key} {self.previous_config} && pulumi up{stack}"
-        else:
-            rollback = f"pulumi config rm{stack} {key} && pulumi up{stack}"
+        rollback = rollback_command(self.target.stack, SWITCH_KEY, self.previous_config)
         self.console.progress(f"previous D1 {self.live_id} kept as it was; rollback: {rollback}")
         return rollback
 
 
-__all__ = ["SWITCH_KEY", "CloudD1Restore", "Switch", "import_sql", "sequences"]
+__all__ = ["SWITCH_KEY", "CloudD1Restore", "import_sql", "sequences"]

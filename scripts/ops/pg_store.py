@@ -22,14 +22,14 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scripts.ops import archive
 from scripts.ops.console import Console, ExitStatus, OpsError, Step
-from scripts.ops.stack import ConfigSwitch, Pulumi, Target
+from scripts.ops.stack import ConfigSwitch, Pulumi, Switch, Target, rollback_command
 
 MEMBER = "auth/auth.pgdump"
 #: member meta ``format``: what restore must feed to pg_restore
@@ -43,8 +43,6 @@ INSTALL_HINT = (
     "or set TELESTACK_PG_BIN to their directory"
 )
 _RESTORED_SUFFIX = re.compile(r"_restore_\d{8}t\d{6}z$")
-
-Switch = Callable[[str, str], None]
 
 
 # --- connection --------------------------------------------------------------------------------
@@ -372,11 +370,7 @@ def prepare_restore(
     with pg.with_db(new).connect(autocommit=True) as con:
         counts = table_counts(con)
     if counts != expected:
-        diff = {
-            t: (counts.get(t, "missing"), expected.get(t, "not in the archive"))
-            for t in sorted(set(counts) | set(expected))
-            if counts.get(t) != expected.get(t)
-        }
+        diff = archive.count_differences(counts, expected)
         raise OpsError(
             f"restored auth store does not match the manifest (table: restored vs archived) "
             f"{dict(list(diff.items())[:5])}. {keep}",
@@ -419,10 +413,9 @@ def switch_over(
         prepared.switch(SWITCH_KEY, prepared.new_database)
     switched.append(f"{key}={prepared.new_database}")
     kept[key] = prepared.live_database
-    flag = f" --stack {stack}" if stack else ""
     console.progress(
         f"previous auth database {prepared.live_database} kept as it was; rollback: "
-        f"pulumi config set{flag} {key} {prepared.live_database} && pulumi up{flag}"
+        f"{rollback_command(stack, SWITCH_KEY, prepared.live_database)}"
     )
 
 

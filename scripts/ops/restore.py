@@ -28,9 +28,9 @@ from typing import Any
 
 from scripts.ops import archive, pg_store
 from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
-from scripts.ops.d1_restore import CloudD1Restore, Switch
+from scripts.ops.d1_restore import CloudD1Restore
 from scripts.ops.services import PidFileControl, ServiceControl
-from scripts.ops.stack import ConfigSwitch, Pulumi, Target
+from scripts.ops.stack import ConfigSwitch, Pulumi, Switch, Target
 from scripts.ops.stores import ObjectStore, sqlite_counts, sqlite_integrity, sqlite_snapshot
 
 #: archive member → (Target field holding the live path, service that holds it open)

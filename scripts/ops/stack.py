@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from scripts.ops.console import ExitStatus, OpsError
 
@@ -195,6 +195,23 @@ class Pulumi:
 
     def up(self, stack: str) -> None:
         self.run("up", "--stack", stack, "--yes", "--skip-preview")
+
+
+class Switch(Protocol):
+    """What a cloud restore needs of :class:`ConfigSwitch` (tests inject a recorder)."""
+
+    def __call__(self, key: str, value: str) -> None: ...
+
+    def current(self, key: str) -> str | None: ...
+
+
+def rollback_command(stack: str, key: str, previous: str) -> str:
+    """The commands that point ``telestack:<key>`` back at ``previous`` ("" = the key's default)."""
+    flag = f" --stack {stack}" if stack else ""
+    name = f"telestack:{key}"
+    if previous:
+        return f"pulumi config set{flag} {name} {previous} && pulumi up{flag}"
+    return f"pulumi config rm{flag} {name} && pulumi up{flag}"
 
 
 @dataclass

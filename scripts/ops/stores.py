@@ -32,7 +32,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _quote(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """An SQLite identifier, double-quoted (table names come from the database, not from users)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -46,7 +47,7 @@ def sqlite_counts(path: Path) -> dict[str, int]:
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
             )
         ]
-        return {t: int(con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]) for t in tables}  # noqa: S608
+        return {t: int(con.execute(f"SELECT count(*) FROM {quote_ident(t)}").fetchone()[0]) for t in tables}  # noqa: S608
     finally:
         con.close()
 

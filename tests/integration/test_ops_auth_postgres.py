@@ -33,7 +33,7 @@ from scripts.ops.console import Console, ExitStatus, OpsError
 from scripts.ops.restore import run_restore
 from scripts.ops.stack import Target
 from scripts.ops.stores import ObjectInfo
-from tests.support.ops import migrate_sqlite
+from tests.support.ops import flip_one_byte, migrate_sqlite
 from tests.support.postgres import PostgresServer, start_postgres
 
 pytestmark = pytest.mark.stack
@@ -380,10 +380,7 @@ def test_a_bad_archive_creates_no_database(
     result = _backup(target, tmp_path)
     bad = tmp_path / "bad.tar.gz"
     if damage == "archive_bytes":
-        raw = bytearray(result.archive.read_bytes())
-        raw[len(raw) // 2] ^= 0x01
-        bad.write_bytes(bytes(raw))
-        archive.sidecar(bad).write_text(archive.sidecar(result.archive).read_text())
+        flip_one_byte(result.archive, bad)
     elif damage == "garbage_dump_with_valid_checksums":
         garbage = b"PGDMP" + os.urandom(4096)
 

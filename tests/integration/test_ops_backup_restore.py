@@ -29,7 +29,7 @@ from scripts.ops.restore import run_restore
 from scripts.ops.services import PidFileControl
 from scripts.ops.stack import Target
 from scripts.ops.stores import ObjectStore
-from tests.support.ops import migrate_sqlite
+from tests.support.ops import file_target, flip_one_byte, migrate_sqlite
 from tests.support.seaweedfs import SeaweedFS, private_seaweedfs
 
 pytestmark = pytest.mark.stack
@@ -163,16 +163,7 @@ class _LocalControl(PidFileControl):
 def stack(tmp_path: Path, s3: SeaweedFS) -> Iterator[tuple[Target, ObjectStore, _Gateway]]:
     state = tmp_path / "state"
     state.mkdir()
-    target = Target(
-        stack="test",
-        db_path=str(state / "gateway.sqlite3"),
-        auth_db_path=str(state / "auth.sqlite3"),
-        state_dir=str(state),
-        s3_endpoint=s3.endpoint,
-        s3_bucket=s3.bucket,
-        s3_access_key_id=s3.access_key,
-        s3_secret_access_key=s3.secret_key,
-    )
+    target = file_target("test", state, s3)
     migrate_sqlite(Path(target.db_path))
     from infra.supertokens_standin.store import Store
 
@@ -249,10 +240,7 @@ def test_corrupt_archive_is_refused_and_live_data_untouched(
     result = run_backup(target, tmp_path / "backups", _console())
     bad = tmp_path / "bad.tar.gz"
     if damage == "archive_bytes":
-        raw = bytearray(result.archive.read_bytes())
-        raw[len(raw) // 2] ^= 0x01
-        bad.write_bytes(bytes(raw))
-        archive.sidecar(bad).write_text(archive.sidecar(result.archive).read_text())
+        flip_one_byte(result.archive, bad)
     elif damage == "member_bytes":
         _rewrite_member(result.archive, bad, archive.DATABASE_MEMBER)
     else:

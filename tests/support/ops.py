@@ -4,6 +4,37 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scripts.ops.stack import Target
+    from tests.support.seaweedfs import SeaweedFS
+
+
+def file_target(stack: str, state: Path, s3: SeaweedFS) -> Target:
+    """A local-shaped stack: both databases as SQLite files under ``state``, the bucket on ``s3``."""
+    from scripts.ops.stack import Target
+
+    return Target(
+        stack=stack,
+        db_path=str(state / "gateway.sqlite3"),
+        auth_db_path=str(state / "auth.sqlite3"),
+        state_dir=str(state),
+        s3_endpoint=s3.endpoint,
+        s3_bucket=s3.bucket,
+        s3_access_key_id=s3.access_key,
+        s3_secret_access_key=s3.secret_key,
+    )
+
+
+def flip_one_byte(archive_path: Path, dest: Path) -> None:
+    """A copy of an archive with one bit flipped mid-file, beside the ORIGINAL's sidecar checksum."""
+    from scripts.ops import archive
+
+    raw = bytearray(archive_path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    dest.write_bytes(bytes(raw))
+    archive.sidecar(dest).write_text(archive.sidecar(archive_path).read_text())
 
 
 def migrate_sqlite(db_path: Path) -> None:
