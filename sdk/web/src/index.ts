@@ -1,0 +1,13 @@
+export { createClient, TelestackClient, type ClientOptions } from './client.js';
+export { signUp, signIn, signOut, currentUser, authStateReady, onAuthStateChanged } from './account.js';
+export { doc, collection, query, where, orderBy, limit, startAfter, DocumentReference, CollectionReference, Query, type QueryConstraint } from './refs.js';
+export { getDoc, addDoc, setDoc, updateDoc, deleteDoc, getDocs, getCount, writeBatch, WriteBatch, type WriteOptions } from './documents.js';
+export { onSnapshot, type Unsubscribe } from './listen.js';
+export { DocumentSnapshot, QuerySnapshot, type SnapshotMetadata } from './snapshot.js';
+export { uploadFile, getDownloadURL, type UploadOptions, type UploadResult, type BlobLike } from './files.js';
+export { TelestackError } from './errors.js';
+export { memoryStorage, type KeyValueStorage } from './kv.js';
+export { memoryPendingWrites, type PendingWriteStore, type PersistedWrite, type WriteOp } from './writes.js';
+export { processLock, type LockFn } from './locks.js';
+export type { FetchLike, FetchResponse } from './http.js';
+export type { DocumentData, DocumentRecord, JsonValue, User, WhereOp, Scalar, WireQuery, ChangeEvent } from './types.js';
