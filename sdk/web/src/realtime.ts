@@ -154,7 +154,7 @@ export class Realtime {
 }
 
 /** The document an event describes (null for a deletion); `created_at` from what is known of it. */
-function eventDoc(ev: ChangeEvent, store: LocalStore): DocumentRecord | null {
+export function eventDoc(ev: ChangeEvent, store: LocalStore): DocumentRecord | null {
   if (ev.type === 'deleted' || ev.data === null) return null;
   const known = store.known(ev.collection, ev.id)?.doc;
   const createdAt = ev.type === 'created' ? ev.updated_at : (known?.created_at ?? '');
