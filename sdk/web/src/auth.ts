@@ -46,6 +46,10 @@ export class Session implements TokenSource {
     if (channel) channel.onmessage = () => void this.adoptStored();
   }
 
+  close(): void {
+    this.channel?.close();
+  }
+
   get user(): User | null {
     return this.session?.user ?? null;
   }

@@ -29,6 +29,7 @@ export interface ClientOptions {
 /** Anything that must stop when the signed-in user changes (live listeners). */
 export interface Detachable {
   terminate(err: TelestackError): void;
+  stop(): void;
 }
 
 /** One connection to a gateway: session, local document state, write queue and live channel. */
@@ -65,6 +66,14 @@ export class TelestackClient {
     void this.session.ready.then(() => this.writes.restore());
   }
 
+  /** @internal see {@link terminate} */
+  close(): void {
+    for (const l of [...this.active]) l.stop();
+    this.active.clear();
+    this.realtime.reset();
+    this.session.close();
+  }
+
   /** Another user (or none): live data and queued writes of the previous one end here. */
   private userChanged(): void {
     this.realtime.reset();
@@ -77,4 +86,13 @@ export class TelestackClient {
 
 export function createClient(options: ClientOptions): TelestackClient {
   return new TelestackClient(options);
+}
+
+/**
+ * Stop the client: every listener stops (without an error callback), the realtime connection and the
+ * cross-tab channel close. The session stays stored. A Node process exits only after this (or when
+ * no listener was ever started).
+ */
+export function terminate(client: TelestackClient): void {
+  client.close();
 }

@@ -1,4 +1,4 @@
-export { createClient, TelestackClient, type ClientOptions } from './client.js';
+export { createClient, terminate, TelestackClient, type ClientOptions } from './client.js';
 export { signUp, signIn, signOut, currentUser, authStateReady, onAuthStateChanged } from './account.js';
 export { doc, collection, query, where, orderBy, limit, startAfter, DocumentReference, CollectionReference, Query, type QueryConstraint } from './refs.js';
 export { getDoc, addDoc, setDoc, updateDoc, deleteDoc, getDocs, getCount, writeBatch, WriteBatch, type WriteOptions } from './documents.js';

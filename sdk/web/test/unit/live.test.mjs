@@ -15,6 +15,17 @@ async function setup() {
   return { gw, client, channel };
 }
 
+/** mulberry32: a small seeded PRNG (an LCG's low bits alternate, which made every status the same) */
+function random(seed) {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+}
+
 test('a document listener applies events in version order and drops duplicates', async () => {
   const { gw, client } = await setup();
   gw.write('notes', 'n1', 'create', { title: 'v1' });
@@ -52,8 +63,7 @@ test('a document re-created after a deletion is taken even though its version re
 
 test('a live query with filter, order and limit equals a fresh query after random writes', async () => {
   const { gw, client } = await setup();
-  let seed = 42;
-  const rand = (n) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rand = random(42);
   for (let i = 0; i < 30; i++) gw.write('notes', `d${i}`, 'create', { status: rand(2) ? 'open' : 'done', priority: rand(6) });
   const wire = { where: [['status', '==', 'open']], order_by: [['priority', 'desc']], limit: 5 };
   const q = sdk.query(sdk.collection(client, 'notes'), sdk.where('status', '==', 'open'), sdk.orderBy('priority', 'desc'), sdk.limit(5));
