@@ -1,16 +1,24 @@
 // The SDK (the published bundle, dist/index.js) against a real gateway + Centrifugo + auth core.
 // Started by tests/integration/test_sdk_node.py, which passes TELESTACK_GATEWAY_URL.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import * as sdk from '../../dist/index.js';
 
 const url = process.env.TELESTACK_GATEWAY_URL;
 assert.ok(url, 'TELESTACK_GATEWAY_URL is not set (run through tests/integration/test_sdk_node.py)');
+const clients = [];
+/** A client closed after the tests, also when an assertion fails (an open connection keeps Node running). */
+const open = (options) => {
+  const client = sdk.createClient({ url, storage: sdk.memoryStorage(), ...options });
+  clients.push(client);
+  return client;
+};
+after(() => clients.forEach((c) => sdk.terminate(c)));
 const PASSWORD = 'correct horse 1';
 
 async function user() {
-  const client = sdk.createClient({ url, websocket: WebSocket, storage: sdk.memoryStorage() });
+  const client = open({ websocket: WebSocket });
   const email = `sdk-${Math.random().toString(36).slice(2, 12)}@example.com`;
   const me = await sdk.signUp(client, email, PASSWORD);
   return { client, me, notes: sdk.collection(client, 'notes') };
@@ -135,9 +143,41 @@ test('updateDoc with a stale ifVersion rejects with version_mismatch; the listen
 });
 
 test('the refused caller: no session means 401 unauthenticated, a wrong password 401 invalid_credentials', async () => {
-  const anon = sdk.createClient({ url, storage: sdk.memoryStorage() });
+  const anon = open({});
   const err = await sdk.getDocs(sdk.collection(anon, 'notes')).catch((e) => e);
   assert.deepEqual([err.code, err.status], ['unauthenticated', 401]);
   const bad = await sdk.signIn(anon, 'nobody@example.com', 'wrong password').catch((e) => e);
   assert.deepEqual([bad.code, bad.status], ['invalid_credentials', 401]);
+});
+
+test('access tokens (4 s here) are renewed before they expire, without the app noticing', async () => {
+  const refreshes = [];
+  const expiredSent = [];
+  const counting = (u, init) => {
+    if (u.endsWith('/v1/auth/refresh')) refreshes.push(Date.now());
+    const bearer = init.headers.authorization?.split('.')[1];
+    if (bearer) {
+      const { exp } = JSON.parse(Buffer.from(bearer, 'base64url').toString());
+      if (exp * 1000 <= Date.now()) expiredSent.push(u);
+    }
+    return fetch(u, init);
+  };
+  const client = open({ fetch: counting, websocket: WebSocket });
+  await sdk.signUp(client, `renew-${Math.random().toString(36).slice(2, 12)}@example.com`, PASSWORD);
+  const notes = sdk.collection(client, 'notes');
+  let latest = [];
+  const stop = sdk.onSnapshot(sdk.query(notes), (s) => (latest = s.docs.map((d) => d.data().title)));
+  const titles = [];
+  for (let i = 0; i < 4; i++) {
+    titles.push(`t${i}`);
+    await sdk.addDoc(notes, { title: `t${i}` });
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  await until(() => latest.length === 4, 'the listener saw every write');
+  assert.deepEqual([...latest].sort(), titles);
+  assert.ok(refreshes.length >= 1, 'renewed at least once over 8 s of 4 s tokens');
+  assert.deepEqual(expiredSent, [], 'an expired access token was sent');
+  assert.ok(sdk.currentUser(client));
+  stop();
+  sdk.terminate(client);
 });

@@ -1,13 +1,21 @@
 // Files through the SDK against the real gateway and SeaweedFS (see tests/integration/test_sdk_node.py).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '../../dist/index.js';
 
 const url = process.env.TELESTACK_GATEWAY_URL;
 assert.ok(url, 'TELESTACK_GATEWAY_URL is not set (run through tests/integration/test_sdk_node.py)');
+const clients = [];
+/** A client closed after the tests, also when an assertion fails (an open connection keeps Node running). */
+const open = (options) => {
+  const client = sdk.createClient({ url, storage: sdk.memoryStorage(), ...options });
+  clients.push(client);
+  return client;
+};
+after(() => clients.forEach((c) => sdk.terminate(c)));
 
 test('upload then download gives the same bytes; another user\'s prefix is refused', async () => {
-  const client = sdk.createClient({ url, storage: sdk.memoryStorage() });
+  const client = open({});
   const me = await sdk.signUp(client, `files-${Math.random().toString(36).slice(2, 12)}@example.com`, 'correct horse 1');
   const bytes = new Uint8Array(70_000).map((_, i) => (i * 7919) % 256);
   const key = `users/${me.id}/blob.bin`;
