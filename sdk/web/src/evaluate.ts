@@ -77,7 +77,7 @@ function lookup(data: JsonValue, field: string): { present: boolean; value: Json
       if (!Array.isArray(cur) || seg >= cur.length) return { present: false, value: null };
       cur = cur[seg] as JsonValue;
     } else {
-      if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.hasOwn(cur, seg)) {
+      if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, seg)) {
         return { present: false, value: null };
       }
       cur = cur[seg] as JsonValue;

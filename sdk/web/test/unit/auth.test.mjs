@@ -149,3 +149,39 @@ test('renewal is due a fifth of the lifetime (at most a minute) before expiry, b
   // not a JWT: the server's expiry is the fallback
   assert.equal(renewAt({ access_token: 'opaque', access_token_expires_at: now + 5_000 }, now), now + 5_000 - 1_000);
 });
+
+test('signing out in one tab signs the other tabs out (BroadcastChannel + shared storage)', async () => {
+  const storage = sdk.memoryStorage();
+  const url = `${URL}/tabs`; // its own channel name, apart from the other tests' clients
+  const routes = { 'POST /tabs/v1/auth/signin': () => reply(200, tokens()), 'POST /tabs/v1/auth/signout': () => reply(200, { signed_out: true }) };
+  const fetchFor = fakeFetch(Object.fromEntries(Object.entries(routes).map(([k, v]) => [k.replace('/tabs', ''), v]))).fetch;
+  const tab = (f) => sdk.createClient({ url, fetch: (u, i) => f(u.replace('/tabs', ''), i), storage });
+  const a = tab(fetchFor);
+  await sdk.signIn(a, 'a@example.com', 'password1');
+  const b = tab(fetchFor);
+  await sdk.authStateReady(b);
+  assert.equal(sdk.currentUser(b)?.id, 'u1');
+  const changed = new Promise((resolve) => sdk.onAuthStateChanged(b, (u) => u === null && resolve()));
+  await sdk.signOut(a);
+  // the channel is unref'd (it must not keep Node alive): hold the loop open while the message travels
+  let timer;
+  await Promise.race([changed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('tab B never heard')), 2000)))]);
+  clearTimeout(timer);
+  assert.equal(sdk.currentUser(b), null);
+  sdk.terminate(a);
+  sdk.terminate(b);
+});
+
+test('terminate stops listeners without calling their error callback', async () => {
+  const { client } = await signedIn({ 'POST /v1/collections/notes/query': () => reply(200, { documents: [], next_cursor: null }) });
+  fakeRealtime(client);
+  const errors = [];
+  let snaps = 0;
+  sdk.onSnapshot(sdk.query(sdk.collection(client, 'notes')), () => snaps++, (e) => errors.push(e));
+  await settle();
+  sdk.terminate(client);
+  assert.equal(client.active.size, 0);
+  client.store.applyServer('notes', 'x', 1, record({ id: 'x' }), '2026-12-01T00:00:00.000Z');
+  await settle();
+  assert.deepEqual([snaps, errors], [1, []]);
+});
