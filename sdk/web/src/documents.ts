@@ -1,4 +1,5 @@
 /** Reads and writes of documents, Firestore-style functions over references. */
+import type { TelestackClient } from './client.js';
 import { TelestackError } from './errors.js';
 import { CollectionReference, DocumentReference, newId, Query } from './refs.js';
 import { DocumentSnapshot, QuerySnapshot } from './snapshot.js';
@@ -88,7 +89,7 @@ export class WriteBatch {
   private readonly ops: WriteOp[] = [];
   private committed = false;
 
-  constructor(private readonly client: import('./client.js').TelestackClient) {}
+  constructor(private readonly client: TelestackClient) {}
 
   create<T extends DocumentData>(ref: DocumentReference<T>, data: T): this {
     return this.add({ op: 'create', collection: ref.collection, id: ref.id, data });
@@ -122,6 +123,6 @@ export class WriteBatch {
   }
 }
 
-export function writeBatch(client: import('./client.js').TelestackClient): WriteBatch {
+export function writeBatch(client: TelestackClient): WriteBatch {
   return new WriteBatch(client);
 }

@@ -15,7 +15,7 @@ import { compareKeys, matches, plan as planOf, run, sortKeys, type Plan, type Sq
 import type { ChannelWatcher } from './realtime.js';
 import { DocumentReference, type Query } from './refs.js';
 import { DocumentSnapshot, QuerySnapshot, type SnapshotMetadata } from './snapshot.js';
-import type { DocumentData, DocumentRecord } from './types.js';
+import type { DocumentData, DocumentRecord, WireQuery } from './types.js';
 
 export type Unsubscribe = () => void;
 type ErrorCallback = (err: TelestackError) => void;
@@ -225,7 +225,7 @@ class QueryListener extends Listener {
   constructor(
     client: TelestackClient,
     collection: string,
-    private readonly wire: import('./types.js').WireQuery,
+    private readonly wire: WireQuery,
     private readonly next: (snap: QuerySnapshot) => void,
     error: ErrorCallback | undefined,
   ) {
