@@ -15,12 +15,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from tests.support.centrifugo import Centrifugo
-from tests.support.seaweedfs import SeaweedFS
-from tests.support.standin import Standin
 
 pytestmark = pytest.mark.stack
 
@@ -35,9 +32,8 @@ def _port() -> int:
 
 
 @pytest.fixture
-def gateway_url(
-    tmp_path: Path, standin: Standin, centrifugo: Centrifugo, seaweedfs: SeaweedFS
-) -> Iterator[str]:
+def gateway_url(tmp_path: Path, standin: Any, centrifugo: Any, seaweedfs: Any) -> Iterator[str]:
+    """A gateway process wired to the ``standin``, ``centrifugo`` and ``seaweedfs`` fixtures."""
     port = _port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESTACK_")}
     env.update({
