@@ -14,7 +14,7 @@ from tests.support.process import silent_url
 from tests.support.seaweedfs import SeaweedFS
 from worker import jsoncodec
 from worker.adapters.httpx_client import HttpxClient
-from worker.app import Gateway
+from worker.context import Gateway
 
 pytestmark = pytest.mark.stack
 
@@ -75,7 +75,7 @@ async def test_down_and_refused_dependencies_degrade(build, centrifugo: Centrifu
     assert body["checks"]["storage"]["status"] == "down" and "403" in body["checks"]["storage"]["error"]
     assert "wrong" not in jsoncodec.dumps(body)  # no secret echoed
     centrifugo.stop()
-    client.gateway.cache.pop("health.report")
+    client.gateway.health.cached = None  # probe again now, not after the cache window
     status, body = await health(client)
     assert status == 200 and body["checks"]["realtime"]["error"].startswith("centrifugo unreachable")
 

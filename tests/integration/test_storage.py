@@ -22,7 +22,7 @@ from tests.support.gateway import Client, StubAuthenticator, base_settings
 from tests.support.paths import CONFIG
 from tests.support.seaweedfs import SeaweedFS
 from worker import storage
-from worker.app import Gateway
+from worker.context import Gateway
 from worker.principal import Principal
 from worker.settings import from_mapping
 
@@ -44,7 +44,7 @@ def storage_env(sw: SeaweedFS, **over: str) -> dict[str, str]:
 
 def make_client(env: dict[str, str]) -> Client:
     gw = Gateway(settings=from_mapping(env), db=None, http=None)  # type: ignore[arg-type]  # signing is local
-    gw.cache["authenticator"] = StubAuthenticator()
+    gw.authenticator = StubAuthenticator()  # type: ignore[assignment]
     return Client(gw)
 
 

@@ -56,11 +56,11 @@ async def test_asgi_app_migrates_and_serves(tmp_path: Path) -> None:
         "TELESTACK_CONFIG_DIR": str(CONFIG),
     }
     app = create_app(env)
-    app.gateway.cache["authenticator"] = StubAuthenticator()
+    app.gateway.authenticator = StubAuthenticator()
     startup = await _lifespan(app, "startup")
     assert startup[0]["type"] == "lifespan.startup.complete"
     app = create_app(env)  # the shutdown above closed the database; a second start is a no-op migration
-    app.gateway.cache["authenticator"] = StubAuthenticator()
+    app.gateway.authenticator = StubAuthenticator()
     auth = {"authorization": "Bearer token-alice", "content-type": "application/json"}
     status, headers, body = await _call(
         app,

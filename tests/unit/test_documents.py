@@ -218,10 +218,9 @@ async def test_batch_limits_and_shape(client: Client) -> None:
 async def test_lost_race_rolls_back_the_whole_batch(client: Client, alice_note: str) -> None:
     """A write whose version moved between read and commit fails the batch via the guarded outbox row."""
     from worker import documents, store
-    from worker.collections import registry_for
     from worker.principal import Principal
 
-    notes = registry_for(client.gateway).get("notes")
+    notes = client.gateway.collections.get("notes")
     real_get = store.get
     calls = 0
 
