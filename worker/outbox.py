@@ -266,5 +266,6 @@ class Publisher:
             self._backoff = min(max(self._backoff * 2, _BACKOFF_START), _BACKOFF_MAX)
             self._paused_until = time.monotonic() + self._backoff
             log.warning("outbox publish failed (%d pending kept): %s", res.failed, res.error)
-        else:
+        else:  # Centrifugo answered: writes publish again at once
             self._backoff = 0.0
+            self._paused_until = 0.0
