@@ -193,8 +193,8 @@ async def test_after_a_failure_writes_back_off_but_the_cron_does_not(outbox_db: 
     assert len(http.bodies) == 1
     assert await pub.sweep(respect_backoff=False) == 3
     # Centrifugo answered the cron: the next write publishes at once, without waiting out the pause
-    outbox_db.execute_sync("INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
-                           "VALUES ('posts', 'c', 'u1', 1, 'created', '{\"id\": \"c\"}', 9)")
+    outbox_db.execute_sync("INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, "
+                           "created_at) VALUES ('posts', 'c', 'u1', 1, 'created', '{\"id\": \"c\"}', 9)")
     await pub.after_write()
     assert all(r["sent_at"] is not None for r in rows(outbox_db))
 
