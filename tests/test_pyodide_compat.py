@@ -9,7 +9,8 @@ and plays workerd: each request constructs ``entry.Default(ctx, env)`` and await
 ``env.DB`` a D1-shaped binding over a real SQLite file (better-sqlite3). Offline: no CDN, no network.
 
 Needs ``scripts/pyodide_setup.sh`` (npm packages and wheels, cached outside the repo).
-Cold-start import time and memory are printed, not asserted (DESIGN.md budgets; the lead reports them).
+Cold-start import time and memory are printed, not asserted: they are DESIGN.md budgets, measured
+and reported, never timed tests.
 """
 
 from __future__ import annotations

@@ -240,6 +240,7 @@ class Publisher:
         return await self._publish(batch=batch, rounds=rounds, respect_backoff=respect_backoff)
 
     async def _publish(self, *, batch: int, rounds: int, respect_backoff: bool) -> int:
+        """The one drain loop: rounds of :func:`drain` while a round was full or a write came in meanwhile."""
         if self.running:
             self.dirty = True
             return 0
