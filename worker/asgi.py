@@ -54,7 +54,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
     db = SqliteDatabase(db_path)
     http = HttpxClient()
     gateway = Gateway(settings=settings.from_mapping(values), db=db, http=http)
-    after_response = _BackgroundTasks()
+    background = _BackgroundTasks()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -70,7 +70,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
-            await after_response.finish(SHUTDOWN_GRACE_SECONDS)
+            await background.finish(SHUTDOWN_GRACE_SECONDS)
             db.close()
             await http.aclose()  # no sockets left open at shutdown
             return await send({"type": "lifespan.shutdown.complete"})
@@ -92,7 +92,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
         handled = await gateway_app.handle(gateway, request)
         await _send(send, handled.response)
         if handled.after_response is not None:
-            after_response.start(handled.after_response)
+            background.start(handled.after_response)
 
     app.gateway = gateway  # type: ignore[attr-defined]  # tests and benchmarks reach the Gateway through it
     return app
