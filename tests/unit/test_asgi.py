@@ -113,3 +113,15 @@ async def test_shutdown_does_not_wait_forever_for_a_publish_and_loses_no_event(
         assert not app.gateway.publisher.running  # cancelled; the lifespan helper saw shutdown complete
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT op, sent_at, attempts FROM outbox").fetchall() == [("created", None, 0)]
+
+
+def test_the_local_server_options_drop_access_logs_and_require_lifespan() -> None:
+    from worker.asgi import uvicorn_options
+
+    opts = uvicorn_options()
+    assert opts["access_log"] is False and opts["lifespan"] == "on" and opts["server_header"] is False
+    assert opts["proxy_headers"] is False
+    import importlib.util
+
+    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
+        assert (opts["loop"], opts["http"]) == ("uvloop", "httptools")
