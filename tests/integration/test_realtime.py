@@ -8,7 +8,6 @@ everything else is real: SQLite outbox, Centrifugo v6 configured by infra/centri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,14 @@ import pytest
 import pytest_asyncio
 
 from tests.support.centrifugo import Centrifugo
-from tests.support.gateway import Client, StubAuthenticator, asgi_call, base_settings, lifespan, make_gateway
+from tests.support.gateway import (
+    Client,
+    GatewayFactory,
+    StubAuthenticator,
+    asgi_call,
+    base_settings,
+    lifespan,
+)
 from tests.support.realtime_client import Subscriber, close
 from worker import jsoncodec, outbox
 from worker.adapters.httpx_client import HttpxClient
@@ -41,12 +47,8 @@ def gateway_env(cf: Centrifugo, **over: str) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def gw(tmp_path: Path, centrifugo: Centrifugo) -> AsyncIterator[Gateway]:
-    env = gateway_env(centrifugo)
-    gateway = await make_gateway(tmp_path / "gw.sqlite3", settings=env, http=HttpxClient())
-    yield gateway
-    await gateway.http.aclose()  # type: ignore[attr-defined]
-    gateway.db.close()  # type: ignore[attr-defined]
+async def gw(gateways: GatewayFactory, centrifugo: Centrifugo) -> Gateway:
+    return await gateways(gateway_env(centrifugo), HttpxClient())
 
 
 async def grant(client: Client, user: str, channels: list[str] | None = None) -> dict[str, Any]:
@@ -181,22 +183,17 @@ async def test_centrifugo_down_then_drain_delivers_each_version_once(gw: Gateway
     assert await pending(gw) == []
 
 
-async def test_wrong_api_key_is_refused_and_events_stay_pending(tmp_path: Path,
+async def test_wrong_api_key_is_refused_and_events_stay_pending(gateways: GatewayFactory,
                                                                centrifugo: Centrifugo) -> None:
     status, body = centrifugo.api("info", {}, key="not-the-key")
     assert status == 401
-    env = gateway_env(centrifugo, CENTRIFUGO_API_KEY="not-the-key")
-    gw = await make_gateway(tmp_path / "wrong.sqlite3", settings=env, http=HttpxClient())
-    try:
-        assert (await Client(gw).create("notes", {"title": "x"}, user="alice")).status == 201
-        rows = await pending(gw)
-        assert len(rows) == 1 and "401" in rows[0]["last_error"]
-        assert "not-the-key" not in rows[0]["last_error"]
-        with pytest.raises(CentrifugoError, match="API key"):
-            await CentrifugoApi(gw.http, centrifugo.api_url, "not-the-key").info()
-    finally:
-        await gw.http.aclose()  # type: ignore[attr-defined]
-        gw.db.close()  # type: ignore[attr-defined]
+    gw = await gateways(gateway_env(centrifugo, CENTRIFUGO_API_KEY="not-the-key"), HttpxClient())
+    assert (await Client(gw).create("notes", {"title": "x"}, user="alice")).status == 201
+    rows = await pending(gw)
+    assert len(rows) == 1 and "401" in rows[0]["last_error"]
+    assert "not-the-key" not in rows[0]["last_error"]
+    with pytest.raises(CentrifugoError, match="API key"):
+        await CentrifugoApi(gw.http, centrifugo.api_url, "not-the-key").info()
 
 
 async def test_connection_token_signed_with_another_key_is_refused(centrifugo: Centrifugo) -> None:
@@ -211,31 +208,25 @@ async def test_connection_token_signed_with_another_key_is_refused(centrifugo: C
     await close(c)
 
 
-async def test_sweep_publishes_what_the_request_path_left_pending(tmp_path: Path,
+async def test_sweep_publishes_what_the_request_path_left_pending(gateways: GatewayFactory,
                                                                   centrifugo: Centrifugo) -> None:
     # request-path publishing off: every committed event stays pending, as after a burst that
     # ended while the bounded request drain was at its cap
-    env = gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0")
-    gw = await make_gateway(tmp_path / "sweep.sqlite3", settings=env, http=HttpxClient())
-    try:
-        client = Client(gw)
-        alice = await grant(client, "alice")
-        async with Subscriber(alice["url"], alice["token"]) as a:
-            inbox = await a.subscribe("notes:*#alice")
-            ids = [(await client.create("notes", {"title": f"t{i}"}, user="alice")).json["id"]
-                   for i in range(3)]
-            assert len(await pending(gw)) == 3
-            # the one-drain-at-a-time guard: a sweep never runs beside another drain of the isolate
-            gw.publisher.running = True
-            assert await gw.publisher.sweep() == 0
-            gw.publisher.running = False
-            assert await gw.publisher.sweep(batch=2) == 3  # several rounds until nothing is left
-            await inbox.wait_for(3)
-            assert inbox.keys() == [("notes", i, 1) for i in ids]
-        assert await pending(gw) == []
-    finally:
-        await gw.http.aclose()  # type: ignore[attr-defined]
-        gw.db.close()  # type: ignore[attr-defined]
+    gw = await gateways(gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0"), HttpxClient())
+    client = Client(gw)
+    alice = await grant(client, "alice")
+    async with Subscriber(alice["url"], alice["token"]) as a:
+        inbox = await a.subscribe("notes:*#alice")
+        ids = [(await client.create("notes", {"title": f"t{i}"}, user="alice")).json["id"] for i in range(3)]
+        assert len(await pending(gw)) == 3
+        # the one-drain-at-a-time guard: a sweep never runs beside another drain of the isolate
+        gw.publisher.running = True
+        assert await gw.publisher.sweep() == 0
+        gw.publisher.running = False
+        assert await gw.publisher.sweep(batch=2) == 3  # several rounds until nothing is left
+        await inbox.wait_for(3)
+        assert inbox.keys() == [("notes", i, 1) for i in ids]
+    assert await pending(gw) == []
 
 
 def asgi_app(tmp_path: Path, cf: Centrifugo, **over: str) -> Any:

@@ -212,11 +212,35 @@ def serve(
     return proc, url
 
 
+GatewayFactory = Callable[..., Awaitable[Gateway]]
+
+
 @pytest_asyncio.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = await make_gateway(tmp_path / "gateway.sqlite3")
-    yield gw
-    gw.db.close()  # type: ignore[attr-defined]
+async def gateways(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    """``await gateways(settings, http)``: a migrated gateway (see :func:`make_gateway`) on its own file.
+
+    Every gateway made is closed after the test: its database, and its HTTP client when it has one
+    to close (an ``HttpxClient``).
+    """
+    made: list[Gateway] = []
+
+    async def make(settings: Mapping[str, str] | None = None, http: HttpClient | None = None) -> Gateway:
+        gw = await make_gateway(tmp_path / f"gateway-{len(made)}.sqlite3", settings=settings, http=http)
+        made.append(gw)
+        return gw
+
+    yield make
+    for gw in made:
+        aclose = getattr(gw.http, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        gw.db.close()  # type: ignore[attr-defined]
+
+
+@pytest_asyncio.fixture
+async def gateway(gateways: GatewayFactory) -> Gateway:
+    """A migrated gateway with the repo's collections, the test admin key and stub identity."""
+    return await gateways()
 
 
 @pytest_asyncio.fixture

@@ -5,14 +5,12 @@ The same report against real Centrifugo, SeaweedFS and a silent port: tests/inte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from tests.support.gateway import base_settings, make_gateway
+from tests.support.gateway import GatewayFactory, base_settings
 from tests.support.scripted_http import HANG, ScriptedHttp
 from worker import health
 from worker.context import Gateway
@@ -26,19 +24,12 @@ ALL_CONFIGURED = {
 }
 
 
-@pytest_asyncio.fixture
-async def build(tmp_path: Path) -> AsyncIterator[Any]:
-    made: list[Gateway] = []
-
+@pytest.fixture
+def build(gateways: GatewayFactory) -> Callable[..., Awaitable[Gateway]]:
     async def make(http: ScriptedHttp, **settings: str) -> Gateway:
-        gw = await make_gateway(tmp_path / f"h{len(made)}.sqlite3", settings={**base_settings(), **settings},
-                                http=http)
-        made.append(gw)
-        return gw
+        return await gateways({**base_settings(), **settings}, http)
 
-    yield make
-    for gw in made:
-        gw.db.close()  # type: ignore[attr-defined]
+    return make
 
 
 def statuses(body: dict[str, Any]) -> dict[str, str]:
