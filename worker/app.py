@@ -6,8 +6,9 @@ together with the work the handler left for after it: publishing the outbox
 events a write committed. The entrypoint runs that work once the response is on
 its way (``ctx.waitUntil`` on Workers, a tracked background task under ASGI),
 so no response ever waits for Centrifugo. Nothing is lost if that work fails or
-never runs: the events are committed with the write, and the sweep (cron
-trigger, ASGI lifespan task) publishes whatever it leaves pending.
+never runs: the events are committed with the write, and whatever it leaves
+pending goes out with the next write's publish, the sweep (cron trigger, ASGI
+lifespan task) or the ``drain-outbox`` runbook.
 """
 
 from __future__ import annotations
