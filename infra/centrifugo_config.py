@@ -13,7 +13,7 @@ Secrets are never in the file. Centrifugo reads them from the environment
 - ``CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY`` -> the previous key, accepted
   alongside during a rotation.
 
-Namespace options per access rule (see worker/realtime.py for the channel names):
+Namespace options per access rule (see worker/channels.py for the channel names):
 
 - ``private``: ``allow_user_limited_channels`` only. ``c:{id}#{owner}`` and
   ``c:*#{owner}`` admit the listed user and nobody else; ``c:*`` (admin firehose)
@@ -103,10 +103,11 @@ def build_config(access_by_collection: Mapping[str, str], options: Mapping[str, 
 
 
 def load_collection_access(config_dir: Path) -> dict[str, str]:
-    """Collection -> access rule from ``config/collections/*.yaml`` (the gateway's own loader and checks)."""
+    """Collection -> access rule from ``config/collections/*.yaml``: the gateway's own map, so both agree."""
     from worker.adapters.config_files import load_collections
+    from worker.collections import Registry
 
-    return {name: spec["access"] for name, spec in load_collections(config_dir)["collections"].items()}
+    return Registry.from_dict(load_collections(config_dir)).access_rules()
 
 
 def load_options(config_dir: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 
 Starts a CDI stand-in (a real process, temp SQLite, the core's Argon2 defaults
 unless overridden) and drives the gateway's auth endpoints in-process through
-``Gateway.handle`` (the gateway → core hop is real HTTP over loopback). The
+``app.handle`` (the gateway → core hop is real HTTP over loopback). The
 bar is PocketBase's published ~2,900 auth refreshes/s on 2 vCPU. Prints
 figures only: never tokens, keys or passwords.
 """
@@ -32,10 +32,9 @@ import urllib.request  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from worker import jsoncodec  # noqa: E402
+from worker import app, jsoncodec  # noqa: E402
 from worker.adapters.httpx_client import HttpxClient  # noqa: E402
-from worker.app import Gateway  # noqa: E402
-from worker.auth import authenticator_for  # noqa: E402
+from worker.context import Gateway  # noqa: E402
 from worker.http import Request  # noqa: E402
 from worker.settings import from_mapping  # noqa: E402
 
@@ -78,8 +77,8 @@ async def call(gw: Gateway, method: str, path: str, body: Any = None, token: str
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
-    r = await gw.handle(Request(method, path, headers=headers,
-                                body=jsoncodec.dumps_bytes(body) if body is not None else b""))
+    payload = jsoncodec.dumps_bytes(body) if body is not None else b""
+    r = (await app.handle(gw, Request(method, path, headers=headers, body=payload))).response
     data = jsoncodec.loads(r.body)
     if r.status >= 300 and r.status != 401:
         raise SystemExit(f"{method} {path}: HTTP {r.status} {data.get('error', {}).get('code')}")
@@ -140,7 +139,7 @@ async def main(args: argparse.Namespace) -> None:
 
             _, s = await call(gw, "POST", "/v1/auth/signin", {"email": users[0], "password": password})
             token = s["access_token"]
-            verifier = authenticator_for(gw)
+            verifier = gw.authenticator
             await verifier.verify(token)  # warm the JWKS cache
 
             async def verify(_: int) -> None:
@@ -153,7 +152,7 @@ async def main(args: argparse.Namespace) -> None:
                 await verifier.authenticate(bearer)
 
             cached_rate = await rate("verified requests (repeat token, cache hit)", args.seconds, 1, cached)
-            me = await rate("GET /v1/auth/me through Gateway.handle", args.seconds, 1,
+            me = await rate("GET /v1/auth/me through app.handle", args.seconds, 1,
                             lambda _: call(gw, "GET", "/v1/auth/me", token=token))
 
             # enumeration check: the two failures should cost the same (one Argon2 verify each)

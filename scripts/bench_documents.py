@@ -117,7 +117,7 @@ def serve(port: int, db_path: str, key_file: str, mode: str = "jwt") -> None:
     from worker.asgi import create_app, run
 
     app = create_app()
-    app.gateway.cache["authenticator"] = (
+    app.gateway.authenticator = (
         HmacAuthenticator(Path(key_file).read_bytes())
         if mode == "hmac"
         else jwt_authenticator(app.gateway, key_file, cache=mode == "jwt")

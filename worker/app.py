@@ -1,14 +1,21 @@
-"""The gateway: one routes list, one dispatcher, and the services every handler reaches through ``Context``.
+"""The gateway's HTTP surface: one routes list, and the dispatcher both entrypoints call.
 
-Entrypoints (``entry.py`` for Workers, ``asgi.py`` for CPython) build a
-:class:`Gateway` from typed settings plus the runtime's database and HTTP
-adapters, then call :meth:`Gateway.handle` with a neutral :class:`Request`.
+:func:`handle` matches the route, runs its handler with a :class:`Context` and
+turns every error into the API's JSON error shape. It returns the response
+together with the work the handler left for after it: publishing the outbox
+events a write committed. The entrypoint runs that work once the response is on
+its way (``ctx.waitUntil`` on Workers, a tracked background task under ASGI),
+so no response ever waits for Centrifugo. Nothing is lost if that work fails or
+never runs: the events are committed with the write, and whatever it leaves
+pending goes out with the next write's publish, the sweep (cron trigger, ASGI
+lifespan task) or the ``drain-outbox`` runbook.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from worker.api import auth as auth_api
@@ -16,12 +23,9 @@ from worker.api import documents as documents_api
 from worker.api import health as health_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
-from worker.database import Database
+from worker.context import Context, Gateway
 from worker.http import ApiError, Request, Response
-from worker.outbound import HttpClient
-from worker.principal import Principal
 from worker.routing import Route, Router
-from worker.settings import Settings
 
 log = logging.getLogger("telestack.gateway")
 
@@ -32,53 +36,28 @@ ROUTES: list[Route] = [
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
 ]
+_ROUTER = Router(ROUTES)
 
 
-@dataclass
-class Gateway:
-    settings: Settings
-    db: Database
-    http: HttpClient
-    #: per-isolate caches (collections registry, JWKS, compiled schemas, ...), filled lazily
-    cache: dict[str, Any] = field(default_factory=dict)
-    router: Router = field(default_factory=lambda: Router(ROUTES))
-
-    async def handle(self, request: Request) -> Response:
-        try:
-            route, params = self.router.match(request)
-            ctx = Context(gateway=self, request=request, params=params)
-            response = await route.handler(ctx)
-            for hook in ctx.after:
-                await hook()
-            return response
-        except ApiError as exc:
-            return exc.to_response()
-        except Exception:  # never a stack trace to the client
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return ApiError(500, "internal", "internal error").to_response()
+@dataclass(slots=True)
+class Handled:
+    response: Response
+    #: for the entrypoint to run after sending ``response``; None when the request left nothing to do
+    after_response: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
-@dataclass
-class Context:
-    gateway: Gateway
-    request: Request
-    params: dict[str, str]
-    #: awaited after the handler returned (e.g. publish the outbox events a write committed)
-    after: list[Any] = field(default_factory=list)
-    _principal: Principal | None = None
-
-    @property
-    def settings(self) -> Settings:
-        return self.gateway.settings
-
-    @property
-    def db(self) -> Database:
-        return self.gateway.db
-
-    async def principal(self) -> Principal:
-        """The verified caller; raises ApiError(401) when there is none."""
-        if self._principal is None:
-            from worker.auth import authenticator_for
-
-            self._principal = await authenticator_for(self.gateway).authenticate(self.request)
-        return self._principal
+async def handle(gateway: Gateway, request: Request) -> Handled:
+    ctx: Context | None = None
+    try:
+        route, params = _ROUTER.match(request)
+        ctx = Context(gateway, request, params)
+        response = await route.handler(ctx)
+    except ApiError as exc:
+        response = exc.to_response()
+    except Exception:  # never a stack trace to the client
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = ApiError(500, "internal", "internal error").to_response()
+    # a handler that committed and then failed still gets its events published
+    if ctx is not None and ctx.publish_after_response:
+        return Handled(response, gateway.publisher.after_write)
+    return Handled(response)

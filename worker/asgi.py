@@ -3,6 +3,15 @@
 Settings come from ``TELESTACK_*`` environment variables (COLLECTIONS defaults to
 the YAML under ``TELESTACK_CONFIG_DIR``); the database is the SQLite file at
 ``TELESTACK_DB_PATH``; migrations are applied at start-up (ASGI lifespan).
+
+Work a request leaves for after its response (publishing the outbox events a
+write committed) starts as a background task once ``http.response.body`` has been
+sent, so the client has its answer whatever Centrifugo does. Those tasks are kept
+referenced until done (the event loop holds tasks only weakly), each ends by the
+outbox's publish deadline, and lifespan shutdown lets them finish (or cancels
+them after :data:`SHUTDOWN_GRACE_SECONDS`) before the database closes. The
+lifespan also runs the periodic sweep, the local stand-in for the Workers cron
+trigger.
 """
 
 from __future__ import annotations
@@ -11,22 +20,26 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from worker import jsoncodec, migrations, realtime, settings
+from worker import app as gateway_app
+from worker import jsoncodec, migrations, settings
 from worker.adapters.config_files import load_collections, load_migrations
 from worker.adapters.httpx_client import HttpxClient
 from worker.adapters.sqlite import SqliteDatabase
-from worker.app import Gateway
-from worker.collections import registry_for
+from worker.context import Gateway
 from worker.http import ApiError, Request, Response
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: how often the local gateway publishes outbox events a bounded request drain left behind
 #: (the Workers cron trigger does this job in cloud stacks)
 OUTBOX_SWEEP_SECONDS = 1.0
+#: how long shutdown waits for after-response work: an in-flight Centrifugo call ends within its own
+#: timeout, and whatever is cut short stays pending in the outbox for the next start's sweep
+SHUTDOWN_GRACE_SECONDS = 3.0
 log = logging.getLogger("telestack.gateway")
 CONFIG_DIR = Path(os.environ.get("TELESTACK_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
 
@@ -41,13 +54,14 @@ def create_app(env: dict[str, str] | None = None) -> Any:
     db = SqliteDatabase(db_path)
     http = HttpxClient()
     gateway = Gateway(settings=settings.from_mapping(values), db=db, http=http)
+    background = _BackgroundTasks()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             sweeper: asyncio.Task[None] | None = None
             while (await receive())["type"] == "lifespan.startup":
                 try:
-                    await migrations.migrate(db, load_migrations(config_dir), registry_for(gateway))
+                    await migrations.migrate(db, load_migrations(config_dir), gateway.collections)
                 except Exception as exc:  # a failed migration names itself; the server must not start
                     return await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 sweeper = asyncio.create_task(_sweep_outbox(gateway))
@@ -56,6 +70,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+            await background.finish(SHUTDOWN_GRACE_SECONDS)
             db.close()
             await http.aclose()  # no sockets left open at shutdown
             return await send({"type": "lifespan.shutdown.complete"})
@@ -74,10 +89,34 @@ def create_app(env: dict[str, str] | None = None) -> Any:
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             body=body,
         )
-        await _send(send, await gateway.handle(request))
+        handled = await gateway_app.handle(gateway, request)
+        await _send(send, handled.response)
+        if handled.after_response is not None:
+            background.start(handled.after_response)
 
     app.gateway = gateway  # type: ignore[attr-defined]  # tests and benchmarks reach the Gateway through it
     return app
+
+
+class _BackgroundTasks:
+    """After-response work: referenced until done, finished or cancelled before shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        task = asyncio.get_running_loop().create_task(work())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, grace: float) -> None:
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
 
 
 async def _sweep_outbox(gateway: Gateway) -> None:
@@ -85,7 +124,7 @@ async def _sweep_outbox(gateway: Gateway) -> None:
     while True:
         await asyncio.sleep(OUTBOX_SWEEP_SECONDS)
         try:
-            await realtime.sweep(gateway)
+            await gateway.publisher.sweep()
         except Exception:  # keep sweeping; the rows stay pending and are retried
             log.exception("outbox sweep failed")
 

@@ -47,11 +47,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from worker.http import ApiError, Request
-from worker.principal import Authenticator, Principal
+from worker.principal import Principal
 from worker.settings import Settings
 
 if TYPE_CHECKING:
-    from worker.app import Gateway
     from worker.jwks import JwksCache
 
 #: clock skew tolerated on exp/iat (seconds)
@@ -116,6 +115,7 @@ class SessionAuthenticator:
         self.tokens = VerifiedTokens(token_cache_size) if token_cache_size > 0 else None
 
     async def authenticate(self, request: Request) -> Principal:
+        """The caller, or ApiError(401) before anything touches the database."""
         token = bearer_token(request)
         if token is None:
             raise unauthenticated("a valid access token is required")
@@ -195,26 +195,3 @@ def bearer_token(request: Request) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-def supertokens_for(gateway: Gateway) -> Any:
-    """The per-isolate CDI client (``worker.supertokens.SuperTokens``)."""
-    client = gateway.cache.get("supertokens")
-    if client is None:
-        from worker.supertokens import SuperTokens
-
-        s = gateway.settings
-        client = gateway.cache["supertokens"] = SuperTokens(gateway.http, s.auth_url, s.auth_api_key)
-    return client
-
-
-def authenticator_for(gateway: Gateway) -> Authenticator:
-    auth = gateway.cache.get("authenticator")
-    if auth is None:
-        jwks = None
-        if gateway.settings.auth_url:
-            from worker.jwks import JwksCache
-
-            jwks = JwksCache(supertokens_for(gateway).jwks)
-        auth = gateway.cache["authenticator"] = SessionAuthenticator(gateway.settings, jwks)
-    return auth

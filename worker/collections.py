@@ -9,7 +9,7 @@ compiled once per isolate with fastjsonschema (pure Python, runs on Pyodide).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +112,7 @@ class Registry:
             raise CollectionsError(f"COLLECTIONS: not valid JSON: {exc}") from None
         return cls.from_dict(doc)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Collection]:
         return iter(self._by_name.values())
 
     def get(self, name: str) -> Collection:
@@ -121,10 +121,10 @@ class Registry:
             raise ApiError(404, "collection_not_found", "no such collection")
         return found
 
+    def access_rules(self) -> dict[str, str]:
+        """Collection name -> access rule.
 
-def registry_for(gateway: Any) -> Registry:
-    """The isolate's registry, parsed and compiled on first use from ``settings.collections_json``."""
-    reg = gateway.cache.get("collections")
-    if reg is None:
-        reg = gateway.cache["collections"] = Registry.from_json(gateway.settings.collections_json)
-    return reg
+        The one map behind the gateway's channel checks, the outbox's broadcasts and the
+        Centrifugo namespaces ``infra/centrifugo_config.py`` generates, so the three agree.
+        """
+        return {c.name: c.access for c in self._by_name.values()}

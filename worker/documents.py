@@ -1,4 +1,4 @@
-"""The document core: row-level security, schema validation, versions, and the write batch + outbox event.
+"""The document core: row-level security, schema validation, versions, the write batch + its outbox event.
 
 Access rules (``config/collections/*.yaml``):
 - ``private``: only the owner reads or writes; other users get 404 (existence is not revealed).
@@ -7,12 +7,11 @@ Access rules (``config/collections/*.yaml``):
 
 A write reads the current row, checks access, ``If-Match`` (412 on a stale
 version) and the schema, then commits ONE batch: the document statement and
-its outbox row. The outbox insert of an update/delete is guarded by
-``changes() = 1`` so a concurrent write that moved the version fails the whole
-batch (NOT NULL on ``outbox.op``); without ``If-Match`` the write is retried on
-fresh state, with it the caller gets 412. Documents are limited to
-:data:`MAX_DOCUMENT_BYTES` of UTF-8 JSON (D1 caps a row at 2 MB; the outbox row
-carries the body again) -> 413.
+its outbox row. The outbox insert of an update/delete is guarded
+(``outbox.insert``) so a concurrent write that moved the version fails the whole
+batch; without ``If-Match`` the write is retried on fresh state, with it the
+caller gets 412. Documents are limited to :data:`MAX_DOCUMENT_BYTES` of UTF-8
+JSON (D1 caps a row at 2 MB; the outbox row carries the body again) -> 413.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from worker import jsoncodec, store
+from worker import jsoncodec, outbox, store
 from worker.collections import Collection
 from worker.database import Database, DatabaseError, Statement
 from worker.http import ApiError
@@ -33,6 +32,7 @@ from worker.store import Row
 MAX_DOCUMENT_BYTES = 1_000_000
 MAX_BATCH_WRITES = 100
 WRITE_OPS = ("create", "replace", "patch", "delete")
+#: the id alphabet; a string made only of it also needs no escaping inside JSON quotes
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 MAX_ID_LENGTH = 128
 _RETRIES = 3
@@ -57,11 +57,7 @@ class Committed:
 
 
 def check_id(doc_id: Any) -> str:
-    if (
-        not isinstance(doc_id, str)
-        or not 0 < len(doc_id) <= MAX_ID_LENGTH
-        or not _ID_CHARS.issuperset(doc_id)
-    ):
+    if not (isinstance(doc_id, str) and 0 < len(doc_id) <= MAX_ID_LENGTH and _ID_CHARS.issuperset(doc_id)):
         raise ApiError(400, "invalid_id", f"document ids are 1-{MAX_ID_LENGTH} characters of A-Z a-z 0-9 _ -")
     return doc_id
 
@@ -146,19 +142,33 @@ def encode_body(collection: Collection, data: Any) -> str:
     return text
 
 
+# -- JSON of a stored row ------------------------------------------------------------------------------
+# Both shapes splice the stored body text in instead of decoding and re-encoding it (a list renders
+# ~2 us per document this way), and are byte-identical to ``jsoncodec.dumps`` of the same dict: the
+# collection name (registry grammar), op, numbers and timestamps need no escaping, nor does an id of
+# the id alphabet; anything else goes through the encoder.
+
 _owner_json = lru_cache(maxsize=4096)(jsoncodec.dumps)  # few distinct owners; None -> "null"
 
 
-def event_json(op: str, collection: Collection, row: Row, deleted: bool) -> str:
-    """The outbox payload (the realtime event body); the stored JSON text is spliced, not re-encoded.
+def _id_json(doc_id: str) -> str:
+    return f'"{doc_id}"' if _ID_CHARS.issuperset(doc_id) else jsoncodec.dumps(doc_id)
 
-    Byte-identical to ``jsoncodec.dumps`` of the event dict: the collection name (registry grammar), op and
-    a checked id need no escaping; anything else goes through the encoder.
-    """
-    doc_id = row.id
-    id_json = f'"{doc_id}"' if doc_id and _ID_CHARS.issuperset(doc_id) else jsoncodec.dumps(doc_id)
+
+def document_json(
+    collection: str, doc_id: str, owner: str | None, data: str, version: int, created: int, updated: int
+) -> str:
+    """A document as the API returns it (the hot path of lists: one call per row)."""
     return (
-        f'{{"type":"{op}","collection":"{collection.name}","id":{id_json},"version":{row.version},'
+        f'{{"id":{_id_json(doc_id)},"collection":"{collection}","owner_id":{_owner_json(owner)},'
+        f'"version":{version},"created_at":"{iso(created)}","updated_at":"{iso(updated)}","data":{data}}}'
+    )
+
+
+def event_json(op: str, collection: Collection, row: Row, deleted: bool) -> str:
+    """The outbox payload: the realtime event subscribers receive."""
+    return (
+        f'{{"type":"{op}","collection":"{collection.name}","id":{_id_json(row.id)},"version":{row.version},'
         f'"owner_id":{_owner_json(row.owner_id)},"data":{"null" if deleted else row.data},'
         f'"updated_at":"{iso(row.updated_at)}"}}'
     )
@@ -184,7 +194,7 @@ async def _plan(
         op = "created"
         stmts = [
             store.insert(coll, row),
-            store.outbox(coll, row, op, event_json(op, coll, row, False), now, guarded=False),
+            outbox.insert(coll, row, op, event_json(op, coll, row, False), now, guarded=False),
         ]
         return stmts, Committed("create", coll, row)
 
@@ -216,19 +226,8 @@ async def _plan(
         overlay[key] = row
         stmts = [store.update(coll, row, current.version)]
         op = "updated"
-    stmts.append(store.outbox(coll, row, op, event_json(op, coll, row, op == "deleted"), now, guarded=True))
+    stmts.append(outbox.insert(coll, row, op, event_json(op, coll, row, op == "deleted"), now, guarded=True))
     return stmts, Committed(w.op, coll, row, deleted=op == "deleted")
-
-
-def schedule_publish(ctx: Any) -> None:
-    """After a commit: hand the new outbox events to realtime (a no-op while worker/realtime.py lacks it)."""
-    try:
-        from worker import realtime
-    except ImportError:
-        return
-    schedule = getattr(realtime, "schedule_publish", None)
-    if schedule is not None:
-        schedule(ctx)
 
 
 async def commit(db: Database, principal: Principal, writes: list[Write]) -> list[Committed]:
@@ -255,7 +254,7 @@ async def commit(db: Database, principal: Principal, writes: list[Write]) -> lis
                 raise
             if "documents.collection" in message or "documents.id" in message:
                 raise ApiError(409, "already_exists", "a document with this id already exists") from None
-            if store.CONFLICT_MARKER not in message:
+            if outbox.CONFLICT_MARKER not in message:
                 raise
             if any(w.if_match is not None for w in writes):
                 raise ApiError(412, "version_mismatch", "the document changed concurrently") from None

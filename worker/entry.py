@@ -1,21 +1,30 @@
-"""The Cloudflare Python Worker entrypoint: bindings -> one Gateway per isolate; requests -> Gateway.handle.
+"""The Cloudflare Python Worker entrypoint: bindings -> one Gateway per isolate; requests -> app.handle.
 
 Bindings (wrangler / Pulumi): ``DB`` (D1) plus the settings keys of
 ``worker/settings.py`` as vars/secrets. Migrations are applied by ops (D1 HTTP
 API), never at request time.
+
+Work a request leaves for after its response (publishing the outbox events a
+write committed) is handed to ``ctx.waitUntil``: the runtime sends the response
+as soon as ``fetch`` returns and keeps the isolate alive until that work settles.
+``waitUntil`` takes a JS Promise; a Python Task crosses the FFI as a proxy that
+JS awaits as a thenable, created with ``create_proxy`` because an argument's
+automatic proxy is destroyed when the call returns, before the runtime awaits it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found]
 
-from worker import realtime, settings
+from worker import app, settings
 from worker.adapters.d1 import D1Database
 from worker.adapters.workers_fetch import WorkersFetchClient
-from worker.app import Gateway
+from worker.context import Gateway
 from worker.http import Request
 
 _gateway: Gateway | None = None
@@ -51,15 +60,28 @@ async def to_request(request: Any) -> Request:
     )
 
 
+def wait_until(ctx: Any, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work`` after the response, kept alive by ``ctx.waitUntil`` (see the module docstring)."""
+    from pyodide.ffi import create_proxy  # type: ignore[import-not-found]  # only inside a Worker
+
+    task = asyncio.ensure_future(work())
+    promise = create_proxy(task)
+    task.add_done_callback(lambda _: promise.destroy())  # the runtime has its result by then
+    ctx.waitUntil(promise)
+
+
 class Default(WorkerEntrypoint):
     async def fetch(self, request: Any) -> Any:
-        response = await gateway_for(self.env).handle(await to_request(request))
+        handled = await app.handle(gateway_for(self.env), await to_request(request))
+        if handled.after_response is not None:
+            wait_until(self.ctx, handled.after_response)
+        response = handled.response
         # no body at all when empty: the JS Response constructor rejects even b"" with a 204
         return Response(response.body or None, status=response.status, headers=response.headers)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         """Cron trigger: publish outbox events whose publish failed, so a committed write never loses one.
 
-        Ignores the request path's backoff: the cron is the scheduled retry.
+        Ignores the write path's backoff: the cron is the scheduled retry.
         """
-        await realtime.sweep(gateway_for(self.env), respect_backoff=False)
+        await gateway_for(self.env).publisher.sweep(respect_backoff=False)

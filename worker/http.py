@@ -12,6 +12,8 @@ from typing import Any
 
 from worker import jsoncodec
 
+JSON = "application/json"
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -34,7 +36,7 @@ class Response:
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        merged = {"content-type": "application/json"}
+        merged = {"content-type": JSON}
         if headers:
             merged.update(headers)
         return cls(status=status, body=jsoncodec.dumps_bytes(payload), headers=merged)
@@ -56,16 +58,19 @@ class ApiError(Exception):
         )
 
 
-def read_json(request: Request, *, max_bytes: int = 4 * 1024 * 1024) -> Any:
+def read_json(
+    request: Request, *, max_bytes: int = 4 * 1024 * 1024, content_types: Collection[str] = (JSON,)
+) -> Any:
     """Decode a JSON request body, refusing wrong content types and malformed input with a 4xx."""
     ctype = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-    if ctype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    if ctype not in content_types:
+        expected = " or ".join(sorted(content_types))
+        raise ApiError(415, "unsupported_media_type", f"Content-Type must be {expected}")
     if len(request.body) > max_bytes:
         raise ApiError(413, "payload_too_large", f"request body exceeds {max_bytes} bytes")
     try:
         return jsoncodec.loads(request.body)
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
 
 

@@ -1,4 +1,4 @@
-"""A list of routes and a matcher: the whole of the gateway's HTTP surface is in ``app.py``."""
+"""A route (method, path template, handler) and the matcher over a list of them (``app.ROUTES``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from worker.http import ApiError, Request, Response
 
 if TYPE_CHECKING:
-    from worker.app import Context
+    from worker.context import Context
 
 Handler = Callable[["Context"], Awaitable[Response]]
 

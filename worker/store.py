@@ -1,5 +1,5 @@
 # ruff: noqa: S608  -- this module IS the SQL builder; see the docstring for what may be inlined and why
-"""All of the document store's SQL: reads, the statements a write batch is made of, and the outbox.
+"""The documents table's SQL: reads, and the statements a write batch is made of (outbox: outbox.py).
 
 Identifiers never come from a client: the collection name passed the
 registry's grammar and is inlined as a literal (so partial expression indexes
@@ -21,9 +21,6 @@ from worker.paths import extract_sql, json_path
 from worker.query import Field, Filter, Query, Scalar
 
 COLUMNS = "id, owner_id, data, version, created_at, updated_at"
-#: the outbox row's ``op`` is NULL unless the preceding UPDATE/DELETE changed exactly one row; NOT NULL then
-#: fails the whole batch, which is how a lost race (version moved under us) rolls everything back
-CONFLICT_MARKER = "outbox.op"
 
 
 @dataclass(slots=True)
@@ -173,44 +170,3 @@ def delete(collection: Collection, doc_id: str, expected_version: int) -> Statem
         f"DELETE FROM documents WHERE collection = {_lit(collection)} AND id = ? AND version = ?",
         (doc_id, expected_version),
     )
-
-
-def outbox(
-    collection: Collection, row: Row, op: str, payload: str, now_ms: int, *, guarded: bool
-) -> Statement:
-    """The change event, appended in the write's batch; ``guarded`` ties it to the preceding statement."""
-    op_sql = "CASE WHEN changes() = 1 THEN ? END" if guarded else "?"
-    return Statement(
-        "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
-        f"VALUES (?, ?, ?, ?, {op_sql}, ?, ?)",
-        (collection.name, row.id, row.owner_id, row.version, op, payload, now_ms),
-    )
-
-
-# -- outbox helpers for worker/realtime.py ---------------------------------------------------------
-
-
-async def pending_events(db: Database, limit: int = 100) -> list[dict[str, Any]]:
-    """Pending events, oldest first: seq, collection, doc_id, owner_id, version, op, payload, attempts."""
-    sql = (
-        "SELECT seq, collection, doc_id, owner_id, version, op, payload, attempts FROM outbox "
-        "WHERE sent_at IS NULL ORDER BY seq LIMIT ?"
-    )
-    return (await db.execute(sql, (int(limit),))).rows
-
-
-async def mark_sent(db: Database, seqs: list[int], now_ms: int) -> None:
-    if seqs:
-        marks = ", ".join("?" * len(seqs))
-        await db.execute(
-            f"UPDATE outbox SET sent_at = ? WHERE seq IN ({marks}) AND sent_at IS NULL", (now_ms, *seqs)
-        )
-
-
-async def mark_failed(db: Database, seqs: list[int], error: str) -> None:
-    if seqs:
-        marks = ", ".join("?" * len(seqs))
-        await db.execute(
-            f"UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq IN ({marks})",
-            (error[:500], *seqs),
-        )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from worker import jsoncodec
 from worker.http import ApiError
@@ -46,16 +45,6 @@ class CoreSession:
     refresh_token_expiry: int  # unix ms
 
 
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    handle: str
-    user_id: str
-    tenant_id: str
-    expiry: int
-    time_created: int
-    user_data_in_jwt: dict[str, Any]
-
-
 def unavailable() -> ApiError:
     return ApiError(503, "auth_unavailable", "the auth service is unreachable; try again shortly")
 
@@ -74,14 +63,13 @@ class SuperTokens:
         self._timeout = timeout
 
     # --- transport -----------------------------------------------------------------------
-    async def _call(self, method: str, path: str, *, rid: str | None, body: dict[str, Any] | None = None,
-                    query: dict[str, str] | None = None, api: bool = True) -> dict[str, Any]:
-        url = self.base_url + path + ("?" + urlencode(query) if query else "")
-        headers = {"cdi-version": CDI_VERSION} if api else {}
-        if api and self._api_key:
+    async def _call(
+        self, method: str, path: str, *, rid: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        url = self.base_url + path
+        headers = {"cdi-version": CDI_VERSION, "rid": rid}
+        if self._api_key:
             headers["api-key"] = self._api_key
-        if rid:
-            headers["rid"] = rid
         payload = None
         if body is not None:
             headers["content-type"] = "application/json"
@@ -166,79 +154,12 @@ class SuperTokens:
             raise ApiError(401, "session_expired", "the refresh token is invalid or the session has ended")
         raise self._unexpected("session refresh", data)
 
-    async def verify_session(self, access_token: str, *, check_database: bool = True) -> SessionInfo | None:
-        """Ask the core about an access token (the gateway normally verifies locally); None = refused."""
-        data = await self._call("POST", "/recipe/session/verify", rid="session",
-                                body={"accessToken": access_token, "enableAntiCsrf": False,
-                                      "doAntiCsrfCheck": False, "checkDatabase": check_database})
-        status = data.get("status")
-        if status == "OK":
-            s = data.get("session") or {}
-            return SessionInfo(handle=str(s.get("handle")), user_id=str(s.get("userId")),
-                               tenant_id=str(s.get("tenantId", TENANT)), expiry=0, time_created=0,
-                               user_data_in_jwt=dict(s.get("userDataInJWT") or {}))
-        if status in ("TRY_REFRESH_TOKEN", "UNAUTHORISED"):
-            return None
-        raise self._unexpected("session verify", data)
-
     async def revoke_sessions(self, handles: list[str]) -> list[str]:
         data = await self._call("POST", f"/{TENANT}/recipe/session/remove", rid="session",
                                 body={"sessionHandles": handles})
         if data.get("status") == "OK":
             return [str(h) for h in data.get("sessionHandlesRevoked") or []]
         raise self._unexpected("session remove", data)
-
-    async def revoke_user_sessions(self, user_id: str) -> list[str]:
-        data = await self._call("POST", f"/{TENANT}/recipe/session/remove", rid="session",
-                                body={"userId": user_id, "revokeAcrossAllTenants": True})
-        if data.get("status") == "OK":
-            return [str(h) for h in data.get("sessionHandlesRevoked") or []]
-        raise self._unexpected("session remove", data)
-
-    async def session_info(self, handle: str) -> SessionInfo | None:
-        data = await self._call("GET", "/recipe/session", rid="session", query={"sessionHandle": handle})
-        status = data.get("status")
-        if status == "OK":
-            return SessionInfo(handle=str(data["sessionHandle"]), user_id=str(data["userId"]),
-                               tenant_id=str(data.get("tenantId", TENANT)), expiry=int(data.get("expiry", 0)),
-                               time_created=int(data.get("timeCreated", 0)),
-                               user_data_in_jwt=dict(data.get("userDataInJWT") or {}))
-        if status == "UNAUTHORISED":
-            return None
-        raise self._unexpected("session info", data)
-
-    async def user_session_handles(self, user_id: str) -> list[str]:
-        data = await self._call("GET", f"/{TENANT}/recipe/session/user", rid="session",
-                                query={"userId": user_id, "fetchAcrossAllTenants": "true"})
-        if data.get("status") == "OK":
-            return [str(h) for h in data.get("sessionHandles") or []]
-        raise self._unexpected("session user", data)
-
-    # --- user metadata -------------------------------------------------------------------
-    async def get_metadata(self, user_id: str) -> dict[str, Any]:
-        data = await self._call("GET", "/recipe/user/metadata", rid="usermetadata", query={"userId": user_id})
-        if data.get("status") == "OK":
-            return dict(data.get("metadata") or {})
-        raise self._unexpected("metadata get", data)
-
-    async def update_metadata(self, user_id: str, update: dict[str, Any]) -> dict[str, Any]:
-        """Shallow merge; a top-level ``None`` deletes that key. Returns the merged metadata."""
-        data = await self._call("PUT", "/recipe/user/metadata", rid="usermetadata",
-                                body={"userId": user_id, "metadataUpdate": update})
-        if data.get("status") == "OK":
-            return dict(data.get("metadata") or {})
-        raise self._unexpected("metadata update", data)
-
-    async def remove_metadata(self, user_id: str) -> None:
-        data = await self._call("POST", "/recipe/user/metadata/remove", rid="usermetadata",
-                                body={"userId": user_id})
-        if data.get("status") != "OK":
-            raise self._unexpected("metadata remove", data)
-
-    async def remove_user(self, user_id: str) -> None:
-        data = await self._call("POST", "/user/remove", rid=None, body={"userId": user_id})
-        if data.get("status") != "OK":
-            raise self._unexpected("user remove", data)
 
     # --- keys ----------------------------------------------------------------------------
     async def jwks(self) -> tuple[list[dict[str, Any]], int | None]:
@@ -259,10 +180,6 @@ class SuperTokens:
         if not isinstance(keys, list):
             raise _bad_gateway("JWKS without keys")
         return [k for k in keys if isinstance(k, dict)], _max_age(resp.headers.get("cache-control", ""))
-
-    async def api_versions(self) -> list[str]:
-        data = await self._call("GET", "/apiversion", rid=None)
-        return [str(v) for v in data.get("versions") or []]
 
 
 def invalid_credentials() -> ApiError:

@@ -1,4 +1,4 @@
-"""``drain-outbox``: publish every pending outbox event now (worker/realtime.py's drain, run from here).
+"""``drain-outbox``: publish every pending outbox event now (worker/outbox.py's drain, run from here).
 
 When to use: ``status`` shows a backlog (Centrifugo was down, its API key was
 rotated, the gateway crashed between commit and publish). Idempotent: only
@@ -39,19 +39,23 @@ async def pending(target: Target) -> int:
 
 
 async def drain_all(target: Target, console: Console, batch: int) -> tuple[int, str | None]:
-    """Call worker.realtime.drain until nothing is pending or a round publishes nothing."""
-    from worker import realtime
+    """Call worker.outbox.drain until nothing is pending or a round publishes nothing."""
+    from worker import outbox
     from worker.adapters.httpx_client import HttpxClient
+    from worker.centrifugo import CentrifugoApi
+    from worker.collections import Registry
 
     settings = gateway_settings(target)
     if not (target.centrifugo_api_url and target.centrifugo_api_key):
         raise OpsError("the stack exposes no centrifugo_api_url/centrifugo_api_key", ExitStatus.USAGE)
     http = HttpxClient()
+    centrifugo = CentrifugoApi(http, target.centrifugo_api_url, target.centrifugo_api_key)
+    access = Registry.from_json(settings.collections_json).access_rules()
     published = 0
     try:
         async with open_database(target) as db:
             while True:
-                result = await realtime.drain(db, http, settings, batch)
+                result = await outbox.drain(db, centrifugo, access, batch)
                 published += result.sent
                 left = await _count(db)
                 console.progress(f"  published {published}, {left} pending")

@@ -1,7 +1,7 @@
 """The gateway's own code, run from an ops command: its Database port, settings and collections.
 
 Ops commands reuse ``worker/`` rather than re-implementing SQL: ``migrate``
-calls worker/migrations.py and ``drain-outbox`` calls worker/realtime.py with
+calls worker/migrations.py and ``drain-outbox`` calls worker/outbox.py with
 the same adapters the gateway uses (SQLite file locally, D1 HTTP API in clouds).
 """
 

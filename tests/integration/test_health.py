@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
-import pytest_asyncio
 
 from tests.support.centrifugo import Centrifugo
-from tests.support.gateway import Client, base_settings, make_gateway
+from tests.support.gateway import Client, GatewayFactory, base_settings
 from tests.support.process import silent_url
 from tests.support.seaweedfs import SeaweedFS
 from worker import jsoncodec
 from worker.adapters.httpx_client import HttpxClient
-from worker.app import Gateway
 
 pytestmark = pytest.mark.stack
 
@@ -37,19 +34,12 @@ def env_for(cf: Centrifugo, sw: SeaweedFS, **over: str) -> dict[str, str]:
     }
 
 
-@pytest_asyncio.fixture
-async def build(tmp_path: Path) -> AsyncIterator[object]:
-    made: list[Gateway] = []
-
+@pytest.fixture
+def build(gateways: GatewayFactory) -> Callable[[dict[str, str]], Awaitable[Client]]:
     async def make(env: dict[str, str]) -> Client:
-        gw = await make_gateway(tmp_path / f"gw{len(made)}.sqlite3", settings=env, http=HttpxClient())
-        made.append(gw)
-        return Client(gw)
+        return Client(await gateways(env, HttpxClient()))
 
-    yield make
-    for gw in made:
-        await gw.http.aclose()  # type: ignore[attr-defined]
-        gw.db.close()  # type: ignore[attr-defined]
+    return make
 
 
 async def health(client: Client) -> tuple[int, dict]:
@@ -75,7 +65,7 @@ async def test_down_and_refused_dependencies_degrade(build, centrifugo: Centrifu
     assert body["checks"]["storage"]["status"] == "down" and "403" in body["checks"]["storage"]["error"]
     assert "wrong" not in jsoncodec.dumps(body)  # no secret echoed
     centrifugo.stop()
-    client.gateway.cache.pop("health.report")
+    client.gateway.health.cached = None  # probe again now, not after the cache window
     status, body = await health(client)
     assert status == 200 and body["checks"]["realtime"]["error"].startswith("centrifugo unreachable")
 

@@ -20,7 +20,7 @@ from scripts.ops.gateway_runtime import migration_files
 from tests.support.centrifugo import Centrifugo
 from tests.support.cloudflare_d1 import FakeD1, serve_fake_d1
 from tests.support.ops import migrate_sqlite
-from worker import realtime
+from worker.channels import event_channels
 
 ACCOUNT = "fedcba9876543210fedcba9876543210"
 TOKEN = "cf-runbook-token-NEVER-PRINTED-91c2"
@@ -124,7 +124,7 @@ def test_status_reports_the_backlog_and_drain_publishes_it_to_centrifugo(
 
     code, body, _ = _run("drain-outbox")
     assert code == 0 and body["published"] == 3 and body["pending"] == 0, body
-    channel = realtime.event_channels("shared-read", "posts", "p1", "u1")[0]
+    channel = event_channels("shared-read", "posts", "p1", "u1")[0]
     status, reply = centrifugo.api("history", {"channel": channel, "limit": 10})
     assert status == 200 and any(
         p["data"]["id"] == "p1" for p in reply["result"]["publications"]

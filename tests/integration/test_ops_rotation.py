@@ -228,7 +228,6 @@ def test_s3_keys_overlap(s3: SeaweedFS) -> None:
 
 async def test_admin_key_overlap() -> None:
     """The gateway honours the previous admin key until the window's deadline (settings from the rotation)."""
-    from worker.auth import authenticator_for
     from worker.http import ApiError, Request
     from worker.settings import from_mapping
 
@@ -237,7 +236,7 @@ async def test_admin_key_overlap() -> None:
     new_key = config.values["adminKey"]
 
     def gateway_for(env: dict[str, str]) -> Any:
-        from worker.app import Gateway
+        from worker.context import Gateway
 
         values = {k.removeprefix("TELESTACK_"): v for k, v in env.items()}
         return Gateway(
@@ -249,7 +248,7 @@ async def test_admin_key_overlap() -> None:
     async def admin(gateway: Any, key: str) -> bool:
         req = Request("GET", "/v1/auth/me", headers={"authorization": f"Bearer {key}"})
         try:
-            return (await authenticator_for(gateway).authenticate(req)).is_admin
+            return (await gateway.authenticator.authenticate(req)).is_admin
         except ApiError:
             return False
 

@@ -7,7 +7,7 @@ everything else is real: SQLite outbox, Centrifugo v6 configured by infra/centri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,21 @@ import pytest
 import pytest_asyncio
 
 from tests.support.centrifugo import Centrifugo
-from tests.support.gateway import Client, StubAuthenticator, base_settings, make_gateway
+from tests.support.gateway import (
+    Client,
+    GatewayFactory,
+    StubAuthenticator,
+    asgi_call,
+    base_settings,
+    lifespan,
+)
 from tests.support.realtime_client import Subscriber, close
-from worker import realtime
+from worker import jsoncodec, outbox
 from worker.adapters.httpx_client import HttpxClient
-from worker.app import Gateway
+from worker.centrifugo import CentrifugoApi, CentrifugoError
+from worker.channels import ADMIN_SUB
+from worker.context import Gateway
+from worker.realtime_tokens import connection_token, subscription_token
 
 pytestmark = pytest.mark.stack
 
@@ -37,12 +47,8 @@ def gateway_env(cf: Centrifugo, **over: str) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def gw(tmp_path: Path, centrifugo: Centrifugo) -> AsyncIterator[Gateway]:
-    env = gateway_env(centrifugo)
-    gateway = await make_gateway(tmp_path / "gw.sqlite3", settings=env, http=HttpxClient())
-    yield gateway
-    await gateway.http.aclose()  # type: ignore[attr-defined]
-    gateway.db.close()  # type: ignore[attr-defined]
+async def gw(gateways: GatewayFactory, centrifugo: Centrifugo) -> Gateway:
+    return await gateways(gateway_env(centrifugo), HttpxClient())
 
 
 async def grant(client: Client, user: str, channels: list[str] | None = None) -> dict[str, Any]:
@@ -55,6 +61,12 @@ async def grant(client: Client, user: str, channels: list[str] | None = None) ->
 async def pending(gw: Gateway) -> list[dict[str, Any]]:
     sql = "SELECT seq, version, attempts, last_error FROM outbox WHERE sent_at IS NULL"
     return (await gw.db.execute(sql)).rows
+
+
+async def drain(gw: Gateway) -> outbox.DrainResult:
+    """One drain as the cron or the runbook runs it (no backoff, no one-at-a-time guard)."""
+    assert gw.centrifugo is not None
+    return await outbox.drain(gw.db, gw.centrifugo, gw.collections.access_rules(), limit=100)
 
 
 async def test_token_endpoint_grants_only_readable_channels(gw: Gateway, centrifugo: Centrifugo) -> None:
@@ -72,10 +84,10 @@ async def test_token_endpoint_grants_only_readable_channels(gw: Gateway, centrif
         assert reply.status == 403, forbidden
         assert reply.json["error"]["code"] == "forbidden"
     admin = await grant(client, "admin", ["notes:*", "notes:*#alice", "settings:*"])
-    assert admin["user"] == realtime.ADMIN_SUB
+    assert admin["user"] == ADMIN_SUB
     for g in admin["channels"]:
         claims = jwt.decode(g["token"], centrifugo.token_secret, algorithms=["HS256"])
-        assert claims["channel"] == g["channel"] and claims["sub"] == realtime.ADMIN_SUB
+        assert claims["channel"] == g["channel"] and claims["sub"] == ADMIN_SUB
 
 
 async def test_events_arrive_in_version_order(gw: Gateway, centrifugo: Centrifugo) -> None:
@@ -115,7 +127,7 @@ async def test_private_events_never_reach_another_user(gw: Gateway, centrifugo: 
             refused = await b.subscribe(channel, expect_ok=False)
             assert refused.refused == 103, channel
         # a subscription token for another user's channel does not help either (sub must match)
-        forged = realtime.subscription_token(centrifugo.token_secret, "alice", "notes:*#alice")
+        forged = subscription_token(centrifugo.token_secret, "alice", "notes:*#alice")
         own = await b.subscribe("notes:*#bob")
         for i in range(3):
             await client.create("notes", {"title": f"alice {i}"}, user="alice")
@@ -156,41 +168,36 @@ async def test_centrifugo_down_then_drain_delivers_each_version_once(gw: Gateway
     alice = await grant(client, "alice")
     async with Subscriber(alice["url"], alice["token"]) as a:
         inbox = await a.subscribe("notes:*#alice")
-        result = await realtime.drain(gw.db, gw.http, gw.settings, limit=100)
+        result = await drain(gw)
         assert (result.sent, result.failed) == (3, 0)
         # a second publish of the same rows (crash before mark, or two drains) is suppressed by Centrifugo
         await gw.db.execute("UPDATE outbox SET sent_at = NULL")
-        assert (await realtime.drain(gw.db, gw.http, gw.settings, limit=100)).sent == 3
+        assert (await drain(gw)).sent == 3
         # the sentinel follows the duplicates on the same channel: once it is here, any duplicate is too
         sentinel = await client.create("notes", {"title": "sentinel"}, user="alice")
         # the request path may still be backing off after the outage: drain as the cron would
-        await realtime.drain(gw.db, gw.http, gw.settings, limit=100)
+        await drain(gw)
         await inbox.wait_for(4)
         assert inbox.keys() == [("notes", first.json["id"], v) for v in (1, 2, 3)] + [
             ("notes", sentinel.json["id"], 1)]
     assert await pending(gw) == []
 
 
-async def test_wrong_api_key_is_refused_and_events_stay_pending(tmp_path: Path,
+async def test_wrong_api_key_is_refused_and_events_stay_pending(gateways: GatewayFactory,
                                                                centrifugo: Centrifugo) -> None:
     status, body = centrifugo.api("info", {}, key="not-the-key")
     assert status == 401
-    env = gateway_env(centrifugo, CENTRIFUGO_API_KEY="not-the-key")
-    gw = await make_gateway(tmp_path / "wrong.sqlite3", settings=env, http=HttpxClient())
-    try:
-        assert (await Client(gw).create("notes", {"title": "x"}, user="alice")).status == 201
-        rows = await pending(gw)
-        assert len(rows) == 1 and "401" in rows[0]["last_error"]
-        assert "not-the-key" not in rows[0]["last_error"]
-        with pytest.raises(realtime.RealtimeError, match="API key"):
-            await realtime.CentrifugoApi(gw.http, centrifugo.api_url, "not-the-key").info()
-    finally:
-        await gw.http.aclose()  # type: ignore[attr-defined]
-        gw.db.close()  # type: ignore[attr-defined]
+    gw = await gateways(gateway_env(centrifugo, CENTRIFUGO_API_KEY="not-the-key"), HttpxClient())
+    assert (await Client(gw).create("notes", {"title": "x"}, user="alice")).status == 201
+    rows = await pending(gw)
+    assert len(rows) == 1 and "401" in rows[0]["last_error"]
+    assert "not-the-key" not in rows[0]["last_error"]
+    with pytest.raises(CentrifugoError, match="API key"):
+        await CentrifugoApi(gw.http, centrifugo.api_url, "not-the-key").info()
 
 
 async def test_connection_token_signed_with_another_key_is_refused(centrifugo: Centrifugo) -> None:
-    bad = realtime.connection_token("some-other-secret-0123456789abcdef", "alice")
+    bad = connection_token("some-other-secret-0123456789abcdef", "alice")
     from centrifuge import Client as CfClient
     from centrifuge.exceptions import CentrifugeError
 
@@ -201,64 +208,88 @@ async def test_connection_token_signed_with_another_key_is_refused(centrifugo: C
     await close(c)
 
 
-async def test_sweep_publishes_what_the_request_path_left_pending(tmp_path: Path,
+async def test_sweep_publishes_what_the_request_path_left_pending(gateways: GatewayFactory,
                                                                   centrifugo: Centrifugo) -> None:
     # request-path publishing off: every committed event stays pending, as after a burst that
     # ended while the bounded request drain was at its cap
-    env = gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0")
-    gw = await make_gateway(tmp_path / "sweep.sqlite3", settings=env, http=HttpxClient())
-    try:
-        client = Client(gw)
-        alice = await grant(client, "alice")
-        async with Subscriber(alice["url"], alice["token"]) as a:
-            inbox = await a.subscribe("notes:*#alice")
-            ids = [(await client.create("notes", {"title": f"t{i}"}, user="alice")).json["id"]
-                   for i in range(3)]
-            assert len(await pending(gw)) == 3
-            # the one-drain-at-a-time guard: a sweep never runs beside another drain of the isolate
-            realtime._drain_state(gw)["running"] = True
-            assert await realtime.sweep(gw) == 0
-            realtime._drain_state(gw)["running"] = False
-            assert await realtime.sweep(gw, batch=2) == 3  # several rounds until nothing is left
-            await inbox.wait_for(3)
-            assert inbox.keys() == [("notes", i, 1) for i in ids]
-        assert await pending(gw) == []
-    finally:
-        await gw.http.aclose()  # type: ignore[attr-defined]
-        gw.db.close()  # type: ignore[attr-defined]
+    gw = await gateways(gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0"), HttpxClient())
+    client = Client(gw)
+    alice = await grant(client, "alice")
+    async with Subscriber(alice["url"], alice["token"]) as a:
+        inbox = await a.subscribe("notes:*#alice")
+        ids = [(await client.create("notes", {"title": f"t{i}"}, user="alice")).json["id"] for i in range(3)]
+        assert len(await pending(gw)) == 3
+        # the one-drain-at-a-time guard: a sweep never runs beside another drain of the isolate
+        gw.publisher.running = True
+        assert await gw.publisher.sweep() == 0
+        gw.publisher.running = False
+        assert await gw.publisher.sweep(batch=2) == 3  # several rounds until nothing is left
+        await inbox.wait_for(3)
+        assert inbox.keys() == [("notes", i, 1) for i in ids]
+    assert await pending(gw) == []
+
+
+def asgi_app(tmp_path: Path, cf: Centrifugo, **over: str) -> Any:
+    """The local gateway (``worker.asgi``) in process, with stub identity."""
+    from worker.asgi import create_app
+
+    env = {f"TELESTACK_{k}": v for k, v in gateway_env(cf, **over).items()}
+    env["TELESTACK_DB_PATH"] = str(tmp_path / "asgi.sqlite3")
+    app = create_app(env)
+    app.gateway.authenticator = StubAuthenticator()
+    return app
+
+
+async def wait_until_published(gw: Gateway, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while await pending(gw) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
 
 
 async def test_local_gateway_sweeps_the_outbox_without_another_write(tmp_path: Path,
                                                                      centrifugo: Centrifugo) -> None:
     """The ASGI app's lifespan task is the local stand-in for the Workers cron trigger."""
-    import asyncio
+    from worker.asgi import OUTBOX_SWEEP_SECONDS
 
-    from worker.asgi import OUTBOX_SWEEP_SECONDS, create_app
-
-    env = {f"TELESTACK_{k}": v for k, v in gateway_env(centrifugo, OUTBOX_DRAIN_PER_REQUEST="0").items()}
-    env["TELESTACK_DB_PATH"] = str(tmp_path / "asgi.sqlite3")
-    app = create_app(env)
+    app = asgi_app(tmp_path, centrifugo, OUTBOX_DRAIN_PER_REQUEST="0")
     gw: Gateway = app.gateway
-    gw.cache["authenticator"] = StubAuthenticator()
-    inbox: list[dict[str, Any]] = [{"type": "lifespan.startup"}]
-    sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    stop = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if inbox:
-            return inbox.pop()
-        await stop.wait()
-        return {"type": "lifespan.shutdown"}
-
-    lifespan = asyncio.create_task(app({"type": "lifespan"}, receive, sent.put))
-    try:
-        assert (await asyncio.wait_for(sent.get(), 30))["type"] == "lifespan.startup.complete"
+    async with lifespan(app):
         assert (await Client(gw).create("notes", {"title": "swept"}, user="alice")).status == 201
         assert len(await pending(gw)) == 1
-        deadline = asyncio.get_running_loop().time() + 10 * OUTBOX_SWEEP_SECONDS + 5
-        while await pending(gw) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
+        await wait_until_published(gw, 10 * OUTBOX_SWEEP_SECONDS + 5)
         assert await pending(gw) == [], "the periodic sweep did not publish the pending event"
-    finally:
-        stop.set()
-        await asyncio.wait_for(lifespan, 30)
+
+
+async def test_the_response_is_sent_while_its_publish_is_still_in_flight(tmp_path: Path,
+                                                                         centrifugo: Centrifugo) -> None:
+    """A hung Centrifugo does not hold a write's response; its event stays pending and goes out later."""
+    from worker.asgi import OUTBOX_SWEEP_SECONDS
+
+    app = asgi_app(tmp_path, centrifugo)
+    gw: Gateway = app.gateway
+    at_response: list[list[dict[str, Any]]] = []
+
+    async def on_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            at_response.append(await pending(gw))
+
+    async with lifespan(app):
+        with centrifugo.hung():
+            body = jsoncodec.dumps_bytes({"data": {"title": "not held up"}})
+            headers = {"authorization": "Bearer token-alice", "content-type": "application/json"}
+            status, _, reply = await asyncio.wait_for(
+                asgi_call(app, "POST", "/v1/collections/notes/documents", body, headers, on_send), 30)
+            assert status == 201, reply
+            [committed] = at_response[0]  # the row was on disk when the response went out
+            assert committed["attempts"] == 0
+            # the request is over; its publish has started and waits on Centrifugo, which never answers
+            deadline = asyncio.get_running_loop().time() + 10
+            while not gw.publisher.running:
+                assert asyncio.get_running_loop().time() < deadline, "the publish never started"
+                await asyncio.sleep(0.01)
+            assert [r["attempts"] for r in await pending(gw)] == [0]
+        # Centrifugo answers again: the sweep publishes the event (Centrifugo accepted it: sent_at is set)
+        await wait_until_published(gw, 10 * OUTBOX_SWEEP_SECONDS + 10)
+        assert await pending(gw) == []
+        sent = (await gw.db.execute("SELECT doc_id, sent_at FROM outbox")).rows
+        assert [r["doc_id"] for r in sent] == [jsoncodec.loads(reply)["id"]] and sent[0]["sent_at"]

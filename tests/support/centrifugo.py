@@ -8,9 +8,11 @@ The server can be stopped and started again on the same port and keys (the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -77,6 +79,21 @@ class Centrifugo:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+    @contextlib.contextmanager
+    def hung(self) -> Iterator[None]:
+        """Centrifugo that hangs: its port accepts connections and never answers; the real server after.
+
+        Nothing is accepted from the backlog, so a client's request waits until its own timeout,
+        or until the block ends and the closed socket resets the connection.
+        """
+        self.stop()
+        with socket.socket() as silent:
+            silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            silent.bind(("127.0.0.1", self.port))
+            silent.listen(64)
+            yield
+        self.start()
 
     def api(self, method: str, params: Mapping[str, Any], *, key: str | None = None) -> tuple[int, Any]:
         """Call the server API synchronously (tests' own checks); returns (HTTP status, decoded body)."""

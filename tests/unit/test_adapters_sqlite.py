@@ -97,3 +97,27 @@ async def test_concurrent_batches_group_commit_but_fail_alone(db: SqliteDatabase
     assert outcomes[3][1].rows == [{"v": 11}]  # type: ignore[index]  # sees the earlier batch in the group
     rows = (await db.execute("SELECT k, v FROM t ORDER BY k")).rows
     assert rows == [{"k": "a", "v": 11}, {"k": "b", "v": 1}, {"k": "taken", "v": 0}]
+
+
+async def test_a_lone_batch_that_fails_while_binding_rolls_back_and_leaves_no_transaction(
+    db: SqliteDatabase,
+) -> None:
+    with pytest.raises(DatabaseError) as err:
+        await db.batch(
+            [Statement("INSERT INTO t VALUES ('a', 1)"), Statement("INSERT INTO t VALUES ('b', ?)", (2**64,))]
+        )
+    assert not err.value.constraint
+    assert not db._conn.in_transaction
+    assert (await db.execute("SELECT count(*) AS n FROM t")).rows[0]["n"] == 0
+    results = await db.batch([Statement("INSERT INTO t VALUES ('c', 3)"), Statement("SELECT v FROM t")])
+    assert results[1].rows == [{"v": 3}]
+
+
+async def test_a_lone_batch_is_all_or_nothing_on_a_constraint(db: SqliteDatabase) -> None:
+    with pytest.raises(DatabaseError) as err:
+        await db.batch(
+            [Statement("INSERT INTO t VALUES ('a', 1)"), Statement("INSERT INTO t VALUES ('b', -1)")]
+        )
+    assert err.value.constraint
+    assert not db._conn.in_transaction
+    assert (await db.execute("SELECT count(*) AS n FROM t")).rows[0]["n"] == 0

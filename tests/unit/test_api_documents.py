@@ -267,14 +267,19 @@ async def test_injection_in_field_names_is_400(client: Client, field: str) -> No
     assert (await client.gateway.db.execute("SELECT count(*) AS n FROM documents")).rows[0]["n"] == 1
 
 
-async def test_realtime_hand_off_is_called_after_commit(
-    client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import worker.realtime as realtime
+async def test_a_committed_write_hands_its_events_to_the_publisher(client: Client) -> None:
+    calls: list[str] = []
 
-    calls: list[object] = []
-    monkeypatch.setattr(realtime, "schedule_publish", lambda ctx: calls.append(ctx), raising=False)
+    async def after_write() -> None:
+        calls.append("published")
+
+    client.gateway.publisher.after_write = after_write  # type: ignore[method-assign]
     await client.create("notes", NOTE)
-    assert len(calls) == 1
+    assert calls == ["published"]
     await client.create("notes", {"nope": 1})  # rejected: nothing committed, nothing scheduled
-    assert len(calls) == 1
+    assert calls == ["published"]
+    batch = [{"op": "create", "collection": "notes", "data": NOTE}]
+    assert (await client.request("POST", "/v1/batch", json={"writes": batch})).status == 200
+    assert calls == ["published", "published"]
+    assert (await client.request("GET", "/v1/collections/notes/documents/nope")).status == 404
+    assert calls == ["published", "published"]  # a read leaves nothing to publish

@@ -1,12 +1,18 @@
-"""The ASGI entry: lifespan applies migrations, requests round-trip through the raw ASGI interface."""
+"""The ASGI entry: lifespan applies migrations, requests round-trip through the raw ASGI interface,
+and the work a response leaves behind is finished or cancelled before shutdown closes the database."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.support.gateway import StubAuthenticator
+import pytest
+
+from tests.support.gateway import StubAuthenticator, asgi_call, lifespan
 from tests.support.paths import CONFIG
+from tests.support.process import silent_url
 from worker import jsoncodec
 from worker.asgi import create_app
 
@@ -25,30 +31,6 @@ async def _lifespan(app: Any, kind: str) -> list[dict]:
     return sent
 
 
-async def _call(
-    app: Any, method: str, path: str, body: bytes = b"", headers: dict | None = None
-) -> tuple[int, dict, bytes]:
-    chunks = [body[:3], body[3:]]  # the body arrives in two messages
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        chunk = chunks.pop(0)
-        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "query_string": b"",
-        "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
-    }
-    await app(scope, receive, send)
-    return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}, sent[1]["body"]
-
-
 async def test_asgi_app_migrates_and_serves(tmp_path: Path) -> None:
     env = {
         "TELESTACK_DB_PATH": str(tmp_path / "g.sqlite3"),
@@ -56,24 +38,25 @@ async def test_asgi_app_migrates_and_serves(tmp_path: Path) -> None:
         "TELESTACK_CONFIG_DIR": str(CONFIG),
     }
     app = create_app(env)
-    app.gateway.cache["authenticator"] = StubAuthenticator()
+    app.gateway.authenticator = StubAuthenticator()
     startup = await _lifespan(app, "startup")
     assert startup[0]["type"] == "lifespan.startup.complete"
     app = create_app(env)  # the shutdown above closed the database; a second start is a no-op migration
-    app.gateway.cache["authenticator"] = StubAuthenticator()
+    app.gateway.authenticator = StubAuthenticator()
     auth = {"authorization": "Bearer token-alice", "content-type": "application/json"}
-    status, headers, body = await _call(
-        app,
-        "POST",
-        "/v1/collections/notes/documents",
-        jsoncodec.dumps_bytes({"data": {"title": "hi"}, "id": "h1"}),
-        auth,
-    )
-    assert status == 201 and headers["etag"] == '"1"'
-    status, _, body = await _call(app, "GET", "/v1/collections/notes/documents/h1", headers=auth)
-    assert status == 200 and jsoncodec.loads(body)["data"] == {"title": "hi"}
-    status, _, body = await _call(app, "GET", "/v1/collections/notes/documents/h1")
-    assert status == 401 and jsoncodec.loads(body)["error"]["code"] == "unauthenticated"
+    async with lifespan(app):
+        status, headers, body = await asgi_call(
+            app,
+            "POST",
+            "/v1/collections/notes/documents",
+            jsoncodec.dumps_bytes({"data": {"title": "hi"}, "id": "h1"}),
+            auth,
+        )
+        assert status == 201 and headers["etag"] == '"1"'
+        status, _, body = await asgi_call(app, "GET", "/v1/collections/notes/documents/h1", headers=auth)
+        assert status == 200 and jsoncodec.loads(body)["data"] == {"title": "hi"}
+        status, _, body = await asgi_call(app, "GET", "/v1/collections/notes/documents/h1")
+        assert status == 401 and jsoncodec.loads(body)["error"]["code"] == "unauthenticated"
 
 
 async def test_failed_migration_fails_startup(tmp_path: Path) -> None:
@@ -97,7 +80,48 @@ async def test_oversized_body_is_refused_without_buffering_it(tmp_path: Path) ->
 
     env = {"TELESTACK_DB_PATH": str(tmp_path / "sub" / "g.sqlite3"), "TELESTACK_ADMIN_KEY": "k" * 32}
     app = create_app({**env, "TELESTACK_CONFIG_DIR": str(CONFIG)})
-    status, _, body = await _call(
+    status, _, body = await asgi_call(
         app, "POST", "/v1/batch", b"x" * (asgi.MAX_BODY_BYTES + 10), {"content-type": "application/json"}
     )
     assert status == 413 and jsoncodec.loads(body)["error"]["code"] == "payload_too_large"
+
+
+async def test_shutdown_does_not_wait_forever_for_a_publish_and_loses_no_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish still waiting on a silent Centrifugo is cancelled at shutdown; its event stays pending."""
+    from worker import asgi
+
+    monkeypatch.setattr(asgi, "SHUTDOWN_GRACE_SECONDS", 0.05)
+    db = tmp_path / "g.sqlite3"
+    with silent_url() as centrifugo:
+        app = create_app({"TELESTACK_DB_PATH": str(db), "TELESTACK_ADMIN_KEY": "k" * 32,
+                          "TELESTACK_CONFIG_DIR": str(CONFIG), "TELESTACK_CENTRIFUGO_API_URL": centrifugo,
+                          "TELESTACK_CENTRIFUGO_API_KEY": "api-key"})
+        app.gateway.authenticator = StubAuthenticator()
+        async with lifespan(app):
+            headers = {"authorization": "Bearer token-alice", "content-type": "application/json"}
+            status, _, _ = await asgi_call(app, "POST", "/v1/collections/notes/documents",
+                                           jsoncodec.dumps_bytes({"data": {"title": "kept"}}), headers)
+            assert status == 201
+            for _ in range(1000):  # until the publish has started and waits on Centrifugo
+                if app.gateway.publisher.running:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the publish never started")
+        assert not app.gateway.publisher.running  # cancelled; the lifespan helper saw shutdown complete
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT op, sent_at, attempts FROM outbox").fetchall() == [("created", None, 0)]
+
+
+def test_the_local_server_options_drop_access_logs_and_require_lifespan() -> None:
+    from worker.asgi import uvicorn_options
+
+    opts = uvicorn_options()
+    assert opts["access_log"] is False and opts["lifespan"] == "on" and opts["server_header"] is False
+    assert opts["proxy_headers"] is False
+    import importlib.util
+
+    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
+        assert (opts["loop"], opts["http"]) == ("uvloop", "httptools")

@@ -218,10 +218,9 @@ async def test_batch_limits_and_shape(client: Client) -> None:
 async def test_lost_race_rolls_back_the_whole_batch(client: Client, alice_note: str) -> None:
     """A write whose version moved between read and commit fails the batch via the guarded outbox row."""
     from worker import documents, store
-    from worker.collections import registry_for
     from worker.principal import Principal
 
-    notes = registry_for(client.gateway).get("notes")
+    notes = client.gateway.collections.get("notes")
     real_get = store.get
     calls = 0
 
@@ -277,3 +276,42 @@ async def test_outbox_event_body_matches_the_contract(client: Client) -> None:
     assert events[2]["type"] == "deleted" and events[2]["data"] is None and events[2]["version"] == 3
     assert all(row["sent_at"] is None and row["attempts"] == 0 for row in rows)
     assert [row["op"] for row in rows] == ["created", "updated", "deleted"]
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "owner"),
+    [("abc-_9", "user-1"), ("x", None), ('we"ird\u00e9', 'o"w\u00e9\n'), ("", "u")],
+)
+@pytest.mark.parametrize("deleted", [False, True])
+def test_event_json_is_what_the_encoder_would_write(doc_id: str, owner: str | None, deleted: bool) -> None:
+    """The hand-formatted outbox payload must equal jsoncodec's encoding, escaping included."""
+    from worker.collections import Collection
+    from worker.documents import event_json, iso
+    from worker.store import Row
+
+    row = Row(doc_id, owner, '{"a":[1,"\\u00e9"]}', 3, 1, 1_700_000_000_123)
+    notes, op = Collection("notes", "private"), "deleted" if deleted else "created"
+    event = jsoncodec.loads(event_json(op, notes, row, deleted))
+    expected = {"type": op, "collection": "notes", "id": doc_id, "version": 3, "owner_id": owner,
+                "data": None if deleted else {"a": [1, "\u00e9"]}, "updated_at": iso(row.updated_at)}
+    assert event == expected
+    assert event_json(op, notes, row, deleted) == (
+        jsoncodec.dumps({k: expected[k] for k in ("type", "collection", "id", "version", "owner_id")})[:-1]
+        + f',"data":{"null" if deleted else row.data},"updated_at":"{iso(row.updated_at)}"}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "owner"),
+    [("abc-_9", "user-1"), ("x", None), ('we"ird\u00e9', 'o"w\u00e9\n'), ("", "u")],
+)
+def test_document_json_is_what_the_encoder_would_write(doc_id: str, owner: str | None) -> None:
+    """The API document of the list hot path equals jsoncodec's encoding, escaping included."""
+    from worker.documents import document_json, iso
+
+    data = '{"a":[1,"\\u00e9"]}'
+    text = document_json("notes", doc_id, owner, data, 3, 1_600_000_000_001, 1_700_000_000_123)
+    expected = {"id": doc_id, "collection": "notes", "owner_id": owner, "version": 3,
+                "created_at": iso(1_600_000_000_001), "updated_at": iso(1_700_000_000_123)}
+    assert text == jsoncodec.dumps(expected)[:-1] + f',"data":{data}}}'
+    assert jsoncodec.loads(text) == {**expected, "data": {"a": [1, "\u00e9"]}}

@@ -1,31 +1,11 @@
-"""store.py: the outbox helpers realtime uses, and the SQL text the store renders."""
+"""store.py: the SQL text the store renders."""
 
 from __future__ import annotations
 
-from tests.support.gateway import Client
 from worker import store
 from worker.collections import Registry
 from worker.database import Result
 from worker.query import parse_query
-
-
-async def test_outbox_helpers(client: Client) -> None:
-    for i in range(3):
-        await client.create("notes", {"title": f"n{i}"}, id=f"n{i}")
-    db = client.gateway.db
-    pending = await store.pending_events(db, limit=2)
-    assert [e["doc_id"] for e in pending] == ["n0", "n1"] and pending[0]["op"] == "created"
-    await store.mark_failed(db, [pending[0]["seq"]], "centrifugo down")
-    await store.mark_sent(db, [e["seq"] for e in pending], now_ms=123)
-    left = await store.pending_events(db)
-    assert [e["doc_id"] for e in left] == ["n2"]
-    row = (
-        await db.execute(
-            "SELECT sent_at, attempts, last_error FROM outbox WHERE seq = ?", (pending[0]["seq"],)
-        )
-    ).rows[0]
-    assert row == {"sent_at": 123, "attempts": 1, "last_error": "centrifugo down"}
-    await store.mark_sent(db, [], now_ms=1)  # no-op
 
 
 class Capture:

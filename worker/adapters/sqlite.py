@@ -104,29 +104,12 @@ class SqliteDatabase:
         if not future.done():
             future.set_result(results)
 
-    # -- synchronous forms (ops scripts, benchmarks) ---------------------------
+    # -- synchronous form (ops scripts, tests' fixtures) -----------------------
     def execute_sync(self, sql: str, params: Params = ()) -> Result:
         try:
             return _run(self._conn, sql, params)
         except sqlite3.Error as exc:
             raise _error(exc) from None
-
-    def batch_sync(self, statements: list[Statement]) -> list[Result]:
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _error(exc) from None
-        try:
-            results = [_run(conn, st.sql, st.params) for st in statements]
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise _error(exc) from None
-            raise
-        return results
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # best effort: refresh planner statistics on the way out

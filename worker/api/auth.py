@@ -19,13 +19,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from worker.auth import authenticator_for, bearer_token, supertokens_for
+from worker.auth import bearer_token
 from worker.http import ApiError, Response, read_object
 from worker.routing import Route
 from worker.supertokens import CoreSession, CoreUser
 
 if TYPE_CHECKING:
-    from worker.app import Context
+    from worker.context import Context
 
 MAX_BODY_BYTES = 16 * 1024
 MIN_PASSWORD = 8
@@ -82,20 +82,20 @@ def _user(user: CoreUser) -> dict[str, Any]:
 
 async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
     # the email rides in the token so /me needs no core call; it is not a protected claim
-    return await supertokens_for(ctx.gateway).create_session(
+    return await ctx.gateway.supertokens.create_session(
         user.id, jwt_data={"email": user.email}, access_token_validity_ms=_validity_ms(ctx))
 
 
 async def signup(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=True)
-    user = await supertokens_for(ctx.gateway).sign_up(email, password)
+    user = await ctx.gateway.supertokens.sign_up(email, password)
     session = await _session_for(ctx, user)
     return Response.json(_tokens(session, _user(user)), status=201)
 
 
 async def signin(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=False)
-    user = await supertokens_for(ctx.gateway).sign_in(email, password)
+    user = await ctx.gateway.supertokens.sign_in(email, password)
     session = await _session_for(ctx, user)
     return Response.json(_tokens(session, _user(user)))
 
@@ -104,7 +104,7 @@ async def refresh(ctx: Context) -> Response:
     token = _body(ctx, {"refresh_token"})["refresh_token"]
     if not isinstance(token, str) or not _TOKEN.match(token):
         raise ApiError(401, "session_expired", "the refresh token is invalid or the session has ended")
-    session = await supertokens_for(ctx.gateway).refresh_session(
+    session = await ctx.gateway.supertokens.refresh_session(
         token, access_token_validity_ms=_validity_ms(ctx))
     return Response.json(_tokens(session))
 
@@ -113,7 +113,7 @@ async def signout(ctx: Context) -> Response:
     principal = await ctx.principal()
     if principal.session_handle is None:
         raise ApiError(400, "no_session", "the admin key has no session to sign out of")
-    await supertokens_for(ctx.gateway).revoke_sessions([principal.session_handle])
+    await ctx.gateway.supertokens.revoke_sessions([principal.session_handle])
     return Response.json({"signed_out": True})
 
 
@@ -122,7 +122,7 @@ async def me(ctx: Context) -> Response:
     if principal.is_admin:
         return Response.json({"user": None, "is_admin": True})
     # verified again for the claims the Principal does not carry (cached key: microseconds)
-    claims = await authenticator_for(ctx.gateway).verify(bearer_token(ctx.request) or "")
+    claims = await ctx.gateway.authenticator.verify(bearer_token(ctx.request) or "")
     return Response.json({"user": {"id": principal.user_id, "email": claims.get("email")},
                           "session_handle": principal.session_handle, "is_admin": False,
                           "expires_at": int(claims["exp"]) * 1000})

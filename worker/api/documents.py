@@ -9,42 +9,26 @@ Request bodies (``application/json``; PATCH also takes ``application/merge-patch
   "if_match"?, "owner_id"?}]}`` (at most ``documents.MAX_BATCH_WRITES``) -> ``{"results": [...]}``
 A document is ``{"id", "collection", "owner_id", "version", "created_at", "updated_at", "data"}`` with ISO
 timestamps; its ``ETag`` header is ``"<version>"``. Unknown request fields are a 400.
+A committed write sets ``ctx.publish_after_response``: its events are published after the response.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from worker import documents, jsoncodec, query, store
-from worker.collections import Collection, registry_for
-from worker.documents import Committed, Write
-from worker.http import ApiError, Response, check_object
+from worker.collections import Collection
+from worker.documents import Committed, Write, document_json
+from worker.http import JSON, ApiError, Response, check_object, read_json
+from worker.principal import Principal
 from worker.routing import Route
 
 if TYPE_CHECKING:
-    from worker.app import Context
+    from worker.context import Context
 
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
-_JSON = "application/json"
 _MERGE_PATCH = "application/merge-patch+json"
 _DOC_FIELDS = {"create": {"data", "id", "owner_id"}, "replace": {"data"}, "patch": {"data"}}
 _BATCH_FIELDS = {"op", "collection", "id", "data", "if_match", "owner_id"}
-
-
-def _body(ctx: Context, allowed: frozenset[str] = frozenset({_JSON})) -> Any:
-    ctype = (ctx.request.header("content-type") or "").split(";", 1)[0].strip().lower()
-    if ctype not in allowed:
-        raise ApiError(415, "unsupported_media_type", f"Content-Type must be {' or '.join(sorted(allowed))}")
-    if len(ctx.request.body) > MAX_REQUEST_BYTES:
-        raise ApiError(413, "payload_too_large", f"request body exceeds {MAX_REQUEST_BYTES} bytes")
-    try:
-        return jsoncodec.loads(ctx.request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-
-
 
 
 def _if_match(ctx: Context) -> int | None:
@@ -57,42 +41,28 @@ def _if_match(ctx: Context) -> int | None:
     return int(text)
 
 
-def doc_json(collection: str, row: store.Row) -> str:
-    """One document as JSON; the stored body text is spliced in rather than decoded and re-encoded."""
-    return _render(collection, row.id, row.owner_id, row.data, row.version, row.created_at, row.updated_at)
-
-
-_safe_id = re.compile(r"[A-Za-z0-9_-]+\Z").match  # documents.check_id's alphabet: needs no JSON escaping
-_owner_json = lru_cache(maxsize=4096)(jsoncodec.dumps)  # few distinct owners per list
-
-
-def _render(
-    collection: str, doc_id: str, owner: str | None, data: str, version: int, created: int, updated: int
-) -> str:
-    """The hot path of lists: ~2 us per document (no JSON decode/encode of the body, memoised pieces)."""
-    id_json = f'"{doc_id}"' if _safe_id(doc_id) else jsoncodec.dumps(doc_id)
-    return (
-        f'{{"id":{id_json},"collection":"{collection}","owner_id":{_owner_json(owner)},"version":{version},'
-        f'"created_at":"{documents.iso(created)}","updated_at":"{documents.iso(updated)}","data":{data}}}'
+def _row_json(collection: str, row: store.Row) -> str:
+    return document_json(
+        collection, row.id, row.owner_id, row.data, row.version, row.created_at, row.updated_at
     )
 
 
 def _doc_response(collection: Collection, row: store.Row, status: int = 200) -> Response:
-    headers = {"content-type": _JSON, "etag": f'"{row.version}"'}
+    headers = {"content-type": JSON, "etag": f'"{row.version}"'}
     if status == 201:
         headers["location"] = f"/v1/collections/{collection.name}/documents/{row.id}"
-    return Response(status=status, body=doc_json(collection.name, row).encode(), headers=headers)
+    return Response(status=status, body=_row_json(collection.name, row).encode(), headers=headers)
 
 
-async def _setup(ctx: Context) -> tuple[Any, Collection]:
+async def _setup(ctx: Context) -> tuple[Principal, Collection]:
     principal = await ctx.principal()
-    return principal, registry_for(ctx.gateway).get(ctx.params["collection"])
+    return principal, ctx.gateway.collections.get(ctx.params["collection"])
 
 
 async def _write(ctx: Context, write: Write, status: int = 200) -> Response:
     principal = await ctx.principal()
     [done] = await documents.commit(ctx.db, principal, [write])
-    documents.schedule_publish(ctx)
+    ctx.publish_after_response = True
     if done.deleted:
         return Response(status=204, headers={"etag": f'"{done.row.version}"'})
     return _doc_response(done.collection, done.row, status)
@@ -100,7 +70,7 @@ async def _write(ctx: Context, write: Write, status: int = 200) -> Response:
 
 async def create(ctx: Context) -> Response:
     _, coll = await _setup(ctx)
-    body = check_object(_body(ctx), _DOC_FIELDS["create"], ("data",))
+    body = check_object(read_json(ctx.request), _DOC_FIELDS["create"], ("data",))
     return await _write(
         ctx,
         Write("create", coll, body.get("id"), body["data"], _if_match(ctx), body.get("owner_id")),
@@ -115,13 +85,15 @@ async def get(ctx: Context) -> Response:
 
 async def replace(ctx: Context) -> Response:
     _, coll = await _setup(ctx)
-    body = check_object(_body(ctx), _DOC_FIELDS["replace"], ("data",))
+    body = check_object(read_json(ctx.request), _DOC_FIELDS["replace"], ("data",))
     return await _write(ctx, Write("replace", coll, ctx.params["id"], body["data"], _if_match(ctx)))
 
 
 async def patch(ctx: Context) -> Response:
     _, coll = await _setup(ctx)
-    body = check_object(_body(ctx, frozenset({_JSON, _MERGE_PATCH})), _DOC_FIELDS["patch"], ("data",))
+    body = check_object(
+        read_json(ctx.request, content_types=(JSON, _MERGE_PATCH)), _DOC_FIELDS["patch"], ("data",)
+    )
     return await _write(ctx, Write("patch", coll, ctx.params["id"], body["data"], _if_match(ctx)))
 
 
@@ -132,7 +104,7 @@ async def delete(ctx: Context) -> Response:
 
 async def run_query(ctx: Context) -> Response:
     principal, coll = await _setup(ctx)
-    q = query.parse_query(_body(ctx))
+    q = query.parse_query(read_json(ctx.request))
     scope = documents.read_scope(principal, coll)
     rows = await store.select(ctx.db, coll, q, scope) if q.limit else []
     more = len(rows) > q.limit
@@ -143,23 +115,23 @@ async def run_query(ctx: Context) -> Response:
         cursor = jsoncodec.dumps(query.encode_cursor(q, tuple(last[f"k{i}"] for i in range(len(q.order)))))
     name = coll.name
     docs = ",".join(
-        _render(name, r["id"], r["owner_id"], r["data"], r["version"], r["created_at"], r["updated_at"])
+        document_json(name, r["id"], r["owner_id"], r["data"], r["version"], r["created_at"], r["updated_at"])
         for r in rows
     )
     tail = f',"count":{await store.count(ctx.db, coll, q, scope)}' if q.count else ""
     body = f'{{"documents":[{docs}],"next_cursor":{cursor}{tail}}}'
-    return Response(status=200, body=body.encode(), headers={"content-type": _JSON})
+    return Response(status=200, body=body.encode(), headers={"content-type": JSON})
 
 
 async def batch(ctx: Context) -> Response:
     principal = await ctx.principal()
-    body = check_object(_body(ctx), {"writes"}, ("writes",))
+    body = check_object(read_json(ctx.request), {"writes"}, ("writes",))
     raw = body["writes"]
     if not isinstance(raw, list):
         raise ApiError(400, "invalid_request", "writes must be a list")
     if len(raw) > documents.MAX_BATCH_WRITES:
         raise ApiError(413, "batch_too_large", f"a batch holds at most {documents.MAX_BATCH_WRITES} writes")
-    registry = registry_for(ctx.gateway)
+    registry = ctx.gateway.collections
     writes: list[Write] = []
     for i, item in enumerate(raw):
         w = check_object(item, _BATCH_FIELDS, ("op", "collection"))
@@ -191,9 +163,9 @@ async def batch(ctx: Context) -> Response:
             )
         )
     done = await documents.commit(ctx.db, principal, writes)
-    documents.schedule_publish(ctx)
+    ctx.publish_after_response = True
     results = ",".join(_result_json(c) for c in done)
-    return Response(status=200, body=f'{{"results":[{results}]}}'.encode(), headers={"content-type": _JSON})
+    return Response(status=200, body=f'{{"results":[{results}]}}'.encode(), headers={"content-type": JSON})
 
 
 def _result_json(c: Committed) -> str:
@@ -202,7 +174,7 @@ def _result_json(c: Committed) -> str:
             f'{{"op":"delete","collection":"{c.collection.name}","id":{jsoncodec.dumps(c.row.id)},'
             f'"version":{c.row.version}}}'
         )
-    return f'{{"op":"{c.op}","document":{doc_json(c.collection.name, c.row)}}}'
+    return f'{{"op":"{c.op}","document":{_row_json(c.collection.name, c.row)}}}'
 
 
 _DOC = "/v1/collections/{collection}/documents/{id}"

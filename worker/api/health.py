@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from worker import health
 from worker.http import Response
 from worker.routing import Route
 
 if TYPE_CHECKING:
-    from worker.app import Context
+    from worker.context import Context
 
 
 async def get_health(ctx: Context) -> Response:
-    status, body = await health.report(ctx.gateway)
+    status, body = await ctx.gateway.health.report()
     return Response.json(body, status=status, headers={"cache-control": "no-store"})
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from worker import realtime
+from worker.channels import ChannelGrant, authorize_channel, default_channels, subject
 from worker.http import ApiError, Response, read_object
+from worker.realtime_tokens import TOKEN_TTL_SECONDS, connection_token, subscription_token
 from worker.routing import Route
 
 if TYPE_CHECKING:
-    from worker.app import Context
+    from worker.context import Context
 
 MAX_CHANNELS = 100
 
@@ -36,23 +37,24 @@ async def token(ctx: Context) -> Response:
                 raise ApiError(400, "invalid_request",
                                f"channels must be a list of at most {MAX_CHANNELS} names")
             requested = list(dict.fromkeys(raw))
-    access = realtime.collection_access(ctx.gateway)
-    channels = requested if requested is not None else realtime.default_grants(principal, access)
-    sub = realtime.subject(principal)
+    access = ctx.gateway.collections.access_rules()
+    channels = requested if requested is not None else default_channels(principal, access)
+    sub = subject(principal)
+    secret = settings.centrifugo_token_secret
     now = time.time()
     grants = []
     for channel in channels:
-        decision = realtime.authorize_channel(principal, channel, access)
-        if not decision:
+        grant = authorize_channel(principal, channel, access)
+        if grant is ChannelGrant.REFUSED:
             raise ApiError(403, "forbidden", f"not allowed to subscribe to {channel}")
-        sub_token = (realtime.subscription_token(settings.centrifugo_token_secret, sub, channel, now=now)
-                     if decision == "token" else None)
-        grants.append(realtime.Grant(channel, channel.partition(":")[0], sub_token).to_json())
+        signed = grant is ChannelGrant.SIGNED
+        sub_token = subscription_token(secret, sub, channel, now=now) if signed else None
+        grants.append({"channel": channel, "collection": channel.partition(":")[0], "token": sub_token})
     return Response.json({
         "url": settings.centrifugo_ws_url or None,
         "user": sub,
-        "token": realtime.connection_token(settings.centrifugo_token_secret, sub, now=now),
-        "expires_at": int(now) + realtime.TOKEN_TTL_SECONDS,
+        "token": connection_token(secret, sub, now=now),
+        "expires_at": int(now) + TOKEN_TTL_SECONDS,
         "channels": grants,
     }, headers={"cache-control": "no-store"})
 

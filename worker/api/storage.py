@@ -16,7 +16,7 @@ from worker.http import Response, read_object
 from worker.routing import Route
 
 if TYPE_CHECKING:
-    from worker.app import Context
+    from worker.context import Context
 
 _UPLOAD_KEYS = {"key", "content_type", "size", "expires_in"}
 _DOWNLOAD_KEYS = {"key", "expires_in"}

@@ -1,0 +1,97 @@
+"""What handlers work with: the isolate's :class:`Gateway` and one request's :class:`Context`.
+
+The Gateway holds typed settings, the runtime's database and HTTP adapters, and
+the services built from them. An entrypoint builds one per isolate (Workers) or
+process (ASGI); each service is built on first use and then shared by every
+request, so a cold start pays only for what its first request needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from worker.auth import SessionAuthenticator
+from worker.centrifugo import CentrifugoApi
+from worker.collections import Registry
+from worker.database import Database
+from worker.health import Health
+from worker.http import Request
+from worker.outbound import HttpClient
+from worker.outbox import Publisher
+from worker.principal import Principal
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.supertokens import SuperTokens
+
+
+@dataclass(eq=False)
+class Gateway:
+    settings: Settings
+    db: Database
+    http: HttpClient
+
+    @cached_property
+    def collections(self) -> Registry:
+        """The collections registry, parsed and its schemas compiled once from ``COLLECTIONS``."""
+        return Registry.from_json(self.settings.collections_json)
+
+    @cached_property
+    def supertokens(self) -> SuperTokens:
+        """The CDI client of the auth core (ApiError 503 while ``AUTH_URL`` is not set)."""
+        from worker.supertokens import SuperTokens
+
+        s = self.settings
+        return SuperTokens(self.http, s.auth_url, s.auth_api_key)
+
+    @cached_property
+    def authenticator(self) -> SessionAuthenticator:
+        """Turns a request into a Principal: the admin key, or a session token checked against the JWKS."""
+        jwks = None
+        if self.settings.auth_url:
+            from worker.jwks import JwksCache  # lazily: it imports PyJWT, a cold-start cost under Pyodide
+
+            jwks = JwksCache(self.supertokens.jwks)
+        return SessionAuthenticator(self.settings, jwks)
+
+    @cached_property
+    def centrifugo(self) -> CentrifugoApi | None:
+        """Centrifugo's server API; None when realtime is not configured (events stay in the outbox)."""
+        return CentrifugoApi.from_settings(self.settings, self.http)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """Publishes the outbox: after writes, and on the sweep (cron trigger or ASGI lifespan task)."""
+        return Publisher(self.db, self.centrifugo, self.collections.access_rules(),
+                         per_write=self.settings.outbox_drain_per_request)
+
+    @cached_property
+    def health(self) -> Health:
+        return Health(self.settings, self.db, self.http, self.centrifugo)
+
+
+@dataclass(eq=False)
+class Context:
+    gateway: Gateway
+    request: Request
+    params: dict[str, str]
+    #: set when the handler committed outbox rows: the dispatcher hands their publishing to the
+    #: runtime to run once the response is sent (see worker/app.py)
+    publish_after_response: bool = False
+    _principal: Principal | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.gateway.settings
+
+    @property
+    def db(self) -> Database:
+        return self.gateway.db
+
+    async def principal(self) -> Principal:
+        """The verified caller; raises ApiError(401) when there is none."""
+        if self._principal is None:
+            self._principal = await self.gateway.authenticator.authenticate(self.request)
+        return self._principal
