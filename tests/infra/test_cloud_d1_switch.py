@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from infra import settings
-from tests.infra.test_cloud_stack import _declared_defaults, _is_secret, run_stack
+from infra.config_error import StackConfigError
+from tests.support.cloud_stack import declared_defaults, is_secret, run_stack
 
 RESTORED = "4f1c2b7e-0a3d-4c5e-9b8a-1d2e3f405162"
 MANAGED = "edge-db-id"  # the mock's id of the stack's own D1Database
@@ -20,7 +20,7 @@ MANAGED = "edge-db-id"  # the mock's id of the stack's own D1Database
 
 def _bindings(stack: Any) -> dict[str, dict[str, Any]]:
     raw = stack.recorder.one("workerVersion:WorkerVersion").inputs["bindings"]
-    return {b["name"]: b for b in (raw["value"] if _is_secret(raw) else raw)}
+    return {b["name"]: b for b in (raw["value"] if is_secret(raw) else raw)}
 
 
 @pytest.mark.parametrize(("configured", "in_use"), [("", MANAGED), (RESTORED, RESTORED)])
@@ -38,10 +38,10 @@ def test_d1_database_id_switches_binding_migrations_and_output(configured: str, 
 
 
 def test_declared_with_an_empty_default() -> None:
-    assert _declared_defaults()["telestack:d1DatabaseId"] == ""
+    assert declared_defaults()["telestack:d1DatabaseId"] == ""
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "4F1C2B7E-0A3D-4C5E-9B8A-1D2E3F405162x", "'; drop"])
 def test_a_malformed_id_is_refused_naming_the_key(bad: str) -> None:
-    with pytest.raises(settings.SettingsError, match=r"telestack:d1DatabaseId: .* is not a D1 database id"):
+    with pytest.raises(StackConfigError, match=r"telestack:d1DatabaseId: .* is not a D1 database id"):
         run_stack("dev", config={"telestack:d1DatabaseId": bad})

@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.settings import (
-    CLOUD_SECRET_KEYS,
-    PREVIOUS_SECRET_KEYS,
-    PREVIOUS_UNTIL_KEYS,
-    SECRET_KEYS,
-    SettingsError,
-    load_environment,
-    parse_environment,
-)
+from infra.config_error import StackConfigError
+from infra.secret_keys import CLOUD_SECRET_KEYS, PREVIOUS_SECRET_KEYS, PREVIOUS_UNTIL_KEYS, SECRET_KEYS
+from infra.settings import load_environment, parse_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ("dev", "staging", "prod")
@@ -28,7 +22,7 @@ def _doc(name: str = "dev") -> dict[str, Any]:
 
 
 def _refused(doc: dict[str, Any], match: str) -> None:
-    with pytest.raises(SettingsError, match=match) as info:
+    with pytest.raises(StackConfigError, match=match) as info:
         parse_environment(yaml.safe_dump(doc), "config/environments/bad.yaml")
     assert str(info.value).startswith("config/environments/bad.yaml: "), "the message must name the file"
 

@@ -9,13 +9,15 @@ import pytest
 import yaml
 
 from infra import settings
-from infra.settings import SettingsError, environment_path, load_environment, parse_environment
+from infra.config_error import StackConfigError
+from infra.secret_keys import SECRET_KEYS
+from infra.settings import environment_path, load_environment, parse_environment
 
 SOURCE = "config/environments/test.yaml"
 
 
 def _error(text: str) -> str:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(StackConfigError) as info:
         parse_environment(text, SOURCE)
     return str(info.value)
 
@@ -80,19 +82,19 @@ def test_malformed_yaml_names_the_file() -> None:
 def test_environment_name_maps_to_its_file_and_paths_pass_through(tmp_path: Path) -> None:
     assert environment_path("dev") == settings.ROOT / "config/environments/dev.yaml"
     assert environment_path(str(tmp_path / "x.yaml")) == tmp_path / "x.yaml"
-    with pytest.raises(SettingsError, match="telestack:environment"):
+    with pytest.raises(StackConfigError, match="telestack:environment"):
         environment_path("../etc/passwd")
 
 
 def test_missing_environment_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match=r"nope\.yaml: environment file not found"):
+    with pytest.raises(StackConfigError, match=r"nope\.yaml: environment file not found"):
         load_environment(str(tmp_path / "nope.yaml"))
 
 
 def test_every_secret_is_declared_secret_in_pulumi_yaml() -> None:
     project = yaml.safe_load((settings.ROOT / "Pulumi.yaml").read_text())
     declared = project["config"]
-    for key in settings.SECRET_KEYS:
+    for key in SECRET_KEYS:
         assert declared[f"telestack:{key}"].get("secret") is True, key
     assert declared["telestack:environment"]["default"] == ""
 

@@ -15,7 +15,7 @@ import pytest
 from scripts.ops.console import Console, ExitStatus, OpsError
 from scripts.ops.d1_api import D1Api
 from scripts.ops.d1_restore import import_sql
-from scripts.ops.services import PidFileControl
+from scripts.ops.service_control import PidFileControl
 from scripts.ops.stores import D1ApiDatabase, sqlite_counts, sqlite_snapshot
 
 
