@@ -48,4 +48,6 @@ def deploy(s: StackSettings) -> dict[str, Any]:
         "pid_files": {name: str(paths.config_dir(name) / "pid") for name in names},
         "db_path": str(paths.data_dir("gateway") / services.GATEWAY_DB),
         "auth_db_path": str(paths.data_dir("auth") / services.AUTH_DB),
+        # exported so `pulumi up` awaits the rules, and says which the server accepted
+        "bucket_rules": {"cors": rules.cors, "lifecycle": rules.lifecycle},
     }
