@@ -235,7 +235,7 @@ def test_no_secret_is_a_plain_input_or_output(stack: Stack) -> None:
             for secret in leaks:
                 assert secret not in text, f"{r.urn} {path} holds a secret in plain text"
     for name, value in stack.outputs.items():
-        if name == "auth_db_url":  # a Pulumi secret output (tests/infra/test_auth_store_infra.py checks)
+        if name == "auth_db_url":  # a Pulumi secret output (test_cloud_stack_auth_store.py checks)
             continue
         assert not any(secret in str(value) for secret in leaks), f"output {name} holds a secret"
 
@@ -348,7 +348,7 @@ def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
             UNTIL["centrifugo_token_secret_previous_valid_until"]
         ), c
     # S3: SeaweedFS gets a second identity whose file names env vars; MinIO a second user (the minio-bucket
-    # job, tests/infra/test_cloud_minio_rotation.py); an external S3 has nothing to render
+    # job, tests/infra/test_cloud_services.py); an external S3 has nothing to render
     for c in of_service(stack, "seaweedfs"):
         envs = container_env(c)
         ak, sk = services.S3_PREVIOUS_ENV
