@@ -1,6 +1,6 @@
 """backup → wipe → restore against real SQLite files, the real stand-in store and a real SeaweedFS.
 
-What must hold (issue 8): every document, object and user comes back
+What must hold: every document, object and user comes back
 byte-identical; a corrupt archive is refused with the live data untouched; an
 empty database is reported as empty, never as a quiet success.
 """
