@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 
 from infra import edge
-from infra.cloud_services import AUTH_DB_HOST_IP, cloud_specs
+from infra.cloud_services import AUTH_DB_HOST_IP, cloud_specs, container_settings
 from infra.endpoints import cloud_endpoints
 from infra.gateway_bindings import gateway_bindings
 from infra.render_docker import render_services
@@ -27,7 +27,11 @@ def deploy(s: StackSettings) -> dict[str, Any]:
     env = s.environment
     assert env.cloudflare
     refs = s.cloud or load_cloud_refs(env, str(s.env_file))
-    services_by_name = render_services(s, cloud_specs(s, refs))
+    assert env.docker
+    specs = cloud_specs(s, refs)
+    limits = {spec.name: container_settings(s, spec.name) for spec in specs}
+    services_by_name = render_services(specs, limits, prefix=f"telestack-{s.env_name}",
+                                       publish_ip=env.docker.publish_ip, restart=env.docker.restart)
     cf = env.cloudflare
     endpoints = cloud_endpoints(env)
     public = {

@@ -19,9 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from infra.cloud_services import container_settings
 from infra.environment import ContainerSettings
-from infra.settings import StackSettings
 from infra.spec import ServiceSpec, substitute
 
 CONFIG_DIR = "/etc/telestack"
@@ -124,11 +122,13 @@ def _uploads(spec: ServiceSpec, values: Mapping[str, str]) -> list[docker.Contai
             for f, c in files] or None
 
 
-def render_services(s: StackSettings, specs: Sequence[ServiceSpec]) -> Mapping[str, DockerService]:
-    """The environment's network, images and one :class:`DockerService` per spec (dependencies first)."""
-    d = s.environment.docker
-    assert d
-    prefix = f"telestack-{s.env_name}"
+def render_services(specs: Sequence[ServiceSpec], limits: Mapping[str, ContainerSettings], *, prefix: str,
+                    publish_ip: str, restart: str) -> Mapping[str, DockerService]:
+    """A private network, the images and one :class:`DockerService` per spec (dependencies first).
+
+    ``limits``: each spec's replicas and resource limits, by spec name; ``prefix`` names every
+    container, volume and the network (one environment per Docker host namespace).
+    """
     network = docker.Network("network", name=f"{prefix}-net", driver="bridge")
     images: dict[str, docker.RemoteImage] = {}
     rendered: dict[str, DockerService] = {}
@@ -138,8 +138,8 @@ def render_services(s: StackSettings, specs: Sequence[ServiceSpec]) -> Mapping[s
                                                     keep_locally=True)
         deps: list[Any] = [rendered[n] for n in spec.depends_on if n in rendered]
         rendered[spec.name] = DockerService(
-            spec.name, spec, container_settings(s, spec.name), network=network, image=images[spec.image],
-            prefix=prefix, publish_ip=d.publish_ip, restart=d.restart,
+            spec.name, spec, limits[spec.name], network=network, image=images[spec.image],
+            prefix=prefix, publish_ip=publish_ip, restart=restart,
             opts=pulumi.ResourceOptions(depends_on=deps),
         )
     return rendered
