@@ -176,7 +176,7 @@ def cloud_specs(s: StackSettings, refs: CloudRefs) -> list[ServiceSpec]:
 def container_settings(s: StackSettings, name: str) -> ContainerSettings:
     """Replicas and limits of a spec: its own ``docker.<section>``, honoured as written.
 
-    infra/settings.py (check_cloud) refuses ``replicas > 1`` for the sections that run as one
+    infra/environment_rules.py (check_cloud) refuses ``replicas > 1`` for the sections that run as one
     container (SINGLE_CONTAINER), so nothing here overrides the file.
     """
     d = s.environment.docker
