@@ -180,9 +180,8 @@ def start(props: dict[str, Any]) -> dict[str, Any]:
             close_fds=True,
         )
     _CHILDREN[proc.pid] = proc
-    start_time = _start_time(proc.pid)
-    Path(props["pid_file"]).parent.mkdir(parents=True, exist_ok=True)
-    Path(props["pid_file"]).write_text(json.dumps({"pid": proc.pid, "start_time": start_time}))
+    ports = {name: int(port["number"]) for name, port in (props.get("ports") or {}).items()}
+    write_pid_file(props["pid_file"], proc.pid, host=props["host"], ports=ports)
     deadline = time.monotonic() + float(props["start_timeout"])
     while True:
         if proc.poll() is not None:
@@ -204,6 +203,15 @@ def start(props: dict[str, Any]) -> dict[str, Any]:
     return {"pid": proc.pid}
 
 
+def write_pid_file(pid_file: str, pid: int, *, host: str = "127.0.0.1",
+                   ports: dict[str, int] | None = None) -> None:
+    """Record ``pid`` with its kernel start time (so a recycled pid is never trusted) and the ports it
+    serves (so whoever stops it from the pid file alone, e.g. scripts/ops, waits for them too)."""
+    Path(pid_file).parent.mkdir(parents=True, exist_ok=True)
+    record = {"pid": pid, "start_time": _start_time(pid), "host": host, "ports": ports or {}}
+    Path(pid_file).write_text(json.dumps(record))
+
+
 def stop(props: dict[str, Any]) -> None:
     """SIGTERM the service's process group, SIGKILL it after ``stop_timeout``; no-op when not running.
 
@@ -214,24 +222,35 @@ def stop(props: dict[str, Any]) -> None:
     """
     pid = running_pid(props["pid_file"])
     if pid is not None:
-        timeout = float(props.get("stop_timeout", 10))
-        leader = _is_group_leader(pid)
-
-        def alive() -> bool:
-            _reap(pid)
-            return _start_time(pid) is not None or (leader and bool(_group_members(pid)))
-
-        _signal_group(pid, signal.SIGTERM, leader)
-        deadline = time.monotonic() + timeout
-        while alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if alive():
-            _signal_group(pid, signal.SIGKILL, leader)
-            deadline = time.monotonic() + timeout
-            while alive() and time.monotonic() < deadline:  # SIGKILL cannot be ignored
-                time.sleep(0.05)
-        wait_ports_released(props, timeout)
+        _stop_group(pid, float(props.get("stop_timeout", 10)))
+        wait_ports_released(props, float(props.get("stop_timeout", 10)))
     Path(props["pid_file"]).unlink(missing_ok=True)
+
+
+def stop_recorded(pid_file: str, timeout: float = 10) -> None:
+    """:func:`stop` for a caller that has only the pid file (scripts/ops): host and ports come from it."""
+    rec = _read_pidfile(pid_file) or {}
+    ports = {name: {"number": number} for name, number in (rec.get("ports") or {}).items()}
+    stop({"pid_file": pid_file, "stop_timeout": timeout, "host": rec.get("host"), "ports": ports})
+
+
+def _stop_group(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; returns once the process and its group are gone."""
+    leader = _is_group_leader(pid)
+
+    def alive() -> bool:
+        _reap(pid)
+        return _start_time(pid) is not None or (leader and bool(_group_members(pid)))
+
+    _signal_group(pid, signal.SIGTERM, leader)
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive():
+        _signal_group(pid, signal.SIGKILL, leader)
+        deadline = time.monotonic() + timeout
+        while alive() and time.monotonic() < deadline:  # SIGKILL cannot be ignored
+            time.sleep(0.05)
 
 
 def wait_ports_released(props: dict[str, Any], timeout: float) -> list[str]:
@@ -288,10 +307,6 @@ def _reap(pid: int) -> None:
 
 
 # --- the provider ----------------------------------------------------------------------------------
-
-
-def _spec(props: dict[str, Any]) -> dict[str, Any]:
-    return {k: props.get(k) for k in SPEC_KEYS}
 
 
 class LocalProcessProvider(ResourceProvider):

@@ -1,19 +1,23 @@
-"""The service specs of a stack, one function per component, built from settings.
+"""The service specs of the local stack, one function per component, built from stack settings.
 
-Specs are target-neutral (see infra/spec.py); URLs that differ per target are
-computed by :func:`local_endpoints` for the local target. A component whose
-code is not in the repository yet is skipped with a warning, so the stack
-still comes up with what exists.
+Specs are target-neutral (see infra/spec.py): cloud stacks run the Centrifugo
+and SeaweedFS specs as containers too (infra/cloud_services.py). The auth
+stand-in and the gateway process are the local stack's own: in the cloud,
+SuperTokens Core and the Worker take their place.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-from dataclasses import dataclass
 
-from infra.settings import Environment, Secrets, Settings, SettingsError
+import pulumi
+
+from infra import centrifugo_config
+from infra.config_error import StackConfigError
+from infra.endpoints import Endpoints, local_endpoints
+from infra.gateway_bindings import gateway_bindings
+from infra.settings import Secrets, StackSettings
 from infra.spec import HealthCheck, Port, ServiceSpec
 
 #: SQLite files under each service's data dir (the gateway's D1, the stand-in's store)
@@ -28,63 +32,17 @@ S3_PREVIOUS_ENV = ("TELESTACK_S3_PREVIOUS_ACCESS_KEY_ID", "TELESTACK_S3_PREVIOUS
 CENTRIFUGO_IMAGE = "centrifugo/centrifugo:v6.9.1"
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Where clients and the gateway reach each service."""
-
-    gateway_url: str
-    centrifugo_api_url: str
-    centrifugo_ws_url: str
-    s3_endpoint: str
-    s3_public_endpoint: str
-    auth_url: str
-
-
-def local_endpoints(env: Environment) -> Endpoints:
-    host = env.bind_host if ":" not in env.bind_host else f"[{env.bind_host}]"
-    s3 = env.storage.endpoint or f"http://{host}:{env.storage.port}"
-    return Endpoints(
-        gateway_url=env.gateway.public_url or f"http://{host}:{env.gateway.port}",
-        centrifugo_api_url=f"http://{host}:{env.realtime.port}/api",
-        centrifugo_ws_url=env.realtime.public_ws_url
-        or f"ws://{host}:{env.realtime.port}/connection/websocket",
-        s3_endpoint=s3,
-        s3_public_endpoint=env.storage.public_endpoint or s3,
-        auth_url=f"http://{host}:{env.auth.port}",
-    )
-
-
-def gateway_options(env: Environment) -> dict[str, str]:
-    """Optional gateway settings the environment file sets (key -> text); absent = the gateway's default.
-
-    Both targets use this one mapping: the local gateway as ``TELESTACK_<KEY>`` env, the Worker as
-    plain-text bindings, so a key can never reach one target and not the other.
-    """
-    values = {
-        "AUTH_ACCESS_TOKEN_VALIDITY": env.auth.access_token_validity,
-        "AUTH_ISSUER": env.auth.issuer or None,
-        "STORAGE_URL_TTL": env.storage.url_ttl,
-        "STORAGE_MAX_UPLOAD_BYTES": env.storage.max_upload_bytes,
-    }
-    return {key: str(value) for key, value in values.items() if value is not None}
-
-
-def _setting(s: Settings, key: str) -> str:
+def _setting(s: StackSettings, key: str) -> str:
     return f"{s.env_file.name}: {key}"
 
 
-def centrifugo(s: Settings) -> ServiceSpec:
+def centrifugo(s: StackSettings) -> ServiceSpec:
     """Centrifugo v6: config file from config/ (non-secret), API key and token secret via env."""
     rt = s.environment.realtime
     try:
-        from infra import centrifugo_config  # the realtime owner's generator
-    except ImportError:
-        config = json.dumps(_minimal_centrifugo_config(s.environment), indent=2)
-    else:
-        try:
-            config = centrifugo_config.render(s)
-        except centrifugo_config.ConfigError as exc:
-            raise SettingsError(f"config/: {exc}") from None
+        config = centrifugo_config.render(s)
+    except centrifugo_config.ConfigError as exc:
+        raise StackConfigError(f"config/: {exc}") from None
     secret_env = {
         "CENTRIFUGO_HTTP_API_KEY": s.secrets.centrifugo_api_key,
         "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": s.secrets.centrifugo_token_secret,
@@ -106,17 +64,7 @@ def centrifugo(s: Settings) -> ServiceSpec:
     )
 
 
-def _minimal_centrifugo_config(env: Environment) -> dict[str, object]:
-    """Fallback until infra/centrifugo_config.py exists: HTTP API + WebSocket + health only."""
-    return {
-        "http_server": {"address": "${host}", "port": env.realtime.port},
-        "client": {"allowed_origins": list(env.realtime.allowed_origins)},
-        "health": {"enabled": True},
-        "channel": {"without_namespace": {"presence": False}},
-    }
-
-
-def seaweedfs(s: Settings) -> ServiceSpec:
+def seaweedfs(s: StackSettings) -> ServiceSpec:
     """SeaweedFS `weed mini`: S3 with the stack's identity (env), bucket created, every port explicit."""
     st = s.environment.storage
     sw = st.seaweedfs
@@ -189,22 +137,18 @@ def s3_identities(secrets: Secrets) -> str:
     return json.dumps({"identities": identities}, indent=2) + "\n"
 
 
-def supertokens_standin(s: Settings) -> ServiceSpec | None:
+def supertokens_standin(s: StackSettings) -> ServiceSpec:
     """The SuperTokens CDI stand-in (local/CI only: SuperTokens Core is not obtainable here)."""
-    if importlib.util.find_spec("infra.supertokens_standin.__main__") is None:
-        return None
     port = s.environment.auth.port
     api_keys = s.secrets.auth_api_key
     if s.secrets.auth_api_key_previous is not None:  # overlap window: the core's list is "new,old"
-        import pulumi
-
         api_keys = pulumi.Output.concat(api_keys, ",", s.secrets.auth_api_key_previous)
     return ServiceSpec(
         name="auth",
         program="python",
         args=(
             "-m",
-            "infra.supertokens_standin",
+            "infra.standins.supertokens",
             "--host",
             "${host}",
             "--port",
@@ -220,23 +164,14 @@ def supertokens_standin(s: Settings) -> ServiceSpec | None:
     )
 
 
-def gateway(s: Settings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> ServiceSpec | None:
-    """The gateway Worker code under CPython (uvicorn) against a SQLite file: the local D1."""
-    if importlib.util.find_spec("worker.asgi") is None:
-        return None
+def gateway(s: StackSettings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> ServiceSpec:
+    """The gateway Worker code under CPython (uvicorn) against a SQLite file: the local D1.
+
+    Its bindings are :func:`infra.gateway_bindings.gateway_bindings`, as ``TELESTACK_<NAME>``
+    env (secret ones as secret env); the rest is how the ASGI entry serves (host, port, files).
+    """
     env = s.environment
-    sec = s.secrets
-    secret_env = {
-        "TELESTACK_ADMIN_KEY": sec.admin_key,
-        "TELESTACK_AUTH_API_KEY": sec.auth_api_key,
-        "TELESTACK_CENTRIFUGO_API_KEY": sec.centrifugo_api_key,
-        "TELESTACK_CENTRIFUGO_TOKEN_SECRET": sec.centrifugo_token_secret,
-        "TELESTACK_S3_ACCESS_KEY_ID": sec.s3_access_key_id,
-        "TELESTACK_S3_SECRET_ACCESS_KEY": sec.s3_secret_access_key,
-    }
-    if sec.admin_key_previous is not None:  # overlap window: the old admin key, until the deadline
-        secret_env["TELESTACK_ADMIN_KEY_PREVIOUS"] = sec.admin_key_previous
-        secret_env["TELESTACK_ADMIN_KEY_PREVIOUS_UNTIL"] = str(sec.admin_key_previous_valid_until)
+    bindings = gateway_bindings(env, s.secrets, endpoints)
     return ServiceSpec(
         name="gateway",
         program="python",
@@ -246,17 +181,9 @@ def gateway(s: Settings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> S
             "TELESTACK_PORT": str(env.gateway.port),
             "TELESTACK_DB_PATH": f"${{data}}/{GATEWAY_DB}",
             "TELESTACK_CONFIG_DIR": str(s.root / "config"),
-            "TELESTACK_AUTH_URL": endpoints.auth_url if "auth" in depends_on else "",
-            "TELESTACK_CENTRIFUGO_API_URL": endpoints.centrifugo_api_url,
-            "TELESTACK_CENTRIFUGO_WS_URL": endpoints.centrifugo_ws_url,
-            "TELESTACK_S3_ENDPOINT": endpoints.s3_endpoint,
-            "TELESTACK_S3_PUBLIC_ENDPOINT": endpoints.s3_public_endpoint,
-            "TELESTACK_S3_BUCKET": env.storage.bucket,
-            "TELESTACK_S3_REGION": env.storage.region,
-            "TELESTACK_OUTBOX_DRAIN_PER_REQUEST": str(env.gateway.outbox_drain_per_request),
-            **{f"TELESTACK_{key}": value for key, value in gateway_options(env).items()},
+            **{f"TELESTACK_{name}": value for name, value in bindings.plain.items()},
         },
-        secret_env=secret_env,
+        secret_env={f"TELESTACK_{name}": value for name, value in bindings.secret.items()},
         ports=(Port("http", env.gateway.port, _setting(s, "gateway.port"), public=True),),
         # 503 = serving, with a dependency reported down in the body: the stack still comes up
         health=HealthCheck(port="http", path="/v1/health", ok_status=(200, 503)),
@@ -266,18 +193,7 @@ def gateway(s: Settings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> S
     )
 
 
-def local_stack(s: Settings) -> tuple[list[ServiceSpec], list[str]]:
-    """Specs of the local target in start order, and a warning per component skipped."""
-    warnings: list[str] = []
-    specs = [centrifugo(s), seaweedfs(s)]
-    auth = supertokens_standin(s)
-    if auth:
-        specs.append(auth)
-    else:
-        warnings.append("auth: infra/supertokens_standin is not in the repository yet; skipped")
-    gw = gateway(s, local_endpoints(s.environment), tuple(spec.name for spec in specs))
-    if gw:
-        specs.append(gw)
-    else:
-        warnings.append("gateway: worker/asgi.py is not in the repository yet; skipped")
-    return specs, warnings
+def local_stack(s: StackSettings) -> list[ServiceSpec]:
+    """Specs of the local target in start order (the gateway last: it reports the others' health)."""
+    specs = [centrifugo(s), seaweedfs(s), supertokens_standin(s)]
+    return [*specs, gateway(s, local_endpoints(s.environment), tuple(spec.name for spec in specs))]

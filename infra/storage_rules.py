@@ -1,4 +1,6 @@
-"""Bucket CORS and lifecycle rules from ``config/storage.yaml``, applied with boto3 at deploy/start.
+"""Bucket CORS and lifecycle rules from ``config/storage.yaml``, put on a bucket with boto3.
+
+The local stack puts them at ``pulumi up`` (:mod:`infra.bucket_rules`); cloud stacks do not yet.
 
 :func:`bucket_rules` turns the YAML document into the two S3 API payloads (pure);
 :func:`apply_bucket_rules` puts them on the bucket and reports what the server

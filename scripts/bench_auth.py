@@ -59,7 +59,7 @@ def start_standin(data: Path, argon2_memory_kb: int) -> tuple[subprocess.Popen[b
         port = s.getsockname()[1]
     key = secrets.token_hex(16)
     env = {**os.environ, "SUPERTOKENS_API_KEYS": key, "SUPERTOKENS_ARGON2_MEMORY_KB": str(argon2_memory_kb)}
-    proc = subprocess.Popen([sys.executable, "-m", "infra.supertokens_standin", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "infra.standins.supertokens", "--host", "127.0.0.1",
                              "--port", str(port), "--db", str(data / "st.sqlite3")],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

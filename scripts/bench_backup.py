@@ -100,7 +100,7 @@ def fill_database(path: Path, docs: int) -> None:
 
 
 def fill_auth(path: Path, users: int) -> None:
-    from infra.supertokens_standin.store import Store, User
+    from infra.standins.supertokens.store import Store, User
 
     store = Store(path)
     try:

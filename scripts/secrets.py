@@ -30,7 +30,9 @@ if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "scripts":
     sys.path[0] = str(ROOT)
 _RNG = random.SystemRandom()  # os.urandom underneath, like `secrets`
 
-from infra.settings import SECRET_KEYS, SettingsError, cloud_secret_keys, load_environment  # noqa: E402
+from infra.config_error import StackConfigError  # noqa: E402
+from infra.secret_keys import SECRET_KEYS, cloud_secret_keys  # noqa: E402
+from infra.settings import load_environment  # noqa: E402
 
 
 class ExitStatus(enum.IntEnum):
@@ -54,7 +56,7 @@ def wanted_keys(stack: str, environment: str | None) -> dict[str, tuple[str, str
     keys = dict(SECRET_KEYS)
     try:
         _, env = load_environment(environment or stack)
-    except SettingsError:
+    except StackConfigError:
         return keys  # `pulumi up` reports the environment file's problem, naming it
     if env.target == "docker":
         keys.update(cloud_secret_keys(env))

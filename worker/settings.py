@@ -70,6 +70,17 @@ _KEYS: dict[str, str] = {
     "storage_url_ttl": "STORAGE_URL_TTL",
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
 }
+#: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
+#: local stack, never plain text anywhere the stack writes it
+_SECRETS = frozenset({
+    "admin_key",
+    "admin_key_previous",
+    "auth_api_key",
+    "centrifugo_api_key",
+    "centrifugo_token_secret",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+})
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _REQUIRED = ("admin_key", "collections_json")
 
@@ -77,6 +88,11 @@ _REQUIRED = ("admin_key", "collections_json")
 def binding_names() -> dict[str, str]:
     """Field name -> binding/env name (``TELESTACK_`` prefixed for the ASGI entry)."""
     return dict(_KEYS)
+
+
+def secret_binding_names() -> frozenset[str]:
+    """Binding names whose value is a credential (:data:`_SECRETS`)."""
+    return frozenset(_KEYS[name] for name in _SECRETS)
 
 
 def from_mapping(env: Mapping[str, Any]) -> Settings:

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from infra.local_process import running_pid
 from scripts.ops.console import Console, ExitStatus, add_command
-from scripts.ops.services import alive, pid_of
 from scripts.ops.stack import Target
 
 TIMEOUT = 5.0
@@ -236,8 +236,8 @@ def _oldest(age: float | None) -> str:
 def status_command(args: argparse.Namespace, target: Target, console: Console) -> ExitStatus:
     services = {}
     for name, pid_file in sorted(target.pid_files.items()):
-        pid = pid_of(Path(pid_file))
-        services[name] = {"pid": pid, "running": bool(pid and alive(pid))}
+        pid = running_pid(pid_file)
+        services[name] = {"pid": pid, "running": pid is not None}
     results = {p.name: asdict(p) for p in probes(target)}
     if target.db_path:
         backlog = outbox_backlog(Path(target.db_path)) if Path(target.db_path).exists() else {}

@@ -29,7 +29,7 @@ from typing import Any
 from scripts.ops import archive, pg_store
 from scripts.ops.console import Console, ExitStatus, OpsError, Step, add_command
 from scripts.ops.d1_restore import CloudD1Restore
-from scripts.ops.services import PidFileControl, ServiceControl
+from scripts.ops.service_control import PidFileControl, ServiceControl
 from scripts.ops.stack import ConfigSwitch, Pulumi, Switch, Target
 from scripts.ops.stores import ObjectStore, sqlite_counts, sqlite_integrity, sqlite_snapshot
 

@@ -368,7 +368,9 @@ def read_new_s3_pair(environ: Mapping[str, str], stdin: TextIO | None) -> dict[s
 def stack_storage_kind(store: ConfigStore, stack: str, root: Path, console: Console) -> str:
     """The stack's ``storage.kind``, from the environment file ``telestack:environment`` names (default: the
     stack name), read as `pulumi up` reads it: what rotating "s3" means must match what the stack deploys."""
-    from infra.settings import SettingsError, StorageSettings, environment_path, load_environment
+    from infra.config_error import StackConfigError
+    from infra.environment import StorageSettings
+    from infra.settings import environment_path, load_environment
 
     name = store.get("environment") or stack
     try:
@@ -379,55 +381,8 @@ def stack_storage_kind(store: ConfigStore, stack: str, root: Path, console: Cons
             )
             return kind
         return load_environment(name, root)[1].storage.kind
-    except SettingsError as exc:
+    except StackConfigError as exc:
         raise OpsError(f"cannot tell the stack's storage.kind: {exc}", ExitStatus.USAGE) from None
-
-
-def component_settings(config: ConfigStore) -> dict[str, Any]:
-    """What each component must be given for the current phase: the mapping the stack applies.
-
-    - ``centrifugo_env``: Centrifugo v6.9.1 reads ``client.token.hmac_previous_secret_key`` and
-      ``..._valid_until`` like every option, from ``CENTRIFUGO_<PATH>`` env;
-    - ``s3_credentials``: the storage identity's credential pairs, current first (SeaweedFS
-      ``-s3.config`` identity ``credentials`` list);
-    - ``gateway_env``: the gateway signs with the current values and accepts the previous admin key;
-    - ``auth_env``: the auth core's ``api_keys`` list, current first.
-    """
-    token, prev_token = config.get("centrifugoTokenSecret"), config.get("centrifugoTokenSecretPrevious")
-    centrifugo = {
-        "CENTRIFUGO_HTTP_API_KEY": config.get("centrifugoApiKey") or "",
-        "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": token or "",
-    }
-    if prev_token:
-        centrifugo["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] = prev_token
-        centrifugo["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] = (
-            config.get("centrifugoTokenSecretPreviousValidUntil") or "0"
-        )
-    pairs = [(config.get("s3AccessKeyId") or "", config.get("s3SecretAccessKey") or "")]
-    if config.get("s3AccessKeyIdPrevious"):
-        pairs.append(
-            (config.get("s3AccessKeyIdPrevious") or "", config.get("s3SecretAccessKeyPrevious") or "")
-        )
-    gateway = {
-        "TELESTACK_ADMIN_KEY": config.get("adminKey") or "",
-        "TELESTACK_CENTRIFUGO_API_KEY": centrifugo["CENTRIFUGO_HTTP_API_KEY"],
-        "TELESTACK_CENTRIFUGO_TOKEN_SECRET": token or "",
-        "TELESTACK_S3_ACCESS_KEY_ID": pairs[0][0],
-        "TELESTACK_S3_SECRET_ACCESS_KEY": pairs[0][1],
-    }
-    auth_keys = [config.get("authApiKey") or ""]
-    if config.get("authApiKeyPrevious"):
-        auth_keys.append(config.get("authApiKeyPrevious") or "")
-    gateway["TELESTACK_AUTH_API_KEY"] = auth_keys[0]
-    if config.get("adminKeyPrevious"):
-        gateway["TELESTACK_ADMIN_KEY_PREVIOUS"] = config.get("adminKeyPrevious") or ""
-        gateway["TELESTACK_ADMIN_KEY_PREVIOUS_UNTIL"] = config.get("adminKeyPreviousValidUntil") or "0"
-    return {
-        "centrifugo_env": centrifugo,
-        "s3_credentials": pairs,
-        "gateway_env": gateway,
-        "auth_env": {"SUPERTOKENS_API_KEYS": ",".join(auth_keys)},
-    }
 
 
 def _iso(ts: float) -> str:

@@ -1,6 +1,6 @@
 """The cloud stacks' resource graph under Pulumi mocks, for every shipped environment.
 
-Each test runs the real program path (``render_docker.render``, what infra/__main__.py calls for
+Each test runs the real program path (``cloud_stack.deploy``, what infra/__main__.py calls for
 target ``docker``) against a recording ``Mocks`` and asserts on what it registered: each expected
 resource once, names, bindings, dependencies, the Worker's modules, secrets only as Pulumi secrets,
 only client-facing ports published, and that a version bump touches only its own service.
@@ -10,173 +10,48 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 
-from infra import render_docker, services, settings, worker_bundle
+from infra import render_docker, services, worker_bundle
+from infra.cloud_services import cloud_specs
+from infra.config_error import StackConfigError
+from infra.endpoints import cloud_endpoints
+from infra.environment import ContainerSettings, Environment
+from infra.gateway_bindings import gateway_bindings
+from infra.secret_keys import SECRET_KEYS
+from infra.settings import ROOT, CloudRefs, load_environment
 from infra.worker_bundle import MAIN_MODULE, PYTHON
-
-ROOT = Path(__file__).resolve().parents[2]
-ENVIRONMENTS = ("dev", "staging", "prod")
-ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
-ZONE_ID = "fedcba9876543210fedcba9876543210"
-#: every secret value the program receives; none may ever show up outside a Pulumi secret
-SECRETS = {
-    key: f"SECRET-{key}-do-not-leak"
-    for key in (*settings.SECRET_KEYS, *settings.CLOUD_SECRET_KEYS, *settings.MINIO_SECRET_KEYS)
-}
-API_TOKEN = "SECRET-cloudflare-api-token-do-not-leak"
-#: a rotation's overlap window (scripts/ops rotate-secrets): Secrets field -> the value being rotated out
-PREVIOUS = {
-    field: f"SECRET-{key}-do-not-leak" for key, field in settings.PREVIOUS_SECRET_KEYS.items()
-}
-UNTIL = {
-    "admin_key_previous_valid_until": 1767225600,
-    "centrifugo_token_secret_previous_valid_until": 1767229200,
-}
-
-
-@dataclass
-class Registered:
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    urn: str = ""
-
-    def __str__(self) -> str:
-        return self.urn
-
-
-@dataclass
-class Recorder(pulumi.runtime.Mocks):
-    resources: list[Registered] = field(default_factory=list)
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        urn = f"urn:pulumi:{pulumi.get_stack()}::telestack::{args.typ}::{args.name}"
-        self.resources.append(Registered(args.typ, args.name, args.inputs, urn))
-        outputs = dict(args.inputs)
-        if args.typ == "cloudflare:index/worker:Worker":
-            outputs["subdomain"] = {"enabled": True, "url": f"https://{args.inputs['name']}.team.workers.dev"}
-        if args.typ == "docker:index/remoteImage:RemoteImage":
-            outputs["imageId"] = f"sha256:{args.name}"
-        return f"{args.name}-id", outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-    def of_type(self, suffix: str) -> list[Registered]:
-        return [r for r in self.resources if r.typ.endswith(suffix)]
-
-    def one(self, suffix: str, name: str | None = None) -> Registered:
-        found = [r for r in self.of_type(suffix) if name is None or r.name == name]
-        assert len(found) == 1, f"expected one {suffix} {name or ''}, got {[r.name for r in found]}"
-        return found[0]
-
-
-@dataclass
-class Stack:
-    recorder: Recorder
-    outputs: dict[str, Any]
-    environment: settings.Environment
-
-
-def _settings(env_name: str, environment: settings.Environment, rotating: bool = False) -> settings.Settings:
-    window: dict[str, Any] = {}
-    if rotating:
-        window = {field: pulumi.Output.secret(value) for field, value in PREVIOUS.items()} | UNTIL
-    secrets = settings.Secrets(
-        **{settings._snake(k): pulumi.Output.secret(SECRETS[k]) for k in settings.SECRET_KEYS}, **window
-    )
-    return settings.Settings(
-        stack=env_name,
-        env_name=env_name,
-        env_file=ROOT / f"config/environments/{env_name}.yaml",
-        environment=environment,
-        secrets=secrets,
-        root=ROOT,
-        state_dir=ROOT / ".telestack",
-    )
-
-
-def run_stack(
-    env_name: str,
-    change: Callable[[settings.Environment], settings.Environment] | None = None,
-    *,
-    rotating: bool = False,
-    config: dict[str, str] | None = None,
-) -> Stack:
-    """Run the cloud program for an environment under mocks; returns what it registered and exported.
-
-    ``rotating``: secrets in a rotation's overlap window; ``config``: stack-config overrides.
-    """
-    _, environment = settings.load_environment(env_name)
-    if change:
-        environment = change(environment)
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="telestack", stack=env_name, preview=False)
-    pulumi.runtime.set_all_config(
-        {
-            "telestack:cloudflareAccountId": ACCOUNT_ID,
-            "telestack:cloudflareZoneId": ZONE_ID,
-            "cloudflare:apiToken": API_TOKEN,
-            "telestack:postgresPassword": SECRETS["postgresPassword"],
-            **{f"telestack:{k}": SECRETS[k] for k in settings.MINIO_SECRET_KEYS},  # storage.kind minio
-        }
-        | (config or {}),
-        ["cloudflare:apiToken", "telestack:postgresPassword",
-         *(f"telestack:{k}" for k in settings.MINIO_SECRET_KEYS)],
-    )
-    resolved: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output[Any]:
-        outputs = render_docker.render(_settings(env_name, environment, rotating))
-        names = list(outputs)
-        return pulumi.Output.all(*[pulumi.Output.from_input(outputs[n]) for n in names]).apply(
-            lambda values: resolved.update(zip(names, values, strict=True))
-        )
-
-    program()
-    return Stack(recorder, resolved, environment)
+from tests.support.cloud_stack import (
+    ACCOUNT_ID,
+    API_TOKEN,
+    ENVIRONMENTS,
+    PREVIOUS,
+    SECRETS,
+    UNTIL,
+    ZONE_ID,
+    Recorder,
+    Stack,
+    cloud_stack_settings,
+    container_env,
+    containers,
+    declared_defaults,
+    fake_secrets,
+    is_secret,
+    of_service,
+    run_stack,
+    unwrap,
+    walk_plain,
+    worker_bindings,
+)
+from worker import settings as gateway_settings
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
 def stack(request: pytest.FixtureRequest) -> Stack:
     return run_stack(request.param)
-
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-
-
-def _walk_plain(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Every string reachable from ``value`` that is NOT inside a Pulumi secret wrapper."""
-    if isinstance(value, dict):
-        if _is_secret(value):
-            return
-        for k, v in value.items():
-            yield from _walk_plain(v, f"{path}.{k}")
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            yield from _walk_plain(v, f"{path}[{i}]")
-    elif isinstance(value, str):
-        yield path, value
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict):
-        if _is_secret(value):
-            return _unwrap(value["value"])
-        return {k: _unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap(v) for v in value]
-    return value
 
 
 # --- edge --------------------------------------------------------------------------------------
@@ -232,38 +107,27 @@ def test_worker_modules_are_exactly_the_worker_sources(stack: Stack) -> None:
 def test_worker_bindings(stack: Stack) -> None:
     version = stack.recorder.one("workerVersion:WorkerVersion")
     raw = version.inputs["bindings"]
-    if _is_secret(raw):  # Pulumi may mark the whole list secret because it holds secrets: fine, never less
+    if is_secret(raw):  # Pulumi may mark the whole list secret because it holds secrets: fine, never less
         raw = raw["value"]
     bindings = {b["name"]: b for b in raw}
     assert bindings["DB"] == {"name": "DB", "type": "d1", "id": "edge-db-id"}, f"{version}: D1 binding"
-    plain = {
-        "COLLECTIONS",
-        "AUTH_URL",
-        "CENTRIFUGO_API_URL",
-        "CENTRIFUGO_WS_URL",
-        "S3_ENDPOINT",
-        "S3_PUBLIC_ENDPOINT",
-        "S3_BUCKET",
-        "S3_REGION",
-        "OUTBOX_DRAIN_PER_REQUEST",
-    }
-    secret = {
-        "ADMIN_KEY",
-        "AUTH_API_KEY",
-        "CENTRIFUGO_API_KEY",
-        "CENTRIFUGO_TOKEN_SECRET",
-        "S3_ACCESS_KEY_ID",
-        "S3_SECRET_ACCESS_KEY",
-    }
+    env = stack.environment
+    # the expectation is the one mapping both targets use, with secret-ness as the gateway declares it
+    mapped = gateway_bindings(env, fake_secrets(), cloud_endpoints(env))
+    secret_names = gateway_settings.secret_binding_names()
+    assert not set(mapped.plain) & secret_names and set(mapped.secret) <= secret_names
+    plain = {"COLLECTIONS", *mapped.plain}
+    secret = set(mapped.secret)
     assert set(bindings) == {"DB"} | plain | secret, f"{version}: {sorted(bindings)}"
     for name in plain:
         assert bindings[name]["type"] == "plain_text" and isinstance(bindings[name]["text"], str), name
     for name in secret:
         assert bindings[name]["type"] == "secret_text", f"{version}: {name}"
-        assert _is_secret(version.inputs["bindings"]) or _is_secret(
+        assert is_secret(version.inputs["bindings"]) or is_secret(
             bindings[name]["text"]
         ), f"{version}: {name} is not a Pulumi secret"
-    env = stack.environment
+    for name, text in mapped.plain.items():
+        assert bindings[name]["text"] == text, f"{version}: {name}"
     assert bindings["CENTRIFUGO_WS_URL"]["text"] == env.realtime.public_ws_url
     assert bindings["AUTH_URL"]["text"] == env.auth.public_url
     assert bindings["S3_BUCKET"]["text"] == env.storage.bucket
@@ -286,17 +150,12 @@ def test_edge_dependencies(stack: Stack) -> None:
 # --- containers --------------------------------------------------------------------------------
 
 
-def _containers(stack: Stack) -> dict[str, Registered]:
-    """Container name -> its registration (messages print the URN)."""
-    return {r.inputs["name"]: r for r in stack.recorder.of_type("docker:index/container:Container")}
-
-
 def test_expected_containers_once(stack: Stack) -> None:
     env = stack.environment
     prefix = (
         f"telestack-{stack.recorder.one('docker:index/network:Network').inputs['name'][:-4].split('-', 1)[1]}"
     )
-    names = set(_containers(stack))
+    names = set(containers(stack))
     assert env.docker
     rt = env.docker.centrifugo.replicas
     expected = {f"{prefix}-centrifugo" + (f"-{i}" if rt > 1 else "") for i in range(rt)}
@@ -326,7 +185,7 @@ def test_containers_are_pinned_limited_checked_and_on_the_private_network(stack:
     }
     for ref in images.values():
         assert ":" in ref.split("/")[-1] and not ref.endswith(":latest"), f"image {ref} is not pinned by tag"
-    for name, c in _containers(stack).items():
+    for name, c in containers(stack).items():
         assert c.inputs["networksAdvanced"][0]["name"] == network.inputs["name"], f"{c}: not on the network"
         assert c.inputs["memory"] > 0 and float(c.inputs["cpus"]) > 0, f"{c}: no resource limits"
         assert c.inputs["image"].startswith("sha256:image-"), f"{c}: image not from a pinned RemoteImage"
@@ -345,7 +204,7 @@ def test_only_client_facing_ports_are_published(stack: Stack) -> None:
         "seaweedfs": env.storage.port,
         "minio": env.storage.port,
     }
-    for name, c in _containers(stack).items():
+    for name, c in containers(stack).items():
         service = name.split("-", 2)[2].rsplit("-", 1)[0] if name[-1].isdigit() else name.split("-", 2)[2]
         published = [p["internal"] for p in c.inputs.get("ports") or []]
         if service in public_ports:
@@ -358,10 +217,10 @@ def test_only_client_facing_ports_are_published(stack: Stack) -> None:
 
 
 def test_centrifugo_uses_redis_engine_with_replicas(stack: Stack) -> None:
-    for name, c in _containers(stack).items():
+    for name, c in containers(stack).items():
         if "-centrifugo" not in name:
             continue
-        envs = _unwrap(c.inputs["envs"])  # a list holding secrets may be marked secret as a whole
+        envs = unwrap(c.inputs["envs"])  # a list holding secrets may be marked secret as a whole
         assert stack.environment.docker
         if stack.environment.docker.centrifugo.replicas > 1:
             assert "CENTRIFUGO_ENGINE_TYPE=redis" in envs, f"{c}: replicas without the Redis engine"
@@ -372,11 +231,11 @@ def test_centrifugo_uses_redis_engine_with_replicas(stack: Stack) -> None:
 def test_no_secret_is_a_plain_input_or_output(stack: Stack) -> None:
     leaks = [SECRETS[k] for k in SECRETS] + [API_TOKEN]
     for r in stack.recorder.resources:
-        for path, text in _walk_plain(r.inputs):
+        for path, text in walk_plain(r.inputs):
             for secret in leaks:
                 assert secret not in text, f"{r.urn} {path} holds a secret in plain text"
     for name, value in stack.outputs.items():
-        if name == "auth_db_url":  # a Pulumi secret output (tests/infra/test_auth_store_infra.py checks)
+        if name == "auth_db_url":  # a Pulumi secret output (test_cloud_stack_auth_store.py checks)
             continue
         assert not any(secret in str(value) for secret in leaks), f"output {name} holds a secret"
 
@@ -407,14 +266,14 @@ def frozen_tree(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _by_urnless_key(stack: Stack) -> dict[tuple[str, str], Any]:
-    return {(r.typ, r.name): _unwrap(r.inputs) for r in stack.recorder.resources}
+    return {(r.typ, r.name): unwrap(r.inputs) for r in stack.recorder.resources}
 
 
 @pytest.mark.parametrize("service", ["centrifugo", "supertokens", "postgres"])
 def test_changing_one_service_version_changes_only_that_service(service: str, frozen_tree: None) -> None:
-    def bump(env: settings.Environment) -> settings.Environment:
+    def bump(env: Environment) -> Environment:
         assert env.docker
-        current: settings.ContainerSettings = getattr(env.docker, service)
+        current: ContainerSettings = getattr(env.docker, service)
         image = dataclasses.replace(current.image, tag=current.image.tag + "-next")
         docker = dataclasses.replace(env.docker, **{service: dataclasses.replace(current, image=image)})
         return dataclasses.replace(env, docker=docker)
@@ -458,43 +317,30 @@ def test_program_entry_composes_the_cloud_stack_in_preview() -> None:
 # --- secret rotation (scripts/ops rotate-secrets) ----------------------------------------------
 
 
-def _bindings(stack: Stack) -> dict[str, dict[str, Any]]:
-    version = stack.recorder.one("workerVersion:WorkerVersion")
-    return {b["name"]: b for b in _unwrap(version.inputs["bindings"])}
-
-
-def _env(container: Registered) -> dict[str, str]:
-    """A container's env entries as a mapping (values unwrapped from Pulumi secrets)."""
-    return dict(entry.split("=", 1) for entry in _unwrap(container.inputs["envs"]))
-
-
-def _of_service(stack: Stack, service: str) -> list[Registered]:
-    return [c for name, c in _containers(stack).items() if name.split("-", 2)[2].startswith(service)]
-
-
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
     stack = run_stack(env_name, rotating=True)
     env = stack.environment
     version = stack.recorder.one("workerVersion:WorkerVersion")
-    bindings = _bindings(stack)
+    bindings = worker_bindings(stack)
     # the Worker accepts the old admin key until the window's end
     previous = bindings["ADMIN_KEY_PREVIOUS"]
     assert previous["type"] == "secret_text" and previous["text"] == PREVIOUS["admin_key_previous"], version
     raw = version.inputs["bindings"]  # the list as a whole may be secret (it holds secrets); never less
-    if not _is_secret(raw):
-        assert _is_secret({b["name"]: b for b in raw}["ADMIN_KEY_PREVIOUS"]["text"]), version
+    if not is_secret(raw):
+        assert is_secret({b["name"]: b for b in raw}["ADMIN_KEY_PREVIOUS"]["text"]), version
     until = str(UNTIL["admin_key_previous_valid_until"])
     assert bindings["ADMIN_KEY_PREVIOUS_UNTIL"] == {"name": "ADMIN_KEY_PREVIOUS_UNTIL", "type": "plain_text",
                                                     "text": until}, version
     # SuperTokens Core: api_keys "new,previous" (the core's list format), on every replica
-    cores = _of_service(stack, "supertokens")
+    cores = of_service(stack, "supertokens")
     assert cores and all(
-        _env(c)["API_KEYS"] == f"{SECRETS['authApiKey']},{PREVIOUS['auth_api_key_previous']}" for c in cores
+        container_env(c)["API_KEYS"] == f"{SECRETS['authApiKey']},{PREVIOUS['auth_api_key_previous']}"
+        for c in cores
     ), [c.urn for c in cores]
     # Centrifugo: the previous HMAC key and its deadline, on every replica
-    for c in _of_service(stack, "centrifugo"):
-        envs = _env(c)
+    for c in of_service(stack, "centrifugo"):
+        envs = container_env(c)
         assert envs["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] == PREVIOUS[
             "centrifugo_token_secret_previous"
         ], c
@@ -502,9 +348,9 @@ def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
             UNTIL["centrifugo_token_secret_previous_valid_until"]
         ), c
     # S3: SeaweedFS gets a second identity whose file names env vars; MinIO a second user (the minio-bucket
-    # job, tests/infra/test_cloud_minio_rotation.py); an external S3 has nothing to render
-    for c in _of_service(stack, "seaweedfs"):
-        envs = _env(c)
+    # job, tests/infra/test_cloud_services.py); an external S3 has nothing to render
+    for c in of_service(stack, "seaweedfs"):
+        envs = container_env(c)
         ak, sk = services.S3_PREVIOUS_ENV
         assert envs[ak] == PREVIOUS["s3_access_key_id_previous"], c
         assert envs[sk] == PREVIOUS["s3_secret_access_key_previous"], c
@@ -514,26 +360,26 @@ def test_rotation_window_reaches_every_cloud_component(env_name: str) -> None:
         identity = json.loads(upload["content"])["identities"][0]
         # the docker renderer's placeholder pass (${host}/${config}/${data}) leaves ${VAR} references alone
         assert identity["credentials"] == [{"accessKey": f"${{{ak}}}", "secretKey": f"${{{sk}}}"}], c
-    for c in _of_service(stack, "minio"):
-        envs = _env(c)
+    for c in of_service(stack, "minio"):
+        envs = container_env(c)
         if c.inputs["name"].endswith("-minio-bucket"):
             assert envs[services.S3_PREVIOUS_ENV[0]] == PREVIOUS["s3_access_key_id_previous"], c
         else:
             assert not any("PREVIOUS" in key for key in envs), f"{c}: the server holds only its root pair"
-    assert bool(_of_service(stack, "seaweedfs")) == (env.storage.kind == "seaweedfs")
+    assert bool(of_service(stack, "seaweedfs")) == (env.storage.kind == "seaweedfs")
     # and none of the rotated-out values is ever plain
     for r in stack.recorder.resources:
-        for path, text in _walk_plain(r.inputs):
+        for path, text in walk_plain(r.inputs):
             assert not any(v in text for v in PREVIOUS.values()), f"{r.urn} {path} holds a previous secret"
 
 
 def test_previous_values_are_secret_env_of_the_cloud_specs() -> None:
     """Spec level (the mocks collapse a list holding one secret into one secret, hiding a plain entry)."""
-    _, environment = settings.load_environment("dev")
-    s = _settings("dev", environment, rotating=True)
-    refs = settings.CloudRefs(account_id=ACCOUNT_ID, zone_id=None, api_token=pulumi.Output.secret(API_TOKEN),
+    _, environment = load_environment("dev")
+    s = cloud_stack_settings("dev", environment, rotating=True)
+    refs = CloudRefs(account_id=ACCOUNT_ID, zone_id=None, api_token=pulumi.Output.secret(API_TOKEN),
                               postgres_password=pulumi.Output.secret(SECRETS["postgresPassword"]))
-    specs = {spec.name: spec for spec in render_docker.cloud_specs(s, refs)}
+    specs = {spec.name: spec for spec in cloud_specs(s, refs)}
     expected = {
         "centrifugo": {"CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"},
         "seaweedfs": set(services.S3_PREVIOUS_ENV),
@@ -547,10 +393,10 @@ def test_previous_values_are_secret_env_of_the_cloud_specs() -> None:
 
 
 def test_outside_a_rotation_nothing_extra(stack: Stack) -> None:
-    bindings = _bindings(stack)
+    bindings = worker_bindings(stack)
     assert not {"ADMIN_KEY_PREVIOUS", "ADMIN_KEY_PREVIOUS_UNTIL"} & set(bindings)
-    for name, c in _containers(stack).items():
-        envs = _env(c)
+    for name, c in containers(stack).items():
+        envs = container_env(c)
         assert not [k for k in envs if "PREVIOUS" in k], f"{c}: {sorted(envs)}"
         if "-supertokens" in name:
             assert envs["API_KEYS"] == SECRETS["authApiKey"], c
@@ -561,32 +407,24 @@ def test_outside_a_rotation_nothing_extra(stack: Stack) -> None:
 # --- optional gateway settings ------------------------------------------------------------------
 
 
-def test_optional_gateway_settings_become_plain_bindings(frozen_tree: None) -> None:
-    def tune(env: settings.Environment) -> settings.Environment:
+def test_optional_gateway_settings_become_plainworker_bindings(frozen_tree: None) -> None:
+    def tune(env: Environment) -> Environment:
         return dataclasses.replace(
             env,
             auth=dataclasses.replace(env.auth, access_token_validity=600, issuer="https://issuer.example.com"),
             storage=dataclasses.replace(env.storage, url_ttl=300, max_upload_bytes=1048576),
         )
 
-    bindings = _bindings(run_stack("dev", tune))
+    bindings = worker_bindings(run_stack("dev", tune))
     expected = {"AUTH_ACCESS_TOKEN_VALIDITY": "600", "AUTH_ISSUER": "https://issuer.example.com",
                 "STORAGE_URL_TTL": "300", "STORAGE_MAX_UPLOAD_BYTES": "1048576"}
     for key, value in expected.items():
         assert bindings[key] == {"name": key, "type": "plain_text", "text": value}, bindings.get(key)
-    untouched = _bindings(run_stack("dev"))
+    untouched = worker_bindings(run_stack("dev"))
     assert not set(expected) & set(untouched), "unset keys must leave the gateway's defaults alone"
 
 
 # --- stack config the program reads (Pulumi.yaml declares each with an empty default) ------------
-
-
-def _declared_defaults() -> dict[str, str]:
-    """What `pulumi` passes for every declared key the stack does not set: its default, as text."""
-    import yaml
-
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    return {k: str(v["default"]) for k, v in project["config"].items() if "default" in v}
 
 
 @pytest.mark.parametrize(
@@ -600,13 +438,13 @@ def _declared_defaults() -> dict[str, str]:
     ],
 )
 def test_empty_declared_default_is_unset_and_named(env_name: str, key: str, message: str) -> None:
-    assert _declared_defaults()[key] == "", f"Pulumi.yaml must declare {key} with an empty default"
-    with pytest.raises(settings.SettingsError, match=message):
+    assert declared_defaults()[key] == "", f"Pulumi.yaml must declare {key} with an empty default"
+    with pytest.raises(StackConfigError, match=message):
         run_stack(env_name, config={key: ""})
 
 
 def test_cloudflare_id_must_look_like_one() -> None:
-    with pytest.raises(settings.SettingsError, match=r"AccountId: 'me@example\.com' is not a Cloudflare"):
+    with pytest.raises(StackConfigError, match=r"AccountId: 'me@example\.com' is not a Cloudflare"):
         run_stack("dev", config={"telestack:cloudflareAccountId": "me@example.com"})
 
 
@@ -615,9 +453,9 @@ def test_program_entry_reports_a_missing_cloud_key_in_one_line() -> None:
     import runpy
 
     pulumi.runtime.set_mocks(Recorder(), project="telestack", stack="dev", preview=True)
-    config = _declared_defaults() | {f"telestack:{k}": SECRETS[k] for k in settings.SECRET_KEYS}
+    config = declared_defaults() | {f"telestack:{k}": SECRETS[k] for k in SECRET_KEYS}
     config |= {"cloudflare:apiToken": API_TOKEN}
-    secret = [f"telestack:{k}" for k in settings.SECRET_KEYS] + ["cloudflare:apiToken"]
+    secret = [f"telestack:{k}" for k in SECRET_KEYS] + ["cloudflare:apiToken"]
     pulumi.runtime.set_all_config(config, secret)
 
     @pulumi.runtime.test

@@ -1,6 +1,6 @@
 """Secret rotation on a real local stack: `rotate-secrets`, the overlap window, `rotate-secrets --finish`.
 
-One bring-up (test_local_stack's ``running_stack``: a temp copy on free ports).
+One bring-up (tests/support/local_stack.py ``running_stack``: a temp copy on free ports).
 Before the rotation a user signs up, a realtime client connects and subscribes
 with a token the gateway signed, the gateway presigns a download and the admin
 key and the auth API key are used. Then ``python -m scripts.ops rotate-secrets``
@@ -31,8 +31,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from tests.integration.test_local_stack import Stack, running_stack
 from tests.smoke.realtime import Subscriber
+from tests.support.local_stack import Stack, running_stack
 
 pytestmark = pytest.mark.stack
 

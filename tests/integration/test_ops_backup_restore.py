@@ -1,6 +1,6 @@
 """backup → wipe → restore against real SQLite files, the real stand-in store and a real SeaweedFS.
 
-What must hold (issue 8): every document, object and user comes back
+What must hold: every document, object and user comes back
 byte-identical; a corrupt archive is refused with the live data untouched; an
 empty database is reported as empty, never as a quiet success.
 """
@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from infra.local_process import write_pid_file
 from scripts.ops import archive
 from scripts.ops.backup import run_backup
 from scripts.ops.cli import main
 from scripts.ops.console import Console, ExitStatus, OpsError
 from scripts.ops.restore import run_restore
-from scripts.ops.services import PidFileControl
+from scripts.ops.service_control import PidFileControl
 from scripts.ops.stack import Target
 from scripts.ops.stores import ObjectStore
 from tests.support.ops import file_target, flip_one_byte, migrate_sqlite
@@ -59,7 +60,7 @@ def _fill(target: Target, store: ObjectStore) -> None:
             "VALUES ('notes','doc-001','user-1',2,'updated','{}',5)"
         )
     con.close()
-    from infra.supertokens_standin.store import Store, User
+    from infra.standins.supertokens.store import Store, User
 
     auth = Store(target.auth_db_path)
     try:
@@ -125,7 +126,7 @@ class _Gateway:
             "c.execute('SELECT 1 FROM documents'); time.sleep(3600)"
         )
         self.proc = subprocess.Popen([sys.executable, "-c", code, self.db_path])
-        self.pid_file.write_text(str(self.proc.pid))
+        write_pid_file(str(self.pid_file), self.proc.pid)
         self.starts += 1
 
     def stop(self) -> None:
@@ -165,7 +166,7 @@ def stack(tmp_path: Path, s3: SeaweedFS) -> Iterator[tuple[Target, ObjectStore, 
     state.mkdir()
     target = file_target("test", state, s3)
     migrate_sqlite(Path(target.db_path))
-    from infra.supertokens_standin.store import Store
+    from infra.standins.supertokens.store import Store
 
     Store(target.auth_db_path).close()
     store = ObjectStore(target)

@@ -28,11 +28,7 @@ from scripts.ops.restore import run_restore
 from scripts.ops.stack import Target
 from scripts.ops.stores import ObjectInfo
 from tests.support.cloudflare_d1 import FakeD1, serve_fake_d1
-from tests.support.ops import migrate_sqlite
-
-ACCOUNT = "0123456789abcdef0123456789abcdef"
-TOKEN = "cf-token-SECRET-do-not-print-7f3a"
-TABLES = ("documents", "outbox", "_migrations")
+from tests.support.d1_store import ACCOUNT, TABLES, TOKEN, live_d1_database, sqlite_rows, wipe_d1
 
 
 class EmptyBucket:
@@ -79,53 +75,6 @@ def _target(fake: FakeD1, database_id: str, token: str = TOKEN) -> Target:
     )
 
 
-def _live_database(fake: FakeD1) -> str:
-    """The stack's D1: migrated schema, awkward text (quotes, CR/LF, unicode), an outbox whose
-    AUTOINCREMENT counter is ahead of its highest row (the last event was deleted)."""
-    live = fake.create_database("telestack-dev")
-    migrate_sqlite(fake.path(live))
-    con = sqlite3.connect(fake.path(live))
-    with con:
-        for i in range(30):
-            body = {
-                "title": f"note {i} — ünïcødé ✓ 'quoted' \"dq\"",
-                "text": "line1\nline2\r\nend\\n",
-                "n": i,
-            }
-            con.execute(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?)",
-                (
-                    "notes",
-                    f"doc-{i:03d}",
-                    f"user-{i % 3}",
-                    json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                    1 + i % 4,
-                    1000 + i,
-                    2000 + i,
-                ),
-            )
-        for i in range(3):
-            con.execute(
-                "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
-                "VALUES ('notes', ?, 'user-1', 2, 'updated', '{}', ?)",
-                (f"doc-{i:03d}", 5 + i),
-            )
-        con.execute("DELETE FROM outbox WHERE seq = 3")
-    con.close()
-    return live
-
-
-def _rows(path: Path, table: str) -> list[tuple[object, ...]]:
-    """Every value with its storage class, in rowid order: equal lists mean byte-identical rows."""
-    con = sqlite3.connect(path)
-    try:
-        columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
-        select = ", ".join(f'typeof("{c}"), "{c}"' for c in columns)
-        return con.execute(f'SELECT {select} FROM "{table}" ORDER BY rowid').fetchall()  # noqa: S608
-    finally:
-        con.close()
-
-
 def _sequences(path: Path) -> dict[str, int]:
     con = sqlite3.connect(path)
     try:
@@ -146,17 +95,9 @@ def _backup(fake: FakeD1, live: str, out: Path) -> Path:
     return result.archive
 
 
-def _wipe(fake: FakeD1, live: str) -> None:
-    con = sqlite3.connect(fake.path(live))
-    with con:
-        con.execute("DELETE FROM documents")
-        con.execute("DELETE FROM outbox")
-    con.close()
-
-
 def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_path: Path) -> None:
-    live = _live_database(fake)
-    before = {t: _rows(fake.path(live), t) for t in TABLES}
+    live = live_d1_database(fake)
+    before = {t: sqlite_rows(fake.path(live), t) for t in TABLES}
     seq_before = _sequences(fake.path(live))
     assert seq_before == {"outbox": 3} and len(before["outbox"]) == 2  # the counter is ahead of the rows
 
@@ -165,7 +106,7 @@ def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_p
     assert manifest["counts"]["database"]["documents"] == 30
     assert not any(t.startswith("_cf_") for t in manifest["counts"]["database"])  # D1-internal: not data
 
-    _wipe(fake, live)
+    wipe_d1(fake, live)
     live_after_wipe = _state(fake, live)
     switch = RecordingSwitch(current=None)
     console, out = _console()
@@ -176,7 +117,7 @@ def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_p
     assert fake.databases[new].startswith("telestack-dev-restore-")
     assert switch.calls == [(SWITCH_KEY, new)], "switched once, to the new database"
     for table in TABLES:
-        assert _rows(fake.path(new), table) == before[table], f"{table} differs after restore"
+        assert sqlite_rows(fake.path(new), table) == before[table], f"{table} differs after restore"
     assert _sequences(fake.path(new)) == seq_before
     assert _state(fake, live) == live_after_wipe, "the live database was written"
     assert report.kept == {"telestack:d1DatabaseId": live}
@@ -196,7 +137,7 @@ def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_p
 
 
 def test_rollback_names_the_previous_config_value(fake: FakeD1, tmp_path: Path) -> None:
-    live = _live_database(fake)
+    live = live_d1_database(fake)
     archive_path = _backup(fake, live, tmp_path / "backups")
     switch = RecordingSwitch(current=live)  # the stack already pointed at a restored database
     console, out = _console()
@@ -205,7 +146,7 @@ def test_rollback_names_the_previous_config_value(fake: FakeD1, tmp_path: Path) 
 
 
 def test_corrupt_archive_creates_nothing_and_switches_nothing(fake: FakeD1, tmp_path: Path) -> None:
-    live = _live_database(fake)
+    live = live_d1_database(fake)
     archive_path = _backup(fake, live, tmp_path / "backups")
     raw = bytearray(archive_path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
@@ -232,9 +173,9 @@ TAMPER = {
 def test_failed_import_or_verification_leaves_the_stack_alone(
     fake: FakeD1, tmp_path: Path, fault: str
 ) -> None:
-    live = _live_database(fake)
+    live = live_d1_database(fake)
     archive_path = _backup(fake, live, tmp_path / "backups")
-    _wipe(fake, live)
+    wipe_d1(fake, live)
     before = _state(fake, live)
     if fault == "import_error":
         fake.fail_import = 'near "BOGUS": syntax error at offset 0: SQLITE_ERROR'
@@ -259,7 +200,7 @@ def test_failed_import_or_verification_leaves_the_stack_alone(
 def test_dry_run_through_the_cli_creates_nothing(
     fake: FakeD1, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    live = _live_database(fake)
+    live = live_d1_database(fake)
     archive_path = _backup(fake, live, tmp_path / "backups")
     for f in Target.__dataclass_fields__:
         monkeypatch.delenv(f"TELESTACK_{f.upper()}", raising=False)
@@ -282,7 +223,7 @@ def test_dry_run_through_the_cli_creates_nothing(
 
 
 def test_refused_token_is_an_error_that_never_shows_the_token(fake: FakeD1, tmp_path: Path) -> None:
-    live = _live_database(fake)
+    live = live_d1_database(fake)
     archive_path = _backup(fake, live, tmp_path / "backups")
     wrong = "wrong-token-ALSO-secret-91b2"
     console, out = _console()
@@ -302,7 +243,7 @@ def test_d1_refuses_transactions_in_imported_sql_and_ours_has_none(fake: FakeD1,
     assert err.value.status == ExitStatus.VERIFICATION_FAILED
     assert api.query(target, "SELECT name FROM sqlite_master WHERE name = 't'") == []  # all or nothing
 
-    live = _live_database(fake)
+    live = live_d1_database(fake)
     sql = import_sql(fake.path(live))
     assert "BEGIN" not in sql and "COMMIT" not in sql and "_cf_" not in sql
     api.import_sql(target, sql.encode(), lambda _: None)

@@ -21,10 +21,9 @@ from scripts.ops.console import Console, ExitStatus, OpsError
 from scripts.ops.d1_restore import SWITCH_KEY as D1_KEY
 from scripts.ops.restore import run_restore
 from scripts.ops.stack import ConfigSwitch, Target
-from tests.integration.test_ops_auth_postgres import LIVE, SCHEMA, _fill, _snapshot, _wipe
-from tests.integration.test_ops_cloud_d1 import ACCOUNT, TABLES, TOKEN, _live_database, _rows
-from tests.integration.test_ops_cloud_d1 import _wipe as _wipe_d1
+from tests.support.auth_store import LIVE, SCHEMA, auth_store_snapshot, fill_auth_store, wipe_auth_store
 from tests.support.cloudflare_d1 import FakeD1, serve_fake_d1
+from tests.support.d1_store import ACCOUNT, TABLES, TOKEN, live_d1_database, sqlite_rows, wipe_d1
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.seaweedfs import SeaweedFS, private_seaweedfs
 
@@ -81,7 +80,7 @@ def stack(pg: PostgresServer, s3: SeaweedFS, d1: FakeD1) -> Target:
     pg.create_database(LIVE)
     with pg.connect(LIVE) as con:
         con.execute(SCHEMA)
-        _fill(con)
+        fill_auth_store(con)
     client = s3.client()
     for key in [o["Key"] for o in client.list_objects_v2(Bucket=s3.bucket).get("Contents", [])]:
         client.delete_object(Bucket=s3.bucket, Key=key)
@@ -92,7 +91,7 @@ def stack(pg: PostgresServer, s3: SeaweedFS, d1: FakeD1) -> Target:
         cloudflare_account_id=ACCOUNT,
         cloudflare_api_token=TOKEN,
         cloudflare_api_base=d1.base_url,
-        d1_database_id=_live_database(d1),
+        d1_database_id=live_d1_database(d1),
         auth_db_url=pg.url(LIVE),
         s3_endpoint=s3.endpoint,
         s3_bucket=s3.bucket,
@@ -122,12 +121,12 @@ def _backup(stack: Target, tmp_path: Path) -> Path:
 def test_cloud_backup_wipe_restore_switches_both_stores_in_one_up(
     stack: Target, d1: FakeD1, pg: PostgresServer, s3: SeaweedFS, tmp_path: Path
 ) -> None:
-    documents = {t: _rows(d1.path(stack.d1_database_id), t) for t in TABLES}
-    users = _snapshot(pg, LIVE)
+    documents = {t: sqlite_rows(d1.path(stack.d1_database_id), t) for t in TABLES}
+    users = auth_store_snapshot(pg, LIVE)
     archive_path = _backup(stack, tmp_path)
 
-    _wipe_d1(d1, stack.d1_database_id)
-    _wipe(pg)
+    wipe_d1(d1, stack.d1_database_id)
+    wipe_auth_store(pg)
     client = s3.client()
     for key in OBJECTS:
         client.delete_object(Bucket=s3.bucket, Key=key)
@@ -145,12 +144,12 @@ def test_cloud_backup_wipe_restore_switches_both_stores_in_one_up(
         ("config set", "dev", pg_store.SWITCH_KEY, new_auth),
         ("up", "dev"),
     ], "both keys set, then exactly one pulumi up"
-    assert {t: _rows(d1.path(new_d1), t) for t in TABLES} == documents
-    assert _snapshot(pg, new_auth) == users
+    assert {t: sqlite_rows(d1.path(new_d1), t) for t in TABLES} == documents
+    assert auth_store_snapshot(pg, new_auth) == users
     assert _bucket(s3) == OBJECTS
     assert report.objects_written == 2
-    assert _rows(d1.path(stack.d1_database_id), "documents") == [], "live D1 was written"
-    assert _snapshot(pg, LIVE) != users, "live auth database was written"
+    assert sqlite_rows(d1.path(stack.d1_database_id), "documents") == [], "live D1 was written"
+    assert auth_store_snapshot(pg, LIVE) != users, "live auth database was written"
     text = out.getvalue()
     assert TOKEN not in text and s3.secret_key not in text
 

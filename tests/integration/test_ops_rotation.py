@@ -2,9 +2,11 @@
 
 The stack config values come from ``rotate.start`` / ``rotate.finish`` (the
 runbook's own code, on an in-memory config store instead of ``pulumi config``)
-and reach each component through ``rotate.component_settings``: exactly the
-mapping the stack applies on ``pulumi up``. A service "apply" is a restart,
-as the local renderer does when a service's env changes.
+and reach each component through the code ``pulumi up`` runs: the stack's
+secrets (``infra.settings.stack_secrets``), the service specs
+(``infra.services``) and the gateway's bindings (``infra.gateway_bindings``).
+A service "apply" is a restart, as the local renderer does when a service's
+env changes.
 
 What must hold: a client connected before the rotation keeps working through
 the window; new credentials work at once; once the window is over (finished,
@@ -28,12 +30,16 @@ import jwt
 import pytest
 from centrifuge import Client, ClientEventHandler, DisconnectedContext
 
+from infra import services
+from infra.endpoints import local_endpoints
+from infra.gateway_bindings import gateway_bindings
 from scripts.ops import rotate
 from scripts.ops.console import Console
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.ops import MemoryConfig
 from tests.support.realtime_client import Inbox
 from tests.support.seaweedfs import SeaweedFS, identities_config, start_seaweedfs
+from tests.support.stack_settings import resolve, resolve_async, stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -55,7 +61,7 @@ class _Events(ClientEventHandler):
 
 
 class _Rotating(Centrifugo):
-    """The fixture's Centrifugo, but its env comes from the rotation's component settings."""
+    """The fixture's Centrifugo, but its keys come from the stack's Centrifugo spec for the config."""
 
     extra_env: dict[str, str]
 
@@ -65,7 +71,7 @@ class _Rotating(Centrifugo):
         return base
 
     def apply(self, config: MemoryConfig) -> None:
-        env = rotate.component_settings(config)["centrifugo_env"]
+        env = resolve(lambda: dict(services.centrifugo(stack_settings(config.values)).secret_env))
         self.api_key = env["CENTRIFUGO_HTTP_API_KEY"]
         self.token_secret = env["CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"]
         self.extra_env = {k: v for k, v in env.items() if "PREVIOUS" in k}
@@ -188,6 +194,16 @@ def s3(tmp_path: Path) -> Iterator[SeaweedFS]:
         server.stop()
 
 
+def _s3_pairs(config: MemoryConfig) -> list[tuple[str, str]]:
+    """The credential pairs the stack's SeaweedFS spec accepts for the config: current first."""
+    env = resolve(lambda: dict(services.seaweedfs(stack_settings(config.values)).secret_env))
+    pairs = [(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])]
+    previous_id, previous_secret = services.S3_PREVIOUS_ENV
+    if previous_id in env:
+        pairs.append((env[previous_id], env[previous_secret]))
+    return pairs
+
+
 def _status(url: str) -> int:
     return httpx.get(url, timeout=10).status_code
 
@@ -203,7 +219,7 @@ def test_s3_keys_overlap(s3: SeaweedFS) -> None:
     assert _status(old_url) == 200
 
     rotate.start(config, [rotate.BY_NAME["s3"]], 3600, _console())
-    pairs: list[Any] = rotate.component_settings(config)["s3_credentials"]
+    pairs: list[Any] = _s3_pairs(config)
     assert pairs[1] == (s3.access_key, s3.secret_key) and pairs[0][0] != s3.access_key
     _restart_seaweedfs(s3, pairs)
 
@@ -213,7 +229,7 @@ def test_s3_keys_overlap(s3: SeaweedFS) -> None:
     assert new.get_object(Bucket=s3.bucket, Key="users/u1/a.txt")["Body"].read() == b"before"
 
     rotate.finish(config, [rotate.BY_NAME["s3"]], _console(), force=True)
-    pairs = rotate.component_settings(config)["s3_credentials"]
+    pairs = _s3_pairs(config)
     assert len(pairs) == 1
     _restart_seaweedfs(s3, pairs)
 
@@ -227,7 +243,7 @@ def test_s3_keys_overlap(s3: SeaweedFS) -> None:
 
 
 async def test_admin_key_overlap() -> None:
-    """The gateway honours the previous admin key until the window's deadline (settings from the rotation)."""
+    """The gateway honours the previous admin key until the window's deadline (bindings from the rotation)."""
     from worker.http import ApiError, Request
     from worker.settings import from_mapping
 
@@ -235,10 +251,15 @@ async def test_admin_key_overlap() -> None:
     rotate.start(config, [rotate.BY_NAME["admin"]], 3600, _console())
     new_key = config.values["adminKey"]
 
-    def gateway_for(env: dict[str, str]) -> Any:
+    async def gateway_for(config: MemoryConfig) -> Any:
         from worker.context import Gateway
 
-        values = {k.removeprefix("TELESTACK_"): v for k, v in env.items()}
+        def bindings() -> dict[str, Any]:
+            s = stack_settings(config.values)
+            mapped = gateway_bindings(s.environment, s.secrets, local_endpoints(s.environment))
+            return {**mapped.plain, **mapped.secret}
+
+        values = await resolve_async(bindings)
         return Gateway(
             settings=from_mapping({**values, "COLLECTIONS": '{"collections": {}}'}),
             db=None,  # type: ignore[arg-type]
@@ -252,15 +273,15 @@ async def test_admin_key_overlap() -> None:
         except ApiError:
             return False
 
-    during = gateway_for(rotate.component_settings(config)["gateway_env"])
+    during = await gateway_for(config)
     assert await admin(during, "old-admin-key-0123456789") and await admin(during, new_key)
 
     config.values["adminKeyPreviousValidUntil"] = str(int(time.time()) - 1)
-    expired = gateway_for(rotate.component_settings(config)["gateway_env"])
+    expired = await gateway_for(config)
     assert not await admin(expired, "old-admin-key-0123456789") and await admin(expired, new_key)
 
     rotate.finish(config, [rotate.BY_NAME["admin"]], _console())
-    after = gateway_for(rotate.component_settings(config)["gateway_env"])
+    after = await gateway_for(config)
     assert not await admin(after, "old-admin-key-0123456789") and await admin(after, new_key)
 
 
@@ -347,17 +368,18 @@ def test_auth_api_key_overlap(tmp_path: Path) -> None:
         )
         return r.status_code == 200
 
-    def run(keys: str, where: Path) -> Any:
+    def run(where: Path) -> Any:
         where.mkdir()
-        return start_standin(where, api_keys=keys)
+        env = resolve(lambda: dict(services.supertokens_standin(stack_settings(config.values)).secret_env))
+        return start_standin(where, api_keys=env["SUPERTOKENS_API_KEYS"])
 
-    during = run(rotate.component_settings(config)["auth_env"]["SUPERTOKENS_API_KEYS"], tmp_path / "during")
+    during = run(tmp_path / "during")
     try:
         assert accepted(during.url, old) and accepted(during.url, new)
     finally:
         during.stop()
     rotate.finish(config, [rotate.BY_NAME["auth-api"]], _console(), force=True)
-    after = run(rotate.component_settings(config)["auth_env"]["SUPERTOKENS_API_KEYS"], tmp_path / "after")
+    after = run(tmp_path / "after")
     try:
         assert not accepted(after.url, old) and accepted(after.url, new)
     finally:

@@ -1,6 +1,6 @@
 """The SuperTokens CDI stand-in as a real process on a free loopback port, with a temp SQLite store.
 
-    SUPERTOKENS_API_KEYS=<key> python -m infra.supertokens_standin --host 127.0.0.1 --port P --db PATH
+    SUPERTOKENS_API_KEYS=<key> python -m infra.standins.supertokens --host 127.0.0.1 --port P --db PATH
 
 The api key travels in the environment (never argv). :func:`start_standin`
 waits for ``GET /hello`` and the fixture stops the process by its PID.
@@ -46,7 +46,7 @@ class Standin:
 def _start(url: str, db_path: Path, env: dict[str, str]) -> Process:
     """Run the stand-in on ``url``'s port and wait until ``GET /hello`` answers 200."""
     port = url.rsplit(":", 1)[1]
-    module = [sys.executable, "-m", "infra.supertokens_standin"]
+    module = [sys.executable, "-m", "infra.standins.supertokens"]
     return start_process(
         [*module, "--host", "127.0.0.1", "--port", port, "--db", str(db_path)],
         log=db_path.parent / "standin.log",

@@ -7,9 +7,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from infra.supertokens_standin.config import from_env
-from infra.supertokens_standin.store import Store
-from infra.supertokens_standin.tokens import SigningKeys, sign_access_token
+from infra.standins.supertokens.config import from_env
+from infra.standins.supertokens.store import Store
+from infra.standins.supertokens.tokens import SigningKeys, sign_access_token
 
 HOUR = 3600 * 1000
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from infra import services
+from infra.endpoints import local_endpoints
+from infra.gateway_bindings import gateway_bindings
 from scripts.ops import archive, rotate, stack
 from scripts.ops.cli import build_parser, main
 from scripts.ops.console import Console, ExitStatus, OpsError
 from tests.support.ops import MemoryConfig
 from tests.support.paths import free_port
+from tests.support.stack_settings import resolve, stack_settings
 
 SUBCOMMANDS = {"migrate", "backup", "restore", "rotate-secrets", "drain-outbox", "health", "status", "seed"}
 
@@ -216,19 +221,35 @@ def test_unknown_secret_name_is_a_usage_error() -> None:
     assert err.value.status == ExitStatus.USAGE
 
 
-def test_component_settings_carry_the_previous_values_only_during_a_rotation() -> None:
+def _applied(config: MemoryConfig) -> dict[str, dict[str, Any]]:
+    """What `pulumi up` gives each component for the config: the stack's own spec builders and bindings."""
+    def build() -> dict[str, Any]:
+        s = stack_settings(config.values)
+        bindings = gateway_bindings(s.environment, s.secrets, local_endpoints(s.environment))
+        return {
+            "centrifugo": dict(services.centrifugo(s).secret_env),
+            "seaweedfs": dict(services.seaweedfs(s).secret_env),
+            "auth": dict(services.supertokens_standin(s).secret_env),
+            "gateway": {**bindings.plain, **bindings.secret},
+        }
+
+    return resolve(build)
+
+
+def test_the_stack_carries_the_previous_values_only_during_a_rotation() -> None:
     config = MemoryConfig(ALL)
-    before = rotate.component_settings(config)
-    assert "CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY" not in before["centrifugo_env"]
-    assert before["s3_credentials"] == [("AKOLD0000", "sk-old-000")]
+    before = _applied(config)
+    assert "CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY" not in before["centrifugo"]
+    s3 = before["seaweedfs"]
+    assert (s3["AWS_ACCESS_KEY_ID"], s3["AWS_SECRET_ACCESS_KEY"]) == ("AKOLD0000", "sk-old-000")
+    assert not set(services.S3_PREVIOUS_ENV) & set(s3)
     rotate.start(config, rotate.select(None, "seaweedfs"), 600, _console(), now=1000.0)
-    during = rotate.component_settings(config)
-    assert during["centrifugo_env"]["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] == "t0-old-token"
-    assert during["centrifugo_env"]["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == "1600"
-    assert during["s3_credentials"][1] == ("AKOLD0000", "sk-old-000")
-    assert during["gateway_env"]["TELESTACK_ADMIN_KEY_PREVIOUS"] == "admin-old-000"
-    assert during["gateway_env"]["TELESTACK_S3_ACCESS_KEY_ID"] == config.values["s3AccessKeyId"]
-    assert (
-        during["auth_env"]["SUPERTOKENS_API_KEYS"] == f"{config.values['authApiKey']},authold0000000000000000"
-    )
-    assert during["gateway_env"]["TELESTACK_AUTH_API_KEY"] == config.values["authApiKey"]
+    during = _applied(config)
+    assert during["centrifugo"]["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY"] == "t0-old-token"
+    assert during["centrifugo"]["CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY_VALID_UNTIL"] == "1600"
+    previous_pair = tuple(during["seaweedfs"][name] for name in services.S3_PREVIOUS_ENV)
+    assert previous_pair == ("AKOLD0000", "sk-old-000")
+    assert during["gateway"]["ADMIN_KEY_PREVIOUS"] == "admin-old-000"
+    assert during["gateway"]["S3_ACCESS_KEY_ID"] == config.values["s3AccessKeyId"]
+    assert during["auth"]["SUPERTOKENS_API_KEYS"] == f"{config.values['authApiKey']},authold0000000000000000"
+    assert during["gateway"]["AUTH_API_KEY"] == config.values["authApiKey"]

@@ -13,14 +13,18 @@ import io
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from infra.endpoints import cloud_endpoints
+from infra.gateway_bindings import gateway_bindings
 from scripts.ops import rotate, stack
 from scripts.ops.cli import main
 from scripts.ops.console import Console, ExitStatus, OpsError
 from tests.support.ops import MemoryConfig
 from tests.support.paths import ROOT
+from tests.support.stack_settings import resolve, stack_settings
 
 OLD = {
     "centrifugoTokenSecret": "t0-old-token",
@@ -63,9 +67,12 @@ def test_new_pair_from_env_becomes_current_and_the_old_pair_previous() -> None:
     assert "old key works at your provider" in _text(c)
     assert NEW_SECRET not in _text(c) and OLD["s3SecretAccessKey"] not in _text(c)
     # the gateway signs with the new pair at once (what `pulumi up` gives the Worker)
-    gateway = rotate.component_settings(config)["gateway_env"]
-    signing = (gateway["TELESTACK_S3_ACCESS_KEY_ID"], gateway["TELESTACK_S3_SECRET_ACCESS_KEY"])
-    assert signing == (NEW_ID, NEW_SECRET)
+    def worker_secrets() -> dict[str, Any]:
+        s = stack_settings(config.values, env_name="prod")  # prod: storage.kind external
+        return gateway_bindings(s.environment, s.secrets, cloud_endpoints(s.environment)).secret
+
+    gateway = resolve(worker_secrets)
+    assert (gateway["S3_ACCESS_KEY_ID"], gateway["S3_SECRET_ACCESS_KEY"]) == (NEW_ID, NEW_SECRET)
 
 
 def test_new_pair_from_two_lines_on_stdin() -> None:

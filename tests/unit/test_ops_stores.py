@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +13,6 @@ import pytest
 from scripts.ops.console import Console, ExitStatus, OpsError
 from scripts.ops.d1_api import D1Api
 from scripts.ops.d1_restore import import_sql
-from scripts.ops.services import PidFileControl
 from scripts.ops.stores import D1ApiDatabase, sqlite_counts, sqlite_snapshot
 
 
@@ -75,48 +72,6 @@ def test_snapshot_is_a_single_self_contained_file(tmp_path: Path) -> None:
     con.close()
     assert sqlite_counts(tmp_path / "copy.sqlite3") == {"t": 100}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == ["copy.sqlite3"]
-
-
-def test_pid_file_control_stops_the_process_a_json_pid_file_names(tmp_path: Path) -> None:
-    from infra.local_process import _start_time
-
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    pid_file = tmp_path / "pid"
-    pid_file.write_text(json.dumps({"pid": proc.pid, "start_time": _start_time(proc.pid)}))
-    control = PidFileControl(
-        "", {"gateway": str(pid_file)}, Console(stdout=io.StringIO(), stderr=io.StringIO())
-    )
-    try:
-        assert control.running("gateway")
-        control.stop("gateway")
-        assert proc.wait(timeout=5) != 0
-        assert not control.running("gateway")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    pid_file = tmp_path / "pid"
-    pid_file.write_text(json.dumps({"pid": proc.pid, "start_time": "1"}))  # some other process's start time
-    control = PidFileControl(
-        "", {"gateway": str(pid_file)}, Console(stdout=io.StringIO(), stderr=io.StringIO())
-    )
-    try:
-        assert not control.running("gateway")
-        control.stop("gateway")
-        assert proc.poll() is None
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def test_stopping_an_unknown_service_is_refused() -> None:
-    control = PidFileControl("", {}, Console(stdout=io.StringIO(), stderr=io.StringIO()))
-    with pytest.raises(OpsError, match="no pid file"):
-        control.stop("gateway")
 
 
 # --- the D1 REST client: import protocol and error reporting -------------------------------------------

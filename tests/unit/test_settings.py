@@ -35,3 +35,10 @@ def test_every_field_has_exactly_one_binding_name() -> None:
     names = settings.binding_names()
     assert set(names) == {f.name for f in settings.fields(settings.Settings)}
     assert len(set(names.values())) == len(names)
+
+
+def test_every_credential_binding_is_declared_secret_and_nothing_else_is() -> None:
+    names = settings.binding_names()
+    credentials = {f for f in names if f.endswith(("_key", "_key_id", "_secret", "_key_previous"))}
+    assert credentials, "the settings hold credentials"
+    assert settings.secret_binding_names() == {names[f] for f in credentials}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from infra.supertokens_standin.config import StandinConfig
+from infra.standins.supertokens.config import StandinConfig
 
 log = logging.getLogger("supertokens_standin")
 

@@ -1,4 +1,4 @@
-"""infra/settings.py for the local target: every bad environment file is refused, naming file and key."""
+"""infra/settings.py: environment files read, or refused by file and key; the config it reads is declared."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import pytest
 import yaml
 
 from infra import settings
-from infra.settings import SettingsError, environment_path, load_environment, parse_environment
+from infra.config_error import StackConfigError
+from infra.secret_keys import CLOUD_SECRET_KEYS, PREVIOUS_SECRET_KEYS, PREVIOUS_UNTIL_KEYS, SECRET_KEYS
+from infra.settings import ROOT, environment_path, load_environment, parse_environment
+from tests.support.environment_files import CLOUD
 
 SOURCE = "config/environments/test.yaml"
 
 
 def _error(text: str) -> str:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(StackConfigError) as info:
         parse_environment(text, SOURCE)
     return str(info.value)
 
@@ -80,19 +83,19 @@ def test_malformed_yaml_names_the_file() -> None:
 def test_environment_name_maps_to_its_file_and_paths_pass_through(tmp_path: Path) -> None:
     assert environment_path("dev") == settings.ROOT / "config/environments/dev.yaml"
     assert environment_path(str(tmp_path / "x.yaml")) == tmp_path / "x.yaml"
-    with pytest.raises(SettingsError, match="telestack:environment"):
+    with pytest.raises(StackConfigError, match="telestack:environment"):
         environment_path("../etc/passwd")
 
 
 def test_missing_environment_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match=r"nope\.yaml: environment file not found"):
+    with pytest.raises(StackConfigError, match=r"nope\.yaml: environment file not found"):
         load_environment(str(tmp_path / "nope.yaml"))
 
 
 def test_every_secret_is_declared_secret_in_pulumi_yaml() -> None:
     project = yaml.safe_load((settings.ROOT / "Pulumi.yaml").read_text())
     declared = project["config"]
-    for key in settings.SECRET_KEYS:
+    for key in SECRET_KEYS:
         assert declared[f"telestack:{key}"].get("secret") is True, key
     assert declared["telestack:environment"]["default"] == ""
 
@@ -102,3 +105,20 @@ def test_state_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
     assert settings.state_dir() == tmp_path.resolve()
     monkeypatch.delenv("TELESTACK_STATE_DIR")
     assert settings.state_dir() == (settings.ROOT / ".telestack").resolve()
+
+
+def test_every_stack_config_key_the_program_reads_is_declared() -> None:
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    read = {"environment", *SECRET_KEYS, *CLOUD_SECRET_KEYS, *PREVIOUS_SECRET_KEYS, *PREVIOUS_UNTIL_KEYS}
+    for name in CLOUD:
+        _, env = load_environment(name)
+        assert env.cloudflare
+        read |= {env.cloudflare.account_id_config, env.cloudflare.zone_id_config} - {""}
+    for key in sorted(read):
+        entry = declared.get(f"telestack:{key}")
+        assert entry, f"Pulumi.yaml does not declare telestack:{key}"
+        assert entry.get("description"), f"telestack:{key} has no description"
+        if key in SECRET_KEYS:  # generated on every stack: secret, so no default (Pulumi refuses one)
+            assert entry.get("secret") is True and "default" not in entry, key
+        else:  # optional or cloud-only: a default, so no stack is forced to set it
+            assert "default" in entry and not entry.get("secret"), key

@@ -6,7 +6,7 @@ It is judged by one thing: a client of the real core cannot tell the
 difference for the subset implemented (see tests/integration/test_cdi_contract.py,
 which can also be pointed at a real core).
 
-    SUPERTOKENS_API_KEYS=<key> python -m infra.supertokens_standin \
+    SUPERTOKENS_API_KEYS=<key> python -m infra.standins.supertokens \
         --host 127.0.0.1 --port 3567 --db .telestack/supertokens.sqlite3
 """
 
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.supertokens_standin.config import StandinConfig
+from infra.standins.supertokens.config import StandinConfig
 
 
 def create_app(db_path: str | Path, config: StandinConfig | None = None):  # -> ASGI callable
     """The ASGI app over the SQLite file at ``db_path`` (created if missing)."""
-    from infra.supertokens_standin import config as config_module
-    from infra.supertokens_standin.api import Core
-    from infra.supertokens_standin.server import StandinApp
-    from infra.supertokens_standin.store import Store
+    from infra.standins.supertokens import config as config_module
+    from infra.standins.supertokens.api import Core
+    from infra.standins.supertokens.server import StandinApp
+    from infra.standins.supertokens.store import Store
 
     config = config or config_module.from_env()
     core = Core(config, Store(db_path))

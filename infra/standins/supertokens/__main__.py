@@ -1,4 +1,4 @@
-"""``python -m infra.supertokens_standin --host 127.0.0.1 --port 3567 --db PATH`` (api keys from env)."""
+"""``python -m infra.standins.supertokens --host 127.0.0.1 --port 3567 --db PATH`` (api keys from env)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 
 import uvicorn
 
-from infra.supertokens_standin import create_app
+from infra.standins.supertokens import create_app
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.supertokens_standin",
+        prog="python -m infra.standins.supertokens",
         description="SuperTokens CDI stand-in (local/CI only). API keys: env SUPERTOKENS_API_KEYS=k1,k2.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

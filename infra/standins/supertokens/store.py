@@ -118,12 +118,6 @@ class Store:
         ).fetchone()
         return _user(row)
 
-    def user_by_id(self, app_id: str, user_id: str) -> User | None:
-        row = self.conn.execute(
-            "SELECT * FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id)
-        ).fetchone()
-        return _user(row)
-
     def delete_user(self, app_id: str, user_id: str) -> None:
         with self.transaction() as c:
             c.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id))

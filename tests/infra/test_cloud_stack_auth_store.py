@@ -12,17 +12,19 @@ import pulumi
 import pytest
 import yaml
 
-from infra import render_docker, settings
-from tests.infra.test_cloud_stack import (
+from infra import cloud_stack
+from infra.config_error import StackConfigError
+from infra.environment import Environment
+from infra.settings import ROOT, load_environment, parse_environment
+from tests.support.cloud_stack import (
     ACCOUNT_ID,
     API_TOKEN,
-    ROOT,
     SECRETS,
     Recorder,
     Stack,
-    _containers,
-    _env,
-    _settings,
+    cloud_stack_settings,
+    container_env,
+    containers,
     run_stack,
 )
 
@@ -30,7 +32,8 @@ RESTORED = "supertokens_restore_20261128t183005z"
 
 
 def _supertokens_db(stack: Stack) -> set[str]:
-    return {_env(c)["POSTGRESQL_DATABASE_NAME"] for n, c in _containers(stack).items() if "-supertokens" in n}
+    return {container_env(c)["POSTGRESQL_DATABASE_NAME"]
+            for n, c in containers(stack).items() if "-supertokens" in n}
 
 
 @pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
@@ -38,13 +41,13 @@ def test_supertokens_uses_auth_database_name(env_name: str) -> None:
     assert _supertokens_db(run_stack(env_name)) == {"supertokens"}  # declared default "" = supertokens
     switched = run_stack(env_name, config={"telestack:authDatabaseName": RESTORED})
     assert _supertokens_db(switched) == {RESTORED}  # every replica
-    postgres = next(c for n, c in _containers(switched).items() if n.endswith("-postgres"))
-    assert _env(postgres)["POSTGRES_DB"] == "supertokens", "first-init database stays as it was"
+    postgres = next(c for n, c in containers(switched).items() if n.endswith("-postgres"))
+    assert container_env(postgres)["POSTGRES_DB"] == "supertokens", "first-init database stays as it was"
 
 
 def test_a_bad_auth_database_name_is_refused_naming_the_key() -> None:
     with pytest.raises(
-        settings.SettingsError, match=r"telestack:authDatabaseName: 'Robert\); DROP' is not a"
+        StackConfigError, match=r"telestack:authDatabaseName: 'Robert\); DROP' is not a"
     ):
         run_stack("dev", config={"telestack:authDatabaseName": "Robert); DROP"})
 
@@ -53,7 +56,7 @@ def test_postgres_is_published_on_the_hosts_loopback_only() -> None:
     stack = run_stack("prod")
     env = stack.environment
     assert env.docker
-    for name, c in _containers(stack).items():
+    for name, c in containers(stack).items():
         ports = [{k: p[k] for k in ("internal", "external", "ip")} for p in c.inputs.get("ports") or []]
         if name.endswith("-postgres"):
             assert ports == [{"internal": 5432, "external": 15432, "ip": "127.0.0.1"}], f"{c}: {ports}"
@@ -61,7 +64,7 @@ def test_postgres_is_published_on_the_hosts_loopback_only() -> None:
             assert all(p["ip"] == env.docker.publish_ip for p in ports), f"{c}: {ports}"
 
 
-def _without_host_port(env: settings.Environment) -> settings.Environment:
+def _without_host_port(env: Environment) -> Environment:
     assert env.docker
     postgres = dataclasses.replace(env.docker.postgres, host_port=None)
     return dataclasses.replace(env, docker=dataclasses.replace(env.docker, postgres=postgres))
@@ -69,13 +72,13 @@ def _without_host_port(env: settings.Environment) -> settings.Environment:
 
 def test_without_host_port_postgres_stays_private_and_there_is_no_url() -> None:
     stack = run_stack("dev", _without_host_port)
-    postgres = next(c for n, c in _containers(stack).items() if n.endswith("-postgres"))
+    postgres = next(c for n, c in containers(stack).items() if n.endswith("-postgres"))
     assert not postgres.inputs.get("ports"), postgres
     assert "auth_db_url" not in stack.outputs
 
 
 def test_auth_db_url_is_a_secret_output_naming_the_live_database() -> None:
-    _, environment = settings.load_environment("dev")
+    _, environment = load_environment("dev")
     pulumi.runtime.set_mocks(Recorder(), project="telestack", stack="dev", preview=False)
     pulumi.runtime.set_all_config(
         {
@@ -91,7 +94,7 @@ def test_auth_db_url_is_a_secret_output_naming_the_live_database() -> None:
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        url = render_docker.render(_settings("dev", environment))["auth_db_url"]
+        url = cloud_stack.deploy(cloud_stack_settings("dev", environment))["auth_db_url"]
         return pulumi.Output.all(url, pulumi.Output.from_input(url.is_secret())).apply(
             lambda v: seen.update(url=v[0], secret=v[1])
         )
@@ -118,16 +121,16 @@ def _doc() -> dict[str, Any]:
 def test_host_port_is_validated_naming_file_and_key(port: Any, message: str) -> None:
     doc = _doc()
     doc["docker"]["postgres"]["host_port"] = port
-    with pytest.raises(settings.SettingsError, match=message) as info:
-        settings.parse_environment(yaml.safe_dump(doc), "config/environments/bad.yaml")
+    with pytest.raises(StackConfigError, match=message) as info:
+        parse_environment(yaml.safe_dump(doc), "config/environments/bad.yaml")
     assert str(info.value).startswith("config/environments/bad.yaml: ")
 
 
 def test_host_port_only_in_the_postgres_section() -> None:
     doc = _doc()
     doc["docker"]["supertokens"]["host_port"] = 15433
-    with pytest.raises(settings.SettingsError, match=r"docker\.supertokens\.host_port: unknown key"):
-        settings.parse_environment(yaml.safe_dump(doc), "config/environments/bad.yaml")
+    with pytest.raises(StackConfigError, match=r"docker\.supertokens\.host_port: unknown key"):
+        parse_environment(yaml.safe_dump(doc), "config/environments/bad.yaml")
 
 
 def test_auth_database_name_is_declared_plain_with_an_empty_default() -> None:

@@ -6,7 +6,7 @@ import importlib.util
 import re
 from types import ModuleType
 
-from infra.settings import CLOUD_SECRET_KEYS, SECRET_KEYS
+from infra.secret_keys import CLOUD_SECRET_KEYS, SECRET_KEYS
 from tests.support.paths import ROOT
 
 

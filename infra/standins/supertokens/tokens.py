@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from infra.supertokens_standin.store import Store
+from infra.standins.supertokens.store import Store
 
 #: claims the core owns; userDataInJWT may not use them (AccessTokenInfo requiredAndProtectedPropsV5)
 PROTECTED_CLAIMS = frozenset({

@@ -19,8 +19,8 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from infra.supertokens_standin.config import StandinConfig
-from infra.supertokens_standin.server import (
+from infra.standins.supertokens.config import StandinConfig
+from infra.standins.supertokens.server import (
     SUPPORTED_CDI_VERSIONS,
     Call,
     Endpoint,
@@ -28,8 +28,8 @@ from infra.supertokens_standin.server import (
     bad_request,
     ok,
 )
-from infra.supertokens_standin.store import Session, Store, User
-from infra.supertokens_standin.tokens import (
+from infra.standins.supertokens.store import Session, Store, User
+from infra.standins.supertokens.tokens import (
     PROTECTED_CLAIMS,
     RefreshTokens,
     SigningKeys,

@@ -25,20 +25,22 @@ import pulumi
 import pytest
 import yaml
 
-from infra import render_docker, services, settings
+from infra import cloud_services, cloud_stack, services
+from infra.config_error import StackConfigError
+from infra.secret_keys import MINIO_SECRET_KEYS
+from infra.settings import ROOT, StackSettings, environment_path, load_environment, stack_secrets
 from infra.spec import substitute
 from scripts.ops import rotate
 from scripts.ops.console import Console
-from tests.infra.test_cloud_stack import (
+from tests.support.cloud_stack import (
     ACCOUNT_ID,
     API_TOKEN,
-    ROOT,
     Recorder,
     Registered,
-    _env,
-    _unwrap,
-    _walk_plain,
+    container_env,
     run_stack,
+    unwrap,
+    walk_plain,
 )
 from tests.support.ops import MemoryConfig
 
@@ -54,7 +56,7 @@ INITIAL = {
     "minioRootUser": "TSROOTUSER0000000001",
     "minioRootPassword": "root-password-never-in-argv-000000000001",
 }
-OURS = render_docker.minio_app_policy("telestack-staging")
+OURS = cloud_services.minio_app_policy("telestack-staging")
 
 
 def _console() -> Console:
@@ -63,26 +65,22 @@ def _console() -> Console:
 
 def _render(values: Mapping[str, str], recorder: Recorder | None = None) -> Recorder:
     """The cloud program for staging under mocks, its secrets from ``values`` (stack config, no namespace)."""
-    _, environment = settings.load_environment(ENV_NAME)
+    _, environment = load_environment(ENV_NAME)
     assert environment.storage.kind == "minio"
     recorder = recorder or Recorder()
     pulumi.runtime.set_mocks(recorder, project="telestack", stack=ENV_NAME, preview=False)
-    secret_keys = ["postgresPassword", *settings.MINIO_SECRET_KEYS]
+    secret_keys = ["postgresPassword", *MINIO_SECRET_KEYS]
     config = {f"telestack:{k}": values[k] for k in secret_keys}
     config |= {"telestack:cloudflareAccountId": ACCOUNT_ID, "telestack:cloudflareZoneId": "f" * 32,
                "cloudflare:apiToken": API_TOKEN}
     pulumi.runtime.set_all_config(config, ["cloudflare:apiToken", *(f"telestack:{k}" for k in secret_keys)])
-    secrets = settings.Secrets(
-        **{settings._snake(k): pulumi.Output.secret(values[k]) for k in settings.SECRET_KEYS},
-        **{f: pulumi.Output.secret(values[k])
-           for k, f in settings.PREVIOUS_SECRET_KEYS.items() if k in values},
-    )
-    s = settings.Settings(stack=ENV_NAME, env_name=ENV_NAME, env_file=settings.environment_path(ENV_NAME),
-                          environment=environment, secrets=secrets, root=ROOT, state_dir=ROOT / ".telestack")
+    secrets = stack_secrets({k: pulumi.Output.secret(v) for k, v in values.items()})
+    s = StackSettings(stack=ENV_NAME, env_name=ENV_NAME, env_file=environment_path(ENV_NAME),
+                      environment=environment, secrets=secrets, root=ROOT, state_dir=ROOT / ".telestack")
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        outputs = render_docker.render(s)
+        outputs = cloud_stack.deploy(s)
         return pulumi.Output.all(outputs["gateway_url"], outputs["jobs"])
 
     program()
@@ -113,21 +111,21 @@ def phases() -> dict[str, tuple[Recorder, dict[str, str]]]:
 
 def test_minio_root_pair_is_its_own_and_rotation_never_touches_the_server(phases: dict[str, Any]) -> None:
     servers = [_container(rec, "minio").inputs for rec, _ in phases.values()]
-    env = _env(_container(phases["before"][0], "minio"))
+    env = container_env(_container(phases["before"][0], "minio"))
     assert env["MINIO_ROOT_USER"] == INITIAL["minioRootUser"] != INITIAL["s3AccessKeyId"]
     assert env["MINIO_ROOT_PASSWORD"] == INITIAL["minioRootPassword"]
     assert not {INITIAL["s3AccessKeyId"], INITIAL["s3SecretAccessKey"]} & set(env.values()), env.keys()
     # rotating the app pair leaves the server's inputs alone: no MinIO restart
-    assert all(_unwrap(inputs) == _unwrap(servers[0]) for inputs in servers), "MinIO's inputs changed"
+    assert all(unwrap(inputs) == unwrap(servers[0]) for inputs in servers), "MinIO's inputs changed"
 
 
 def test_job_env_holds_both_pairs_in_the_window_and_only_the_current_after(phases: dict[str, Any]) -> None:
-    ak, sk = render_docker.MINIO_APP_ENV
+    ak, sk = cloud_services.MINIO_APP_ENV
     pak, psk = services.S3_PREVIOUS_ENV
     window_values, finished_values = phases["window"][1], phases["finished"][1]
-    before = _env(_container(phases["before"][0], "minio-bucket"))
-    window = _env(_container(phases["window"][0], "minio-bucket"))
-    finished = _env(_container(phases["finished"][0], "minio-bucket"))
+    before = container_env(_container(phases["before"][0], "minio-bucket"))
+    window = container_env(_container(phases["window"][0], "minio-bucket"))
+    finished = container_env(_container(phases["finished"][0], "minio-bucket"))
     assert (before[ak], before[sk]) == (INITIAL["s3AccessKeyId"], INITIAL["s3SecretAccessKey"])
     assert pak not in before and psk not in before
     assert (window[ak], window[sk]) == (window_values["s3AccessKeyId"], window_values["s3SecretAccessKey"])
@@ -148,18 +146,18 @@ def test_no_secret_is_in_any_containers_command_and_the_job_reads_env_only(phase
         for c in recorder.of_type("docker:index/container:Container"):
             argv = json.dumps([c.inputs.get("entrypoints"), c.inputs.get("command")])
             assert not [s for s in secrets if s in argv], f"{phase}: {c.urn} has a secret in its command"
-            for path, text in _walk_plain(c.inputs):
+            for path, text in walk_plain(c.inputs):
                 assert not [s for s in secrets if s in text], f"{phase}: {c.urn} {path} holds a plain secret"
         job = _container(recorder, "minio-bucket")
         assert job.inputs["entrypoints"] == ["sh"] and job.inputs["command"][0] == "-c"
         script = job.inputs["command"][1]
-        for key in _env(job):  # every secret it gets is an env var the script references
+        for key in container_env(job):  # every secret it gets is an env var the script references
             assert f'"${key}"' in script or f'"${{{key}:-}}"' in script, key
     scripts = {_container(rec, "minio-bucket").inputs["command"][1] for rec, _ in phases.values()}
     assert len(scripts) == 1, "the script must not depend on the keys (only its env does)"
     (script,) = scripts
-    storage = settings.load_environment(ENV_NAME)[1].storage
-    assert script == render_docker._minio_bucket_script(storage.bucket, storage.port)
+    storage = load_environment(ENV_NAME)[1].storage
+    assert script == cloud_services._minio_bucket_script(storage.bucket, storage.port)
     assert substitute(script, {"host": "x", "config": "y", "data": "z"}) == script
 
 
@@ -271,7 +269,7 @@ class FakeMinio:
 
     def run(self, job: Registered, shell: str) -> subprocess.CompletedProcess[str]:
         """The job as Docker runs it (entrypoint `sh`, its command, only its env), ``shell`` as `sh`."""
-        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", **_env(job)}
+        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", **container_env(job)}
         return subprocess.run([shell, *job.inputs["command"]], env=env, capture_output=True, text=True,
                               timeout=60, check=False)
 
@@ -301,7 +299,7 @@ def test_job_keeps_both_users_in_the_window_and_removes_the_old_after_finish(
     assert first.returncode == 0, first.stderr
     assert _app_users(minio.users()) == dict([old]), "the first run prunes a stale user of the stack's policy"
     state = json.loads(minio.state.read_text())
-    storage = settings.load_environment(ENV_NAME)[1].storage
+    storage = load_environment(ENV_NAME)[1].storage
     assert state["buckets"] == [storage.bucket] and state["url"] == f"http://minio:{storage.port}"
     statements = state["policies"][OURS]["Statement"]
     assert {r for s in statements for r in s["Resource"]} == {
@@ -338,7 +336,7 @@ def test_job_refuses_the_root_user_as_app_identity(phases: dict[str, Any], tmp_p
     minio = FakeMinio(tmp_path, "lines")
     job = _container(phases["before"][0], "minio-bucket")
     root = INITIAL["minioRootUser"]
-    envs = [e.replace(INITIAL["s3AccessKeyId"], root) for e in _unwrap(job.inputs["envs"])]
+    envs = [e.replace(INITIAL["s3AccessKeyId"], root) for e in unwrap(job.inputs["envs"])]
     job = dataclasses.replace(job, inputs={**job.inputs, "envs": envs})
     result = minio.run(job, "sh")
     assert result.returncode == 1 and "give MinIO a root user of its own" in result.stderr
@@ -367,10 +365,10 @@ def test_a_failing_job_fails_the_deploy_naming_its_container() -> None:
 # --- the root pair: declared, generated, required -------------------------------------------------
 
 
-@pytest.mark.parametrize("key", list(settings.MINIO_SECRET_KEYS))
+@pytest.mark.parametrize("key", list(MINIO_SECRET_KEYS))
 def test_missing_minio_root_pair_is_named(key: str) -> None:
     message = rf"telestack:{key}: not set \(storage\.kind minio needs it\): run scripts/secrets\.py"
-    with pytest.raises(settings.SettingsError, match=message):
+    with pytest.raises(StackConfigError, match=message):
         run_stack(ENV_NAME, config={f"telestack:{key}": ""})
 
 
@@ -378,15 +376,15 @@ def test_root_pair_is_declared_generated_for_minio_stacks_only_and_fits_minio() 
     import importlib.util
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    for key in settings.MINIO_SECRET_KEYS:  # cloud-only: an empty default, so other stacks need not set it
+    for key in MINIO_SECRET_KEYS:  # cloud-only: an empty default, so other stacks need not set it
         entry = declared[f"telestack:{key}"]
         assert entry["default"] == "" and not entry.get("secret") and entry["description"], key
     spec = importlib.util.spec_from_file_location("telestack_secrets_script", ROOT / "scripts/secrets.py")
     assert spec and spec.loader
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    assert set(settings.MINIO_SECRET_KEYS) <= set(script.wanted_keys("staging", None))
-    assert not set(settings.MINIO_SECRET_KEYS) & set(script.wanted_keys("dev", None))  # seaweedfs
-    assert not set(settings.MINIO_SECRET_KEYS) & set(script.wanted_keys("prod", None))  # external
-    user, password = (script.generate(kind) for _, kind in settings.MINIO_SECRET_KEYS.values())
+    assert set(MINIO_SECRET_KEYS) <= set(script.wanted_keys("staging", None))
+    assert not set(MINIO_SECRET_KEYS) & set(script.wanted_keys("dev", None))  # seaweedfs
+    assert not set(MINIO_SECRET_KEYS) & set(script.wanted_keys("prod", None))  # external
+    user, password = (script.generate(kind) for _, kind in MINIO_SECRET_KEYS.values())
     assert len(user) >= 3 and len(password) >= 8, "MinIO's minimum root user/password lengths"

@@ -1,0 +1,100 @@
+"""Cross-key rules of an environment, per target: what a single key's type and range cannot say.
+
+:func:`check_local` (target local) and :func:`check_cloud` (target docker) run
+after :func:`infra.validator.build` has checked each key on its own; errors name
+the key to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+
+from infra.config_error import StackConfigError
+from infra.environment import Environment, SeaweedPorts
+
+
+def local_ports(env: Environment) -> dict[int, str]:
+    """Port -> setting key for every port the local target binds; duplicates are an error."""
+    seen: dict[int, str] = {}
+    pairs = [("gateway.port", env.gateway.port), ("realtime.port", env.realtime.port),
+             ("storage.port", env.storage.port), ("auth.port", env.auth.port)]
+    pairs += [(f"storage.seaweedfs.{f.name}", getattr(env.storage.seaweedfs, f.name))
+              for f in dataclasses.fields(SeaweedPorts)]
+    for key, port in pairs:
+        if port in seen:
+            raise StackConfigError(f"{key}: port {port} is already used by {seen[port]}")
+        seen[port] = key
+    return seen
+
+
+def check_local(env: Environment) -> None:
+    """Cross-key rules of a local environment: every port distinct, every service on a loopback address."""
+    local_ports(env)
+    if not ipaddress.ip_address(env.bind_host).is_loopback:
+        raise StackConfigError(f"bind_host: {env.bind_host} is not a loopback address (local target)")
+
+
+#: docker sections that run as exactly one container -> why (``replicas > 1`` is refused, not ignored).
+#: Only ``centrifugo`` (Redis engine) and ``supertokens`` (stateless, one PostgreSQL) scale by replicas.
+SINGLE_CONTAINER: dict[str, str] = {
+    "postgres": "PostgreSQL runs as one container (scale it as a managed instance or primary + "
+                "standby; docs/cloud.md)",
+    "redis": "Centrifugo's Redis engine runs as one container (use Redis Cluster/Sentinel outside the "
+             "stack to grow; docs/cloud.md)",
+    "storage": "the S3 server runs as one node (distributed MinIO/SeaweedFS or an external S3 to grow; "
+               "docs/cloud.md)",
+}
+#: the Centrifugo major version whose config format infra/centrifugo_config.py writes
+CENTRIFUGO_MAJOR = "6"
+
+
+def check_cloud(env: Environment) -> None:
+    """Cross-key rules of a cloud environment (target docker); errors name the key."""
+    if env.cloudflare is None:
+        raise StackConfigError("cloudflare: required key is missing (target docker deploys the edge)")
+    if env.docker is None:
+        raise StackConfigError("docker: required key is missing (target docker)")
+    cf, docker = env.cloudflare, env.docker
+    if (cf.route or cf.custom_domain) and not cf.zone_id_config:
+        raise StackConfigError("cloudflare.zone_id_config: required with a route or custom_domain")
+    if not (cf.route or cf.custom_domain or cf.workers_dev):
+        raise StackConfigError("cloudflare.workers_dev: the gateway needs a custom_domain, route or "
+                               "workers.dev")
+    if env.storage.kind == "external":
+        if not env.storage.endpoint:
+            raise StackConfigError("storage.endpoint: required when storage.kind is external")
+        if docker.storage is not None:
+            raise StackConfigError("docker.storage: must be absent when storage.kind is external")
+    elif docker.storage is None:
+        raise StackConfigError(f"docker.storage: required key is missing (storage.kind is "
+                               f"{env.storage.kind})")
+    if not (env.storage.public_endpoint or env.storage.endpoint):
+        raise StackConfigError("storage.public_endpoint: required key is missing (clients, Worker use it)")
+    for name in SINGLE_CONTAINER:
+        container = getattr(docker, name)
+        if container is not None and container.replicas > 1:
+            raise StackConfigError(f"docker.{name}.replicas: {container.replicas}: {SINGLE_CONTAINER[name]}")
+    if docker.centrifugo.replicas > 1 and docker.redis is None:
+        raise StackConfigError("docker.redis: required when docker.centrifugo.replicas > 1 "
+                            "(Centrifugo's Redis engine)")
+    if docker.centrifugo.replicas == 1 and docker.redis is not None:
+        raise StackConfigError("docker.redis: only used when docker.centrifugo.replicas > 1; remove it")
+    tag = docker.centrifugo.image.tag
+    major = re.match(r"v?(\d+)(?:[.-]|$)", tag)
+    if major and major.group(1) != CENTRIFUGO_MAJOR:
+        raise StackConfigError(f"docker.centrifugo.image.tag: {tag!r} is not Centrifugo v{CENTRIFUGO_MAJOR} "
+                            f"(infra/centrifugo_config.py writes v{CENTRIFUGO_MAJOR}'s config format)")
+    if docker.postgres.host_port is not None:  # the host also binds every published port (publish_ip)
+        published = {env.realtime.port + i: "realtime.port" for i in range(docker.centrifugo.replicas)}
+        published |= {env.auth.port + i: "auth.port" for i in range(docker.supertokens.replicas)}
+        if env.storage.kind != "external":
+            published[env.storage.port] = "storage.port"
+        if docker.postgres.host_port in published:
+            raise StackConfigError(f"docker.postgres.host_port: port {docker.postgres.host_port} is already "
+                                f"published by {published[docker.postgres.host_port]}")
+    for key, value in (("realtime.public_ws_url", env.realtime.public_ws_url),
+                       ("auth.public_url", env.auth.public_url)):
+        if not value:
+            raise StackConfigError(f"{key}: required key is missing (the Worker and clients reach it there)")

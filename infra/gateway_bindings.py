@@ -1,0 +1,73 @@
+"""The one mapping from stack settings to the gateway's bindings, plain and secret.
+
+Both targets apply it: the local renderer as the gateway process's
+``TELESTACK_<NAME>`` environment (plain ones as env, secret ones as secret env),
+the cloud stack as the Worker's ``plain_text``/``secret_text`` bindings. Binding
+names, and which of them are secret, come from :mod:`worker.settings`, which
+reads them; a value left out here is the gateway's own default.
+
+``COLLECTIONS`` is not in it: the Worker gets it as a binding
+(:func:`infra.edge.read_collections`), the local gateway reads ``config/`` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra.endpoints import Endpoints
+from infra.environment import Environment
+from infra.settings import Secrets
+from worker import settings as gateway_settings
+
+
+@dataclass(frozen=True)
+class GatewayBindings:
+    #: binding name -> text
+    plain: dict[str, str]
+    #: binding name -> a Pulumi secret (or, in the rotation runbook's tests, the plain value)
+    secret: dict[str, Any]
+
+
+def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -> GatewayBindings:
+    """The gateway's bindings for one stack: every setting the stack decides, keyed by binding name."""
+    rotating_admin = secrets.admin_key_previous is not None  # an admin key rotation's overlap window
+    by_field: dict[str, Any] = {
+        "admin_key": secrets.admin_key,
+        "admin_key_previous": secrets.admin_key_previous,
+        "admin_key_previous_until": secrets.admin_key_previous_valid_until if rotating_admin else None,
+        "auth_url": endpoints.auth_url,
+        "auth_api_key": secrets.auth_api_key,
+        "auth_access_token_validity": env.auth.access_token_validity,
+        "auth_issuer": env.auth.issuer or None,
+        "centrifugo_api_url": endpoints.centrifugo_api_url,
+        "centrifugo_api_key": secrets.centrifugo_api_key,
+        "centrifugo_token_secret": secrets.centrifugo_token_secret,
+        "centrifugo_ws_url": endpoints.centrifugo_ws_url,
+        "s3_endpoint": endpoints.s3_endpoint,
+        "s3_public_endpoint": endpoints.s3_public_endpoint,
+        "s3_bucket": env.storage.bucket,
+        "s3_region": env.storage.region,
+        "s3_access_key_id": secrets.s3_access_key_id,
+        "s3_secret_access_key": secrets.s3_secret_access_key,
+        "outbox_drain_per_request": env.gateway.outbox_drain_per_request,
+        "storage_url_ttl": env.storage.url_ttl,
+        "storage_max_upload_bytes": env.storage.max_upload_bytes,
+    }
+    names = gateway_settings.binding_names()
+    secret_names = gateway_settings.secret_binding_names()
+    plain: dict[str, str] = {}
+    secret: dict[str, Any] = {}
+    for field_name, value in by_field.items():
+        if value is None:
+            continue
+        name = names[field_name]
+        if name in secret_names:
+            secret[name] = value
+        else:
+            plain[name] = str(value)
+    return GatewayBindings(plain=plain, secret=secret)
+
+
+#: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above)
+NOT_FROM_STACK = frozenset({"collections_json"})

@@ -1,0 +1,106 @@
+"""infra/environment_rules.py: the shipped cloud environments load; a rule across keys is refused by key."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.settings import load_environment, parse_environment
+from tests.support.environment_files import CLOUD, environment_doc, refused
+
+
+@pytest.mark.parametrize("name", CLOUD)
+def test_shipped_cloud_environments_load(name: str) -> None:
+    path, env = load_environment(name)
+    assert path.name == f"{name}.yaml"
+    assert env.target == "docker" and env.cloudflare and env.docker
+    assert env.cloudflare.worker_name.endswith(name) and env.storage.bucket.endswith(name)
+
+
+def test_cross_key_rules() -> None:
+    doc = environment_doc("staging")
+    del doc["docker"]["redis"]
+    refused(doc, r"docker\.redis: required when docker\.centrifugo\.replicas > 1")
+    doc = environment_doc("staging")
+    del doc["cloudflare"]["zone_id_config"]
+    refused(doc, r"cloudflare\.zone_id_config: required with a route or custom_domain")
+    doc = environment_doc("prod")
+    doc["storage"]["endpoint"] = ""
+    refused(doc, r"storage\.endpoint: required when storage\.kind is external")
+    doc = environment_doc("dev")
+    del doc["docker"]["storage"]
+    refused(doc, r"docker\.storage: required key is missing \(storage\.kind is seaweedfs\)")
+
+
+# --- one honest key per knob ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "pointer"),
+    [
+        ("", "domain", "telestack.example.com", "cloudflare.custom_domain"),
+        ("realtime", "replicas", 2, "docker.centrifugo.replicas"),
+        ("realtime", "version", "6.9.1", "docker.centrifugo.image.tag"),
+    ],
+)
+def test_removed_key_is_refused_with_its_replacement(
+    section: str, key: str, value: Any, pointer: str
+) -> None:
+    doc = environment_doc("staging")
+    (doc[section] if section else doc)[key] = value
+    dotted = f"{section}.{key}" if section else key
+    refused(doc, rf"{re.escape(dotted)}: no longer a setting: .*{re.escape(pointer)}")
+
+
+@pytest.mark.parametrize(
+    ("env_name", "section", "what"),
+    [("dev", "postgres", "PostgreSQL"), ("staging", "redis", "Redis"), ("dev", "storage", "S3 server")],
+)
+def test_replicas_of_a_single_container_service_arerefused(env_name: str, section: str, what: str) -> None:
+    doc = environment_doc(env_name)
+    doc["docker"][section]["replicas"] = 2
+    refused(doc, rf"docker\.{section}\.replicas: 2: .*{what}.* runs as one")
+    doc["docker"][section]["replicas"] = 1
+    parse_environment(yaml.safe_dump(doc), "x.yaml")  # 1 is what runs: accepted
+
+
+def test_centrifugo_replicas_is_the_one_key_and_honoured() -> None:
+    _, staging = load_environment("staging")
+    assert staging.docker and staging.docker.centrifugo.replicas == 2 and staging.docker.redis
+    doc = environment_doc("dev")
+    doc["docker"]["redis"] = {"image": {"repository": "redis", "tag": "7.4.5-bookworm"}}
+    refused(doc, r"docker\.redis: only used when docker\.centrifugo\.replicas > 1")
+    doc["docker"]["centrifugo"]["replicas"] = 4
+    env = parse_environment(yaml.safe_dump(doc), "x.yaml")
+    assert env.docker and env.docker.centrifugo.replicas == 4
+
+
+@pytest.mark.parametrize(
+    ("tag", "ok"), [("v6.9.1", True), ("6.10.0", True), ("v5.4.9", False), ("v7.0.0", False)]
+)
+def test_centrifugo_image_is_the_version_and_must_be_v6(tag: str, ok: bool) -> None:
+    doc = environment_doc()
+    doc["docker"]["centrifugo"]["image"]["tag"] = tag
+    if ok:
+        env = parse_environment(yaml.safe_dump(doc), "x.yaml")
+        assert env.docker and env.docker.centrifugo.image.ref == f"centrifugo/centrifugo:{tag}"
+    else:
+        refused(doc, rf"docker\.centrifugo\.image\.tag: '{tag}' is not Centrifugo v6")
+
+
+# --- optional gateway settings ------------------------------------------------------------------
+
+
+def test_optional_gateway_settings_parse_and_default_to_unset() -> None:
+    _, env = load_environment("dev")
+    assert (env.auth.access_token_validity, env.auth.issuer) == (None, "")
+    assert (env.storage.url_ttl, env.storage.max_upload_bytes) == (None, None)
+    doc = environment_doc()
+    doc["auth"] |= {"access_token_validity": 600, "issuer": "https://issuer.example.com"}
+    doc["storage"] |= {"url_ttl": 604800, "max_upload_bytes": None}
+    env = parse_environment(yaml.safe_dump(doc), "x.yaml")
+    assert (env.auth.access_token_validity, env.auth.issuer) == (600, "https://issuer.example.com")
+    assert (env.storage.url_ttl, env.storage.max_upload_bytes) == (604800, None)

@@ -1,0 +1,81 @@
+"""infra/gateway_bindings.py: every gateway setting the stack decides, once, for both targets."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from infra import services
+from infra.endpoints import cloud_endpoints, local_endpoints
+from infra.gateway_bindings import NOT_FROM_STACK, gateway_bindings
+from infra.settings import load_environment, parse_environment
+from tests.support.stack_settings import resolve, stack_settings
+from worker import settings as gateway_settings
+
+ROTATING = {"adminKeyPrevious": "adm-OLD-000000000000", "adminKeyPreviousValidUntil": "1900000000"}
+TUNED = ("target: local\nauth: {access_token_validity: 600, issuer: https://issuer.example.com}\n"
+         "storage: {url_ttl: 300, max_upload_bytes: 1048576}\n")
+
+
+def _values(config: dict[str, str], env_text: str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+    s = stack_settings(config, env_text)
+
+    def build() -> dict[str, Any]:
+        mapped = gateway_bindings(s.environment, s.secrets, local_endpoints(s.environment))
+        return {"plain": mapped.plain, "secret": mapped.secret}
+
+    both = resolve(build)
+    return both["plain"], both["secret"]
+
+
+def test_every_gateway_setting_has_a_value_when_the_stack_sets_everything() -> None:
+    plain, secret = _values(ROTATING, TUNED)
+    names = gateway_settings.binding_names()
+    expected = {names[f] for f in names if f not in NOT_FROM_STACK}
+    assert set(plain) | set(secret) == expected
+    assert not set(plain) & set(secret)
+
+
+def test_secret_bindings_are_exactly_the_ones_the_gateway_declares_secret() -> None:
+    plain, secret = _values(ROTATING, TUNED)
+    assert set(secret) == gateway_settings.secret_binding_names()
+    assert not set(plain) & gateway_settings.secret_binding_names()
+    assert secret["ADMIN_KEY_PREVIOUS"] == ROTATING["adminKeyPrevious"]
+    assert plain["ADMIN_KEY_PREVIOUS_UNTIL"] == ROTATING["adminKeyPreviousValidUntil"]
+
+
+def test_unset_settings_are_left_out_so_the_gateways_defaults_apply() -> None:
+    plain, secret = _values({})
+    left_out = {"ADMIN_KEY_PREVIOUS", "ADMIN_KEY_PREVIOUS_UNTIL", "AUTH_ACCESS_TOKEN_VALIDITY", "AUTH_ISSUER",
+                "STORAGE_URL_TTL", "STORAGE_MAX_UPLOAD_BYTES"}
+    assert not left_out & (set(plain) | set(secret))
+    parsed = gateway_settings.from_mapping({**plain, **secret, "COLLECTIONS": '{"collections": {}}'})
+    defaults = gateway_settings.Settings(admin_key="x", collections_json="{}")
+    for field in ("auth_access_token_validity", "auth_issuer", "storage_url_ttl", "storage_max_upload_bytes"):
+        assert getattr(parsed, field) == getattr(defaults, field), field
+
+
+def test_the_local_gateway_process_gets_the_mapping_as_telestack_env(tmp_path: Path) -> None:
+    s = stack_settings(ROTATING, TUNED, state=tmp_path)
+    plain, secret = _values(ROTATING, TUNED)
+
+    def build() -> dict[str, Any]:
+        spec = services.gateway(s, local_endpoints(s.environment), ())
+        return {"env": dict(spec.env), "secret_env": dict(spec.secret_env)}
+
+    spec = resolve(build)
+    assert {k: v for k, v in spec["env"].items() if k.removeprefix("TELESTACK_") in plain} == {
+        f"TELESTACK_{k}": v for k, v in plain.items()}
+    assert spec["secret_env"] == {f"TELESTACK_{k}": v for k, v in secret.items()}
+
+
+def test_cloud_bindings_use_the_environments_public_urls() -> None:
+    _, env = load_environment("dev")
+    s = stack_settings({}, env_name="dev")
+    mapped = gateway_bindings(env, s.secrets, cloud_endpoints(env))
+    assert mapped.plain["AUTH_URL"] == env.auth.public_url
+    assert mapped.plain["CENTRIFUGO_WS_URL"] == env.realtime.public_ws_url
+    assert mapped.plain["S3_PUBLIC_ENDPOINT"] == (env.storage.public_endpoint or env.storage.endpoint)
+    tuned = dataclasses.replace(env, storage=parse_environment(TUNED, "t.yaml").storage)
+    assert gateway_bindings(tuned, s.secrets, cloud_endpoints(env)).plain["STORAGE_URL_TTL"] == "300"
