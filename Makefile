@@ -1,5 +1,5 @@
 # The README's commands. Every target bootstraps first (idempotent, seconds when warm).
-.PHONY: up stack smoke down test bootstrap
+.PHONY: up stack smoke down test check bootstrap
 
 up: stack smoke          ## bring the local stack up, then smoke-test it
 
@@ -14,6 +14,9 @@ down:                    ## stop every service of the local stack
 
 test:                    ## bootstrap + the whole test suite
 	scripts/test
+
+check:                   ## the fast lane before a commit: lint + every test that needs no service
+	scripts/check
 
 bootstrap:               ## toolchain, venv, stack and secrets only
 	scripts/bootstrap

@@ -124,7 +124,7 @@ def load_options(config_dir: Path) -> dict[str, Any]:
 
 
 def render(s: Any, *, address: str = "${host}") -> str:
-    """config.json text for a stack (``s``: infra.settings.Settings); the renderer fills ``${host}``."""
+    """config.json text for a stack (``s``: infra.settings.StackSettings); the renderer fills ``${host}``."""
     config_dir = Path(s.root) / "config"
     rt = s.environment.realtime
     doc = build_config(load_collection_access(config_dir), load_options(config_dir),

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import settings as infra_settings
+from infra import environment as infra_environment
 from scripts.ops.cli import build_parser
 from worker import settings as worker_settings
 from worker.app import ROUTES
@@ -78,8 +78,8 @@ def _dataclass_of(annotation: object) -> type | None:
     return annotation if isinstance(annotation, type) and dataclasses.is_dataclass(annotation) else None
 
 
-def environment_keys(cls: type = infra_settings.Environment, prefix: str = "") -> Iterator[str]:
-    """Every dotted key the environment-file schema (the dataclasses of infra/settings.py) accepts.
+def environment_keys(cls: type = infra_environment.Environment, prefix: str = "") -> Iterator[str]:
+    """Every dotted key the environment-file schema (the dataclasses of infra/environment.py) accepts.
 
     When one dataclass type is used by several fields of the same parent (the ``docker.*``
     container blocks), its keys are documented once under ``<parent>.*.``.
@@ -217,3 +217,35 @@ def test_changelog_versions_are_dated_and_bullets_cite_an_issue() -> None:
         assert re.search(
             r"\(#\d+(?:, #\d+)*\)\s*$", line
         ), f"CHANGELOG.md: bullet cites no issue: {line[:80]!r}"
+
+
+# --- docs/architecture.md: the module map -----------------------------------------------------------
+
+ARCHITECTURE_MD = "docs/architecture.md"
+_MAPPED_TREES = {"worker": "*.py", "infra": "*.py", "scripts/ops": "*.py", "sdk/web/src": "*.ts"}
+
+
+def _architecture_paths() -> set[str]:
+    return set(re.findall(r"`((?:worker|infra|scripts|sdk|tests|config)/[\w./*-]+)`", doc(ARCHITECTURE_MD)))
+
+
+@pytest.mark.parametrize("path", sorted(_architecture_paths()))
+def test_architecture_names_only_existing_modules(path: str) -> None:
+    matches = list(ROOT.glob(path.rstrip("/"))) if "*" in path else [ROOT / path]
+    assert matches and all(m.exists() for m in matches), f"{ARCHITECTURE_MD} names {path}, which is not there"
+
+
+def _modules() -> list[str]:
+    found = []
+    for tree, pattern in _MAPPED_TREES.items():
+        for path in sorted((ROOT / tree).rglob(pattern)):
+            relative = path.relative_to(ROOT).as_posix()
+            if path.name == "__init__.py" or "/standins/" in relative or "node_modules" in relative:
+                continue
+            found.append(relative)
+    return found
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_architecture_maps_every_module(module: str) -> None:
+    assert module in _architecture_paths(), f"{module} is missing from the module map in {ARCHITECTURE_MD}"
