@@ -67,6 +67,9 @@ PYTHON_REQUIREMENT = "text/x-python-requirement"
 #: Native distributions the Workers runtime provides from Pyodide's package set (never vendored).
 PYODIDE_PROVIDED = frozenset({"cryptography", "cffi", "pycparser"})
 
+#: the version upload's ``annotations["workers/tag"]`` limit (Cloudflare's OpenAPI: maxLength 20)
+VERSION_TAG_LIMIT = 20
+
 BINDING_TYPES = frozenset({"d1", "plain_text", "secret_text", "json"})
 
 
@@ -192,8 +195,11 @@ def binding(name: str, kind: str, value: Any) -> dict[str, Any]:
 def metadata(bundle: Bundle, bindings: Iterable[Mapping[str, Any]], *, tag: str = "") -> dict[str, Any]:
     """The upload's ``metadata`` part.
 
-    Format: developers.cloudflare.com/workers/configuration/multipart-upload-metadata
+    Format: developers.cloudflare.com/workers/configuration/multipart-upload-metadata; the version
+    upload's annotations are ``workers/tag`` and ``workers/message`` (tests/contracts/cloudflare).
     """
+    if len(tag) > VERSION_TAG_LIMIT:
+        raise BundleError(f"a version tag is at most {VERSION_TAG_LIMIT} characters: {tag!r}")
     meta: dict[str, Any] = {
         "main_module": bundle.main_module,
         "compatibility_date": bundle.compatibility_date,
@@ -201,7 +207,7 @@ def metadata(bundle: Bundle, bindings: Iterable[Mapping[str, Any]], *, tag: str 
         "bindings": [dict(b) for b in bindings],
     }
     if tag:
-        meta["annotations"] = {"workers_tag": tag}
+        meta["annotations"] = {"workers/tag": tag}
     return meta
 
 
@@ -211,7 +217,7 @@ def multipart_upload(bundle: Bundle, bindings: Iterable[Mapping[str, Any]]) -> t
     The boundary derives from the content hash, so the body is reproducible byte for byte.
     """
     boundary = f"telestack-{bundle.content_hash[:32]}"
-    meta = metadata(bundle, bindings, tag=bundle.content_hash[:64])
+    meta = metadata(bundle, bindings, tag=bundle.content_hash[:VERSION_TAG_LIMIT])
     parts = [_part("metadata", None, "application/json", json.dumps(meta, sort_keys=True).encode())]
     parts += [_part(m.name, m.name, m.content_type, m.content) for m in bundle.modules]
     body = b"".join(f"--{boundary}\r\n".encode() + part + b"\r\n" for part in parts)

@@ -91,7 +91,7 @@ def test_upload_matches_the_documented_metadata_format() -> None:
     for b in meta["bindings"]:
         assert set(b) == DOCUMENTED_BINDING_KEYS[b["type"]], f"binding {b['name']} has keys {sorted(b)}"
     assert {b["type"] for b in meta["bindings"]} == set(DOCUMENTED_BINDING_KEYS)
-    assert len(meta["annotations"]["workers_tag"].encode()) <= 100, "workers_tag is limited to 100 bytes"
+    assert meta["annotations"] == {"workers/tag": bundle.content_hash[: wb.VERSION_TAG_LIMIT]}
 
     modules = {p[0]: p for p in parts[1:]}
     assert meta["main_module"] in modules, "main_module must name an uploaded part"

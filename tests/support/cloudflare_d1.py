@@ -403,10 +403,12 @@ def _handler(fake: FakeD1) -> type[BaseHTTPRequestHandler]:
                         "result": None,
                     }
                 except ValueError:
-                    status, payload = (
-                        400,
-                        {"success": False, "errors": [{"code": 7400, "message": "bad JSON"}]},
-                    )
+                    status, payload = 400, {
+                        "success": False,
+                        "errors": [{"code": 7400, "message": "bad JSON"}],
+                        "messages": [],
+                        "result": None,
+                    }
             self._reply(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
         def _reply(self, status: int, headers: dict[str, str], raw: bytes) -> None:
