@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from infra import worker_bundle
-from tests.support.centrifugo import start_centrifugo
+from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.paths import CONFIG, ROOT
 
 CACHE = Path(os.environ.get("TELESTACK_PYODIDE_CACHE", Path.home() / ".cache/telestack/pyodide"))
@@ -166,10 +166,15 @@ def _uploaded_modules(bundle: worker_bundle.Bundle) -> list[dict[str, str]]:
              "content_base64": base64.b64encode(m.content).decode("ascii")} for m in bundle.modules]
 
 
-def _start(tmp: Path, db_path: Path, bindings: dict[str, str],
+def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None,
            main_module: str | None = None) -> tuple[PyodideWorker, dict[str, Any]]:
+    """The runner over the upload of infra/worker_bundle.py; ``main_module`` overrides the bundle's."""
     node, wheels = _require_setup()
     bundle = worker_bundle.build_bundle()
+    # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
+    bindings = {}
+    if realtime is not None:
+        bindings = {"CENTRIFUGO_API_URL": realtime.api_url, "CENTRIFUGO_API_KEY": realtime.api_key}
     spec = {
         "cacheDir": str(CACHE / "node"),
         "packageCacheDir": str(CACHE / "pyodide-packages"),
@@ -204,9 +209,7 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PyodideWo
     db_path = tmp / "d1.sqlite"
     realtime = start_centrifugo(tmp / "centrifugo")
     try:
-        # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
-        worker, ready = _start(tmp, db_path, {"CENTRIFUGO_API_URL": realtime.api_url,
-                                              "CENTRIFUGO_API_KEY": realtime.api_key})
+        worker, ready = _start(tmp, db_path, realtime)
         try:
             yield worker, ready, db_path
         finally:
@@ -293,7 +296,7 @@ def test_a_main_module_workerd_cannot_import_fails_the_boot(tmp_path: Path) -> N
     """The same upload with ``main_module = "worker/entry.py"`` (the bundle's old main module): workerd
     imports it as ``worker/entry`` (python-entrypoint-helper.ts), which no finder resolves; the runner,
     importing the same way, must refuse to start."""
-    worker, ready = _start(tmp_path, tmp_path / "d1.sqlite", {}, main_module="worker/entry.py")
+    worker, ready = _start(tmp_path, tmp_path / "d1.sqlite", None, main_module="worker/entry.py")
     try:
         assert not ready["ready"]
         assert "No module named 'worker/entry'" in ready["import_error"], ready["import_error"]
