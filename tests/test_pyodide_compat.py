@@ -4,9 +4,13 @@ CPython tests cannot show this: Pyodide lacks modules CPython has (sqlite3, sock
 ``workers`` SDK converts requests, responses and D1 results across a JS FFI, and D1 refuses things
 SQLite allows (BEGIN/COMMIT, >100 bound parameters). So tests/pyodide/runner.mjs boots npm
 ``pyodide`` (0.28 = Python 3.13, the Workers runtime's version) in Node, installs the Worker's
-pure-Python wheels and the real ``workers-runtime-sdk``, copies worker/*.py in as the deploy does,
-and plays workerd: each request constructs ``entry.Default(ctx, env)`` and awaits ``fetch`` with
-``env.DB`` a D1-shaped binding over a real SQLite file (better-sqlite3). Offline: no CDN, no network.
+real ``workers-runtime-sdk`` (what the runtime provides), and runs the upload, not the repo: the
+EXACT module list ``infra/worker_bundle.py`` produces (names, content types, vendored packages) is
+laid out at ``/session/metadata`` as workerd lays it out, and the main module is imported the way
+workerd imports it, as its name minus ``.py`` (src/pyodide/python-entrypoint-helper.ts). A bundle
+that cannot import fails here. Then it plays workerd: each request constructs ``entry.Default(ctx, env)``
+and awaits ``fetch`` with ``env.DB`` a D1-shaped binding over a real SQLite file (better-sqlite3).
+Offline: no CDN, no network.
 
 Needs ``scripts/pyodide_setup.sh`` (npm packages and wheels, cached outside the repo).
 Cold-start import time and memory are printed, not asserted: they are DESIGN.md budgets, measured
@@ -15,6 +19,7 @@ and reported, never timed tests.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -31,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from infra import worker_bundle
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.paths import CONFIG, ROOT
 
@@ -140,35 +146,50 @@ def _migrations() -> list[tuple[str, str]]:
 
 
 def _require_setup() -> tuple[str, list[str]]:
+    """node, and the wheels of what the runtime itself provides (the workers SDK): the Worker's own
+    dependencies are not installed, they travel in the bundle like on Cloudflare."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed (needed for the Pyodide compatibility test)")
     if not (CACHE / "node/.stamp").exists() or not (CACHE / "wheels/.stamp").exists():
         pytest.fail(f"Pyodide harness not installed in {CACHE}: run scripts/pyodide_setup.sh")
-    return node, sorted(str(p) for p in (CACHE / "wheels").glob("*.whl"))
+    vendored = {_dist_key(name) for name in worker_bundle.read_pins()}
+    wheels = sorted(
+        str(p) for p in (CACHE / "wheels").glob("*.whl") if _dist_key(p.name.split("-")[0]) not in vendored
+    )
+    return node, wheels
 
 
-def _start(tmp: Path, db_path: Path, realtime: Centrifugo) -> tuple[PyodideWorker, dict[str, Any]]:
+def _dist_key(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
+def _uploaded_modules(bundle: worker_bundle.Bundle) -> list[dict[str, str]]:
+    return [{"name": m.name, "content_type": m.content_type,
+             "content_base64": base64.b64encode(m.content).decode("ascii")} for m in bundle.modules]
+
+
+def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None,
+           main_module: str | None = None) -> tuple[PyodideWorker, dict[str, Any]]:
+    """The runner over the upload of infra/worker_bundle.py; ``main_module`` overrides the bundle's."""
     node, wheels = _require_setup()
+    bundle = worker_bundle.build_bundle()
+    # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
+    bindings = {}
+    if realtime is not None:
+        bindings = {"CENTRIFUGO_API_URL": realtime.api_url, "CENTRIFUGO_API_KEY": realtime.api_key}
     spec = {
         "cacheDir": str(CACHE / "node"),
         "packageCacheDir": str(CACHE / "pyodide-packages"),
         "wheels": wheels,
-        "pyodidePackages": ["cryptography"],  # shipped by Pyodide, loaded only if cached locally
-        "repo": str(ROOT),
-        "packages": ["worker"],
-        "mainModule": "worker.entry",
-        "entrypoint": "Default",
+        "modules": _uploaded_modules(bundle),
+        "mainModule": main_module or bundle.main_module,
+        "entrypoint": worker_bundle.ENTRYPOINT,
+        "ownPackages": ["worker"],
         "baseUrl": "https://gateway.telestack.test",
         "dbPath": str(db_path),
         "d1Binding": "DB",
-        "bindings": {
-            "ADMIN_KEY": ADMIN_KEY,
-            "COLLECTIONS": _collections_json(),
-            # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
-            "CENTRIFUGO_API_URL": realtime.api_url,
-            "CENTRIFUGO_API_KEY": realtime.api_key,
-        },
+        "bindings": {"ADMIN_KEY": ADMIN_KEY, "COLLECTIONS": _collections_json(), **bindings},
         "migrations": _migrations(),
         "watchModules": list(FORBIDDEN),
         "reportModules": list(DEPENDENCIES),
@@ -213,7 +234,7 @@ def migrated(booted: tuple[PyodideWorker, dict[str, Any], Path]) -> dict[str, An
     """Schema via the gateway's D1 adapter (the ops path); the outcome is asserted by its own test."""
     worker, ready, db_path = booted
     if not ready["ready"]:
-        pytest.fail(f"worker.entry failed to import under Pyodide: {ready['import_error']}")
+        pytest.fail(f"the bundle's main module failed to import under Pyodide: {ready['import_error']}")
     worker.proc.stdin.write(json.dumps({"op": "migrate"}) + "\n")  # type: ignore[union-attr]
     worker.proc.stdin.flush()  # type: ignore[union-attr]
     first = worker.next_message()
@@ -252,15 +273,17 @@ def test_gateway_imports_under_pyodide_and_reports_cold_start(
     booted: tuple[PyodideWorker, dict[str, Any], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     worker, ready, _ = booted
-    assert ready["ready"], f"import worker.entry failed:\n{ready['import_error']}\n{worker.stderr()}"
+    assert ready["ready"], f"import entry (main module) failed:\n{ready['import_error']}\n{worker.stderr()}"
     v = ready["versions"]
     assert v["pyodide"].startswith("0.28."), v
     assert v["python"].startswith("3.13."), v
-    assert "worker.entry" in ready["loaded_modules"]
+    assert {"entry", "worker.entry"} <= set(ready["loaded_modules"])
+    requirements = [m.name for m in worker_bundle.build_bundle().modules
+                    if m.content_type == worker_bundle.PYTHON_REQUIREMENT]
+    assert ready["ignored_modules"] == requirements, "workerd ignores text/x-python-requirement modules"
     assert ready["other_modules"] == [], f"runtime-only modules in the Worker: {ready['other_modules']}"
     t, m = ready["timings_ms"], ready["memory"]
     heap_growth = m["after_import"]["wasm_sbrk_bytes"] - m["before_import"]["wasm_sbrk_bytes"]
-    crypto = ready["pyodide_packages"].get("cryptography", {})
     with capsys.disabled():
         print(
             "\n[pyodide-compat] "
@@ -268,7 +291,7 @@ def test_gateway_imports_under_pyodide_and_reports_cold_start(
             f"[pyodide-compat] cold start: pyodide boot {t['pyodide_boot']:.0f} ms, "
             f"install wheels+bundle {t['install_packages']:.0f} ms, "
             f"import workers SDK {t['import_workers_sdk']:.0f} ms, "
-            f"import worker.entry {t['import_main_module']:.0f} ms "
+            f"import entry {t['import_main_module']:.0f} ms "
             f"({len(ready['loaded_modules'])} gateway modules loaded; dependencies imported at start: "
             f"{sorted({n.split('.')[0] for n in ready['dependency_modules']})})\n"
             f"[pyodide-compat] memory: wasm heap in use {_mb(m['after_boot']['wasm_sbrk_bytes'])} "
@@ -276,9 +299,20 @@ def test_gateway_imports_under_pyodide_and_reports_cold_start(
             f"{_mb(m['after_import']['wasm_sbrk_bytes'])} after import (+{_mb(heap_growth)} for the "
             f"gateway); linear memory {_mb(m['after_import']['wasm_heap_bytes'])}; "
             f"node rss {_mb(m['after_import']['node_rss_bytes'])}\n"
-            f"[pyodide-compat] cryptography {crypto.get('version')}: "
-            f"{'loaded' if crypto.get('loaded') else 'not in the offline npm bundle (not exercised)'}"
+            f"[pyodide-compat] requirement modules ignored (as workerd does): {ready['ignored_modules']}"
         )
+
+
+def test_a_main_module_workerd_cannot_import_fails_the_boot(tmp_path: Path) -> None:
+    """The same upload with ``main_module = "worker/entry.py"`` (the bundle's old main module): workerd
+    imports it as ``worker/entry`` (python-entrypoint-helper.ts), which no finder resolves; the runner,
+    importing the same way, must refuse to start."""
+    worker, ready = _start(tmp_path, tmp_path / "d1.sqlite", None, main_module="worker/entry.py")
+    try:
+        assert not ready["ready"]
+        assert "No module named 'worker/entry'" in ready["import_error"], ready["import_error"]
+    finally:
+        worker.close()
 
 
 def test_unknown_path_is_a_json_404_through_the_workers_entry(worker: PyodideWorker) -> None:

@@ -20,9 +20,13 @@ Endpoints (https://developers.cloudflare.com/api/resources/d1/subresources/datab
   ``{"action": "init", "etag": md5}`` -> ``{upload_url, filename}``; PUT the bytes to
   ``upload_url`` (R2 answers the md5 as ``ETag``, which must match); ``{"action": "ingest",
   "etag", "filename"}`` -> ``{status, at_bookmark}``; ``{"action": "poll", "current_bookmark"}``
-  until ``status`` is ``complete`` (or ``error``, with ``error`` the reason). An import blocks
-  the database while it runs and D1 runs it in its own transaction, so the SQL must not hold
-  ``BEGIN``/``COMMIT``.
+  until ``status`` is ``complete`` (or ``error``, with ``error`` the reason). A poll that arrives
+  after the import has ended can instead be answered ``{"success": false, "error": "Not currently
+  importing anything."}`` (HTTP 200, envelope ``success: true``; Cloudflare's own tutorial loop
+  stops on it). That answer is the same whether the import committed or rolled back, so it is
+  reported as :data:`IMPORT_ENDED_UNREPORTED` and the caller must verify the data (the restore
+  compares every table's count and rows). An import blocks the database while it runs and D1 runs
+  it in its own transaction, so the SQL must not hold ``BEGIN``/``COMMIT``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ import httpx
 from scripts.ops.console import ExitStatus, OpsError
 
 API_BASE = "https://api.cloudflare.com/client/v4"
+#: D1's answer to a poll when no import is running (any more): it does not say how the import ended
+NOT_IMPORTING = "Not currently importing anything."
+#: the ``status`` :meth:`D1Api.import_sql` returns for an import that ended without D1 reporting how
+IMPORT_ENDED_UNREPORTED = "ended-unreported"
 Progress = Callable[[str], None]
 
 
@@ -153,7 +161,10 @@ class D1Api:
     def import_sql(self, database_id: str, sql: bytes, progress: Progress) -> dict[str, Any]:
         """init -> PUT to the upload URL (ETag checked) -> ingest -> poll; returns the final result.
 
-        An import D1 reports as failed raises with D1's reason (exit 4: the SQL, not the API, is wrong).
+        ``status`` is ``complete``, or :data:`IMPORT_ENDED_UNREPORTED` when D1 answered a poll with
+        :data:`NOT_IMPORTING` (the import ended; whether it committed must be checked by reading the
+        data back). An import D1 reports as failed raises with D1's reason (exit 4: the SQL, not the
+        API, is wrong).
         """
         etag = hashlib.md5(sql).hexdigest()  # noqa: S324 - the protocol's content check, not security
         path = f"/{database_id}/import"
@@ -173,6 +184,7 @@ class D1Api:
                            f"is not the file's md5 {etag}", ExitStatus.VERIFICATION_FAILED)
         result = self._call("POST", path, "import ingest",
                             {"action": "ingest", "etag": etag, "filename": filename}) or {}
+        bookmark = result.get("at_bookmark")
         for attempt in range(self.max_polls):
             for message in result.get("messages") or []:
                 progress(f"  D1 import: {message}")
@@ -182,7 +194,14 @@ class D1Api:
             if status == "error":
                 raise OpsError(f"D1 import failed: {result.get('error') or 'no reason given'}",
                                ExitStatus.VERIFICATION_FAILED)
-            bookmark = result.get("at_bookmark")
+            if result.get("success") is False:
+                if result.get("error") == NOT_IMPORTING:
+                    progress("  D1 import: no longer running and D1 does not say how it ended; "
+                             "the data must be verified")
+                    return {"status": IMPORT_ENDED_UNREPORTED, "at_bookmark": bookmark}
+                raise OpsError(f"D1 import failed: {result.get('error') or 'no reason given'}",
+                               ExitStatus.VERIFICATION_FAILED)
+            bookmark = result.get("at_bookmark") or bookmark
             if not bookmark:
                 raise OpsError(f"D1 import: status {status!r} without a bookmark to poll")
             progress(f"  D1 import: {status or 'active'}")
@@ -192,4 +211,4 @@ class D1Api:
         raise OpsError("D1 import did not complete in time")
 
 
-__all__ = ["API_BASE", "D1Api", "api_base"]
+__all__ = ["API_BASE", "IMPORT_ENDED_UNREPORTED", "NOT_IMPORTING", "D1Api", "api_base"]

@@ -5,11 +5,24 @@ The expected metadata shape is Cloudflare's documented one
 ``metadata`` part (JSON) with ``main_module``, ``compatibility_date``,
 ``compatibility_flags`` and ``bindings`` (``{"type":"d1","name","id"}``,
 ``{"type":"plain_text"|"secret_text","name","text"}``, ``{"type":"json","name","json"}``), then one
-part per module whose part name is the module name the metadata refers to.
+part per module whose part name is the module name the metadata refers to. The request as a whole is
+also validated against Cloudflare's OpenAPI contract in tests/infra/test_cloudflare_contract.py.
+
+Where the main module must sit, from the runtime's and wrangler's source:
+
+- workerd ``src/pyodide/python-entrypoint-helper.ts`` (``pyimportMainModule``): the main module's
+  name must end in ``.py`` and is imported as ``MAIN_MODULE_NAME.slice(0, -3)``, so
+  ``worker/entry.py`` would be ``import worker/entry`` (no such module);
+- workerd ``src/pyodide/internal/setupPackages.ts`` (``adjustSysPath``): the uploaded modules are
+  mounted at ``/session/metadata``, which is on ``sys.path``, so ``worker/app.py`` is ``worker.app``;
+- wrangler ``packages/wrangler/src/deployment-bundle/entry.ts`` (``moduleRoot`` defaults to the main
+  module's directory) and ``find-additional-modules.ts`` (module names are paths relative to it):
+  the main module wrangler uploads is always top-level.
 """
 
 from __future__ import annotations
 
+import ast
 import email.parser
 import email.policy
 import json
@@ -71,14 +84,14 @@ def test_upload_matches_the_documented_metadata_format() -> None:
         "bindings",
         "annotations",
     }
-    assert meta["main_module"] == "worker/entry.py"
+    assert meta["main_module"] == "entry.py"
     assert meta["compatibility_date"] == wb.COMPATIBILITY_DATE
     assert len(meta["compatibility_date"]) == 10 and meta["compatibility_date"][4] == "-"
     assert meta["compatibility_flags"] == ["python_workers"]
     for b in meta["bindings"]:
         assert set(b) == DOCUMENTED_BINDING_KEYS[b["type"]], f"binding {b['name']} has keys {sorted(b)}"
     assert {b["type"] for b in meta["bindings"]} == set(DOCUMENTED_BINDING_KEYS)
-    assert len(meta["annotations"]["workers_tag"].encode()) <= 100, "workers_tag is limited to 100 bytes"
+    assert meta["annotations"] == {"workers/tag": bundle.content_hash[: wb.VERSION_TAG_LIMIT]}
 
     modules = {p[0]: p for p in parts[1:]}
     assert meta["main_module"] in modules, "main_module must name an uploaded part"
@@ -87,6 +100,22 @@ def test_upload_matches_the_documented_metadata_format() -> None:
         module = bundle.module(name)
         assert filename == name and ctype == module.content_type and payload == module.content, name
     assert modules["worker/entry.py"][3] == (ROOT / "worker/entry.py").read_bytes()
+
+
+def test_main_module_is_top_level_and_reexports_the_entrypoint() -> None:
+    """workerd imports ``main_module[:-3]`` from ``/session/metadata`` (python-entrypoint-helper.ts):
+    the main module must be a top-level ``.py`` whose module defines (here: re-exports) ``Default``."""
+    bundle = wb.build_bundle()
+    main = bundle.main_module
+    assert main.endswith(".py") and "/" not in main, f"{main} cannot be imported as {main[:-3]!r}"
+    assert bundle.modules[0].name == main, "the main module is the first module"
+    tree = ast.parse(bundle.module(main).content)
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert ("worker.entry", "Default") in imported
+    entry = ast.parse((ROOT / "worker/entry.py").read_text())
+    assert "Default" in {n.name for n in entry.body if isinstance(n, ast.ClassDef)}
+    names = [m.name for m in bundle.modules]
+    assert len(names) == len(set(names)), "module names are unique"
 
 
 def test_upload_is_reproducible_byte_for_byte() -> None:
@@ -123,7 +152,7 @@ def test_changed_source_changes_the_hash_and_unchanged_does_not(worker_copy: Pat
 
 def test_missing_entrypoint_is_an_error(worker_copy: Path) -> None:
     (worker_copy / "entry.py").unlink()
-    with pytest.raises(wb.BundleError, match="worker/entry.py"):
+    with pytest.raises(wb.BundleError, match="worker/entry.py is missing"):
         wb.build_bundle(worker_copy, ROOT / "requirements/worker.txt")
 
 

@@ -1,8 +1,9 @@
 // Serves the gateway Worker (worker/) under Pyodide in Node, playing workerd's part.
 //
 // Usage: node runner.mjs <spec.json>
-// The spec names the cache dir (node_modules from scripts/pyodide_setup.sh), the wheels to install,
-// the repo, the SQLite file behind the D1 binding, the plain-text bindings and the main module.
+// The spec names the cache dir (node_modules from scripts/pyodide_setup.sh), the wheels of what the
+// runtime provides (the workers SDK), the Worker's modules as uploaded (name, content type, base64
+// content) and its main module, the SQLite file behind the D1 binding and the plain-text bindings.
 // Protocol: one JSON object per line. The runner first prints {"ready":true,...} (versions, timings,
 // memory), then answers each line read from stdin:
 //   {"op":"request","method","path","headers":{},"body":str|null} -> {"status","headers","body"}
@@ -126,20 +127,36 @@ pyodide.registerJsModule("_pyodide_entrypoint_helper", {
   },
 });
 
-// The Worker's modules: the package's .py files, as the deploy uploads them (no site-packages trick)
+// The Worker's modules exactly as infra/worker_bundle.py uploads them, laid out as workerd lays them
+// out: every Python module's bytes at /session/metadata/<module name> (src/workerd/io/worker-modules.c++
+// hands Pyodide each module's name and content; src/pyodide/internal/setupPackages.ts mountWorkerFiles
+// mounts them at /session/metadata and adjustSysPath appends that directory to sys.path). A module
+// name must end in ".py" (worker-modules.c++ KJ_REQUIRE); text/x-python-requirement modules are
+// ignored (ObsoletePythonRequirement: "No longer supported; ignored").
 const bundleRoot = "/session/metadata";
-const copyTree = (src, dst) => {
-  pyodide.FS.mkdirTree(dst);
-  for (const ent of fs.readdirSync(src, { withFileTypes: true })) {
-    if (ent.name === "__pycache__") continue;
-    const s = path.join(src, ent.name);
-    if (ent.isDirectory()) copyTree(s, `${dst}/${ent.name}`);
-    else if (ent.name.endsWith(".py")) pyodide.FS.writeFile(`${dst}/${ent.name}`, fs.readFileSync(s));
+const ignoredModules = [];
+for (const m of spec.modules) {
+  if (m.content_type === "text/x-python-requirement") {
+    ignoredModules.push(m.name);
+    continue;
   }
-};
-for (const pkg of spec.packages) copyTree(path.join(spec.repo, pkg), `${bundleRoot}/${pkg}`);
-pyodide.FS.writeFile(`${bundleRoot}/workers_host.py`, fs.readFileSync(new URL("./workers_host.py", import.meta.url)));
-pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(bundleRoot)})`);
+  if (m.content_type !== "text/x-python") {
+    throw new Error(`module ${m.name}: content type ${m.content_type} is not laid out by this test`);
+  }
+  if (!m.name.endsWith(".py")) throw new Error(`Python module ${m.name} does not end in .py`);
+  const dst = `${bundleRoot}/${m.name}`;
+  pyodide.FS.mkdirTree(path.posix.dirname(dst));
+  pyodide.FS.writeFile(dst, Buffer.from(m.content_base64, "base64"));
+}
+pyodide.runPython(`import sys; sys.path.append(${JSON.stringify(bundleRoot)})`);
+// the harness's own module lives outside the bundle, so it cannot stand in for a missing Worker module
+pyodide.FS.mkdirTree("/harness");
+pyodide.FS.writeFile("/harness/workers_host.py", fs.readFileSync(new URL("./workers_host.py", import.meta.url)));
+pyodide.runPython(`import sys; sys.path.append("/harness")`);
+// workerd: the main module's name must end in ".py" and is imported as its name minus ".py"
+// (src/pyodide/python-entrypoint-helper.ts pyimportMainModule: MAIN_MODULE_NAME.slice(0, -3)).
+if (!spec.mainModule.endsWith(".py")) throw new Error("Main module needs to end with a .py file extension");
+const mainModuleName = spec.mainModule.slice(0, -3);
 const tInstall = performance.now();
 
 const host = pyodide.pyimport("workers_host");
@@ -147,7 +164,7 @@ const memBeforeImport = memory(pyodide);
 let importResult;
 let importError = null;
 try {
-  importResult = host.import_main(spec.mainModule).toJs({ dict_converter: Object.fromEntries });
+  importResult = host.import_main(mainModuleName).toJs({ dict_converter: Object.fromEntries });
 } catch (e) {
   importError = String(e);
 }
@@ -176,7 +193,8 @@ out({
     before_import: memBeforeImport,
     after_import: memAfterImport,
   },
-  loaded_modules: importError ? [] : host.loaded_modules(spec.mainModule.split(".")[0]).toJs(),
+  ignored_modules: ignoredModules,
+  loaded_modules: importError ? [] : host.loaded_modules(mainModuleName, ...(spec.ownPackages ?? [])).toJs(),
   other_modules: importError ? [] : host.loaded_modules(...(spec.watchModules ?? [])).toJs(),
   dependency_modules: importError ? [] : host.loaded_modules(...(spec.reportModules ?? [])).toJs(),
 });
@@ -189,7 +207,7 @@ async function handle(msg) {
     const request = new Request(new URL(msg.path, spec.baseUrl).href, init);
     const ctx = new ExecutionContext();
     const started = performance.now();
-    const response = await host.serve(spec.mainModule, spec.entrypoint, request, env, ctx);
+    const response = await host.serve(mainModuleName, spec.entrypoint, request, env, ctx);
     const waitUntilErrors = await ctx.drain();
     if (!(response instanceof Response)) {
       throw new TypeError(`fetch() returned ${Object.prototype.toString.call(response)}, not a Response`);
@@ -213,7 +231,7 @@ async function handle(msg) {
   }
   if (msg.op === "scheduled") {
     const ctx = new ExecutionContext();
-    await host.scheduled(spec.mainModule, spec.entrypoint, env, ctx);
+    await host.scheduled(mainModuleName, spec.entrypoint, env, ctx);
     return { wait_until_errors: await ctx.drain() };
   }
   if (msg.op === "stats") return { memory: memory(pyodide) };

@@ -12,11 +12,18 @@ the contract scripts/ops/d1_api.py documents, including the parts that make a cl
   signed URL serving the dump (D1's shape: ``PRAGMA defer_foreign_keys``, no transaction, no ``_cf_*``);
 - import: ``init`` {etag} -> {upload_url, filename}; PUT to the URL (refused unless the body's md5 is
   the etag; answers it as a quoted ``ETag``); ``ingest`` -> ``active`` + bookmark; ``poll`` until
-  ``complete`` or ``error`` (with D1's reason). The SQL runs against a copy that replaces the
-  database only when all of it succeeded (D1 imports atomically) and refuses transactions.
+  ``complete`` or ``error`` (with D1's reason), reported to ONE poll; a poll when no import is
+  running (an unknown bookmark, or the outcome already reported) is answered as D1 answers it:
+  HTTP 200, envelope ``success: true``, ``result: {"success": false, "error": "Not currently
+  importing anything."}`` (the shape Cloudflare's import tutorial polls for). The SQL runs against
+  a copy that replaces the database only when all of it succeeded (D1 imports atomically) and
+  refuses transactions.
 
 Fault injection for tests: ``fail_import`` (an error message), ``after_import`` (tamper with the
-imported copy before it is committed, e.g. drop a row to provoke a count mismatch).
+imported copy before it is committed, e.g. drop a row to provoke a count mismatch),
+``report_import_outcome=False`` (the import ends between two polls and D1 answers the next one
+with "Not currently importing anything." instead of its outcome; that answer is the same for a
+committed and a rolled-back import).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ ALLOWED_PRAGMAS = frozenset(
         "optimize",
     }
 )
+NOT_IMPORTING = "Not currently importing anything."
 _API = re.compile(r"^/client/v4/accounts/(?P<account>[^/]+)/d1/database(?:/(?P<db>[^/]+))?(?:/(?P<op>\w+))?$")
 
 
@@ -66,6 +74,7 @@ class ApiError(Exception):
 class _Job:
     """An export or import under way: its bookmark, the polls still to answer ``active``, the outcome."""
 
+    kind: str  # "export" or "import"
     db: str
     bookmark: str
     polls_left: int
@@ -82,6 +91,7 @@ class FakeD1:
     export_polls: int = 1
     import_polls: int = 1
     fail_import: str | None = None
+    report_import_outcome: bool = True
     after_import: Callable[[sqlite3.Connection], None] | None = None
     databases: dict[str, str] = field(default_factory=dict)  # uuid -> name
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of API calls
@@ -249,10 +259,9 @@ class FakeD1:
             raise ApiError(400, 7400, "output_format must be 'polling'")
         bookmark = payload.get("current_bookmark")
         if not bookmark:
-            job = _Job(db, f"bm-{secrets.token_hex(6)}", self.export_polls, {})
+            job = _Job("export", db, f"bm-{secrets.token_hex(6)}", self.export_polls, {})
             self._jobs[job.bookmark] = job
-        elif bookmark in self._jobs and self._jobs[bookmark].db == db:
-            job = self._jobs[bookmark]
+        elif (job := self._jobs.get(bookmark)) is not None and job.db == db and job.kind == "export":
             job.polls_left -= 1
         else:
             raise ApiError(400, 7400, "Unknown bookmark")
@@ -306,7 +315,9 @@ class FakeD1:
             _, body = self._uploads.get(filename, ("", None))
             if body is None or filename != f"{db}-{etag}.sql":
                 raise ApiError(400, 7400, f"Nothing uploaded for {filename!r} with etag {etag!r}")
-            job = _Job(db, f"bm-{secrets.token_hex(6)}", self.import_polls, self._run_import(db, body))
+            job = _Job(
+                "import", db, f"bm-{secrets.token_hex(6)}", self.import_polls, self._run_import(db, body)
+            )
             self._jobs[job.bookmark] = job
             if job.polls_left <= 0:
                 return 200, _ok(job.outcome | {"at_bookmark": job.bookmark})
@@ -321,13 +332,16 @@ class FakeD1:
             )
         if action == "poll":
             job = self._jobs.get(str(payload.get("current_bookmark") or ""))
-            if job is None or job.db != db:
-                raise ApiError(400, 7400, "Not currently importing anything.")
+            if job is None or job.db != db or job.kind != "import":
+                return 200, _ok({"success": False, "error": NOT_IMPORTING})
             job.polls_left -= 1
             if job.polls_left > 0:
                 return 202, _ok(
                     {"success": True, "type": "import", "status": "active", "at_bookmark": job.bookmark}
                 )
+            del self._jobs[job.bookmark]  # the outcome is reported once; later polls: nothing running
+            if not self.report_import_outcome:
+                return 200, _ok({"success": False, "error": NOT_IMPORTING})
             return 200, _ok(job.outcome | {"at_bookmark": job.bookmark})
         raise ApiError(400, 7400, f"Unknown import action {action!r}")
 
@@ -389,10 +403,12 @@ def _handler(fake: FakeD1) -> type[BaseHTTPRequestHandler]:
                         "result": None,
                     }
                 except ValueError:
-                    status, payload = (
-                        400,
-                        {"success": False, "errors": [{"code": 7400, "message": "bad JSON"}]},
-                    )
+                    status, payload = 400, {
+                        "success": False,
+                        "errors": [{"code": 7400, "message": "bad JSON"}],
+                        "messages": [],
+                        "result": None,
+                    }
             self._reply(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
         def _reply(self, status: int, headers: dict[str, str], raw: bytes) -> None:
