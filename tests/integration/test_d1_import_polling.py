@@ -19,19 +19,19 @@ import pytest
 from scripts.ops.console import ExitStatus, OpsError
 from scripts.ops.d1_api import IMPORT_ENDED_UNREPORTED, NOT_IMPORTING, D1Api
 from scripts.ops.restore import run_restore
-from tests.integration.test_ops_cloud_d1 import (
+from tests.support.cloudflare_d1 import FakeD1, serve_fake_d1
+from tests.support.d1_store import (
     ACCOUNT,
     TABLES,
     TOKEN,
     RecordingSwitch,
-    _backup,
-    _console,
-    _live_database,
-    _rows,
-    _target,
-    _wipe,
+    backup_d1,
+    d1_target,
+    live_d1_database,
+    sqlite_rows,
+    unmasked_console,
+    wipe_d1,
 )
-from tests.support.cloudflare_d1 import FakeD1, serve_fake_d1
 
 SQL = b"CREATE TABLE t (x INTEGER);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\n"
 
@@ -87,29 +87,29 @@ def test_a_reported_outcome_is_complete_and_a_second_poll_finds_nothing_running(
 
 
 def test_restore_succeeds_when_d1_does_not_report_a_committed_import(d1: FakeD1, tmp_path: Path) -> None:
-    live = _live_database(d1)
-    before = {t: _rows(d1.path(live), t) for t in TABLES}
-    archive_path = _backup(d1, live, tmp_path / "backups")
-    _wipe(d1, live)
+    live = live_d1_database(d1)
+    before = {t: sqlite_rows(d1.path(live), t) for t in TABLES}
+    archive_path = backup_d1(d1, live, tmp_path / "backups")
+    wipe_d1(d1, live)
     d1.report_import_outcome = False
     switch = RecordingSwitch()
-    console, out = _console()
-    run_restore(archive_path, _target(d1, live), console, control=None, switch=switch)
+    console, out = unmasked_console()
+    run_restore(archive_path, d1_target(d1, live), console, control=None, switch=switch)
     [new] = d1.created
     assert switch.calls == [("d1DatabaseId", new)], out.getvalue()
     for table in TABLES:
-        assert _rows(d1.path(new), table) == before[table]
+        assert sqlite_rows(d1.path(new), table) == before[table]
 
 
 def test_restore_refuses_a_rolled_back_import_that_d1_does_not_report(d1: FakeD1, tmp_path: Path) -> None:
-    live = _live_database(d1)
-    archive_path = _backup(d1, live, tmp_path / "backups")
+    live = live_d1_database(d1)
+    archive_path = backup_d1(d1, live, tmp_path / "backups")
     d1.report_import_outcome = False
     d1.fail_import = "D1 DB reset: the import was rolled back"
     switch = RecordingSwitch()
-    console, out = _console()
+    console, out = unmasked_console()
     with pytest.raises(OpsError) as err:
-        run_restore(archive_path, _target(d1, live), console, control=None, switch=switch)
+        run_restore(archive_path, d1_target(d1, live), console, control=None, switch=switch)
     assert err.value.status == ExitStatus.VERIFICATION_FAILED
     assert switch.calls == [], "switched to a database whose import rolled back"
     assert "does not match the manifest" in str(err.value), err.value

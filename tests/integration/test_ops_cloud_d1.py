@@ -19,60 +19,31 @@ from pathlib import Path
 import pytest
 
 from scripts.ops import archive
-from scripts.ops.backup import run_backup
 from scripts.ops.cli import main
 from scripts.ops.console import Console, ExitStatus, OpsError
 from scripts.ops.d1_api import D1Api
 from scripts.ops.d1_restore import SWITCH_KEY, import_sql
 from scripts.ops.restore import run_restore
 from scripts.ops.stack import Target
-from scripts.ops.stores import ObjectInfo
 from tests.support.cloudflare_d1 import FakeD1, serve_fake_d1
-from tests.support.d1_store import ACCOUNT, TABLES, TOKEN, live_d1_database, sqlite_rows, wipe_d1
-
-
-class EmptyBucket:
-    """The cloud bucket is covered by the generic ObjectStore tests; this archive holds no object."""
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return iter(())
-
-
-class RecordingSwitch:
-    """ConfigSwitch stand-in: records ``pulumi config set`` + ``up`` instead of running them."""
-
-    def __init__(self, current: str | None = None) -> None:
-        self.value = current
-        self.calls: list[tuple[str, str]] = []
-
-    def current(self, key: str) -> str | None:
-        assert key == SWITCH_KEY
-        return self.value
-
-    def __call__(self, key: str, value: str) -> None:
-        self.calls.append((key, value))
+from tests.support.d1_store import (
+    ACCOUNT,
+    TABLES,
+    TOKEN,
+    RecordingSwitch,
+    backup_d1,
+    d1_target,
+    live_d1_database,
+    sqlite_rows,
+    unmasked_console,
+    wipe_d1,
+)
 
 
 @pytest.fixture
 def fake(tmp_path: Path) -> Iterator[FakeD1]:
     with serve_fake_d1(tmp_path / "d1", token=TOKEN, account_id=ACCOUNT) as server:
         yield server
-
-
-def _console() -> tuple[Console, io.StringIO]:
-    """Both streams into one buffer, and NO registered secret: a leak would show, not be masked."""
-    out = io.StringIO()
-    return Console(stdout=out, stderr=out), out
-
-
-def _target(fake: FakeD1, database_id: str, token: str = TOKEN) -> Target:
-    return Target(
-        stack="dev",
-        cloudflare_account_id=ACCOUNT,
-        d1_database_id=database_id,
-        cloudflare_api_token=token,
-        cloudflare_api_base=fake.base_url,
-    )
 
 
 def _sequences(path: Path) -> dict[str, int]:
@@ -88,20 +59,13 @@ def _state(fake: FakeD1, database_id: str) -> str:
     return hashlib.sha256(fake.dump(database_id).encode()).hexdigest()
 
 
-def _backup(fake: FakeD1, live: str, out: Path) -> Path:
-    """``backup`` as on a cloud stack: the D1 export API (through the Target's API base) into the archive."""
-    console, _ = _console()
-    result = run_backup(_target(fake, live), out, console, objects=EmptyBucket())  # type: ignore[arg-type]
-    return result.archive
-
-
 def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_path: Path) -> None:
     live = live_d1_database(fake)
     before = {t: sqlite_rows(fake.path(live), t) for t in TABLES}
     seq_before = _sequences(fake.path(live))
     assert seq_before == {"outbox": 3} and len(before["outbox"]) == 2  # the counter is ahead of the rows
 
-    archive_path = _backup(fake, live, tmp_path / "backups")
+    archive_path = backup_d1(fake, live, tmp_path / "backups")
     manifest = json.loads(_member(archive_path, archive.MANIFEST))
     assert manifest["counts"]["database"]["documents"] == 30
     assert not any(t.startswith("_cf_") for t in manifest["counts"]["database"])  # D1-internal: not data
@@ -109,8 +73,8 @@ def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_p
     wipe_d1(fake, live)
     live_after_wipe = _state(fake, live)
     switch = RecordingSwitch(current=None)
-    console, out = _console()
-    report = run_restore(archive_path, _target(fake, live), console, control=None, switch=switch)
+    console, out = unmasked_console()
+    report = run_restore(archive_path, d1_target(fake, live), console, control=None, switch=switch)
 
     assert len(fake.created) == 1, "exactly one new database"
     new = fake.created[0]
@@ -138,24 +102,24 @@ def test_backup_wipe_restore_into_a_new_d1_is_byte_identical(fake: FakeD1, tmp_p
 
 def test_rollback_names_the_previous_config_value(fake: FakeD1, tmp_path: Path) -> None:
     live = live_d1_database(fake)
-    archive_path = _backup(fake, live, tmp_path / "backups")
+    archive_path = backup_d1(fake, live, tmp_path / "backups")
     switch = RecordingSwitch(current=live)  # the stack already pointed at a restored database
-    console, out = _console()
-    run_restore(archive_path, _target(fake, live), console, control=None, switch=switch)
+    console, out = unmasked_console()
+    run_restore(archive_path, d1_target(fake, live), console, control=None, switch=switch)
     assert f"pulumi config set --stack dev telestack:{SWITCH_KEY} {live}" in out.getvalue()
 
 
 def test_corrupt_archive_creates_nothing_and_switches_nothing(fake: FakeD1, tmp_path: Path) -> None:
     live = live_d1_database(fake)
-    archive_path = _backup(fake, live, tmp_path / "backups")
+    archive_path = backup_d1(fake, live, tmp_path / "backups")
     raw = bytearray(archive_path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     archive_path.write_bytes(bytes(raw))
     switch = RecordingSwitch()
     before = _state(fake, live)
-    console, out = _console()
+    console, out = unmasked_console()
     with pytest.raises(OpsError) as err:
-        run_restore(archive_path, _target(fake, live), console, control=None, switch=switch)
+        run_restore(archive_path, d1_target(fake, live), console, control=None, switch=switch)
     assert err.value.status == ExitStatus.VERIFICATION_FAILED
     assert fake.created == [] and switch.calls == []
     assert _state(fake, live) == before
@@ -174,7 +138,7 @@ def test_failed_import_or_verification_leaves_the_stack_alone(
     fake: FakeD1, tmp_path: Path, fault: str
 ) -> None:
     live = live_d1_database(fake)
-    archive_path = _backup(fake, live, tmp_path / "backups")
+    archive_path = backup_d1(fake, live, tmp_path / "backups")
     wipe_d1(fake, live)
     before = _state(fake, live)
     if fault == "import_error":
@@ -182,9 +146,9 @@ def test_failed_import_or_verification_leaves_the_stack_alone(
     else:
         fake.after_import = lambda con: con.execute(TAMPER[fault])
     switch = RecordingSwitch()
-    console, out = _console()
+    console, out = unmasked_console()
     with pytest.raises(OpsError) as err:
-        run_restore(archive_path, _target(fake, live), console, control=None, switch=switch)
+        run_restore(archive_path, d1_target(fake, live), console, control=None, switch=switch)
 
     assert err.value.status == ExitStatus.VERIFICATION_FAILED
     assert switch.calls == [], "switched to an unverified database"
@@ -201,10 +165,10 @@ def test_dry_run_through_the_cli_creates_nothing(
     fake: FakeD1, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     live = live_d1_database(fake)
-    archive_path = _backup(fake, live, tmp_path / "backups")
+    archive_path = backup_d1(fake, live, tmp_path / "backups")
     for f in Target.__dataclass_fields__:
         monkeypatch.delenv(f"TELESTACK_{f.upper()}", raising=False)
-    env = _target(fake, live)
+    env = d1_target(fake, live)
     for name in ("cloudflare_account_id", "d1_database_id", "cloudflare_api_token", "cloudflare_api_base"):
         monkeypatch.setenv(f"TELESTACK_{name.upper()}", getattr(env, name))
     out = io.StringIO()
@@ -224,11 +188,13 @@ def test_dry_run_through_the_cli_creates_nothing(
 
 def test_refused_token_is_an_error_that_never_shows_the_token(fake: FakeD1, tmp_path: Path) -> None:
     live = live_d1_database(fake)
-    archive_path = _backup(fake, live, tmp_path / "backups")
+    archive_path = backup_d1(fake, live, tmp_path / "backups")
     wrong = "wrong-token-ALSO-secret-91b2"
-    console, out = _console()
+    console, out = unmasked_console()
     with pytest.raises(OpsError) as err:
-        run_restore(archive_path, _target(fake, live, wrong), console, control=None, switch=RecordingSwitch())
+        run_restore(
+            archive_path, d1_target(fake, live, wrong), console, control=None, switch=RecordingSwitch()
+        )
     assert err.value.status == ExitStatus.DEPENDENCY_UNHEALTHY
     assert "Authentication error" in str(err.value) and "403" in str(err.value)
     assert wrong not in str(err.value) + out.getvalue() and fake.created == []

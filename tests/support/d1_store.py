@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
+from scripts.ops.backup import run_backup
+from scripts.ops.console import Console
+from scripts.ops.d1_restore import SWITCH_KEY
+from scripts.ops.stack import Target
+from scripts.ops.stores import ObjectInfo
 from tests.support.cloudflare_d1 import FakeD1
 from tests.support.ops import migrate_sqlite
 
@@ -68,3 +75,52 @@ def wipe_d1(fake: FakeD1, live: str) -> None:
         con.execute("DELETE FROM documents")
         con.execute("DELETE FROM outbox")
     con.close()
+
+
+class EmptyBucket:
+    """The cloud bucket is covered by the generic ObjectStore tests; this archive holds no object."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return iter(())
+
+
+
+class RecordingSwitch:
+    """ConfigSwitch stand-in: records ``pulumi config set`` + ``up`` instead of running them."""
+
+    def __init__(self, current: str | None = None) -> None:
+        self.value = current
+        self.calls: list[tuple[str, str]] = []
+
+    def current(self, key: str) -> str | None:
+        assert key == SWITCH_KEY
+        return self.value
+
+    def __call__(self, key: str, value: str) -> None:
+        self.calls.append((key, value))
+
+
+
+def unmasked_console() -> tuple[Console, io.StringIO]:
+    """Both streams into one buffer, and NO registered secret: a leak would show, not be masked."""
+    out = io.StringIO()
+    return Console(stdout=out, stderr=out), out
+
+
+
+def d1_target(fake: FakeD1, database_id: str, token: str = TOKEN) -> Target:
+    return Target(
+        stack="dev",
+        cloudflare_account_id=ACCOUNT,
+        d1_database_id=database_id,
+        cloudflare_api_token=token,
+        cloudflare_api_base=fake.base_url,
+    )
+
+
+
+def backup_d1(fake: FakeD1, live: str, out: Path) -> Path:
+    """``backup`` as on a cloud stack: the D1 export API (through the Target's API base) into the archive."""
+    console, _ = unmasked_console()
+    result = run_backup(d1_target(fake, live), out, console, objects=EmptyBucket())  # type: ignore[arg-type]
+    return result.archive
