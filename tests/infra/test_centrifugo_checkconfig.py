@@ -2,7 +2,7 @@
 
 The config is the ``config.json`` file of the Centrifugo service spec the stack deploys: the local
 renderer's (``infra.services.centrifugo``) for ``target: local``, the container renderer's
-(``infra.render_docker.centrifugo``: the same file in the pinned image, plus the Redis engine env when
+(``infra.cloud_services.centrifugo``: the same file in the pinned image, plus the Redis engine env when
 replicated) for ``target: docker``. ``checkconfig --strict`` also refuses unknown keys, so a key
 Centrifugo v6 renamed or dropped fails here rather than being ignored at start. The secrets reach
 Centrifugo through env in the stack, so they are passed the same way.
@@ -17,26 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from infra import render_docker, services, settings
+from infra import cloud_services, services
 from infra.spec import ServiceSpec
 from tests.support.paths import CONFIG, binary
+from tests.support.stack_settings import stack_settings
 
 ENVIRONMENTS = sorted(p.stem for p in (CONFIG / "environments").glob("*.yaml"))
-SECRETS = settings.Secrets(
-    admin_key="checkconfig-admin-key",
-    centrifugo_api_key="checkconfig-api-key",
-    centrifugo_token_secret="checkconfig-token-secret-0123456789abcdef",
-    s3_access_key_id="checkconfig-s3-id",
-    s3_secret_access_key="checkconfig-s3-secret",
-    auth_api_key="checkconfig-auth-key",
-)
-
-
 def _centrifugo_spec(env_name: str, tmp_path: Path) -> ServiceSpec:
-    env_file, environment = settings.load_environment(env_name)
-    s = settings.Settings(stack=env_name, env_name=env_name, env_file=env_file, environment=environment,
-                          secrets=SECRETS, root=CONFIG.parent, state_dir=tmp_path)
-    return render_docker.centrifugo(s) if environment.target == "docker" else services.centrifugo(s)
+    s = stack_settings({}, env_name=env_name, state=tmp_path)
+    return cloud_services.centrifugo(s) if s.environment.target == "docker" else services.centrifugo(s)
 
 
 def _checkconfig(config: str, spec: ServiceSpec, tmp_path: Path) -> subprocess.CompletedProcess[str]:
