@@ -321,11 +321,15 @@ def test_bucket_cors_and_lifecycle_rules_are_applied(seaweedfs: SeaweedFS, tmp_p
     lifecycle = seaweedfs.client().get_bucket_lifecycle_configuration(Bucket=seaweedfs.bucket)["Rules"]
     assert {r["ID"] for r in lifecycle} == {"abort-incomplete-multipart", "expire-tmp"}
     rules = seaweedfs.client().get_bucket_cors(Bucket=seaweedfs.bucket)["CORSRules"]
-    assert "http://app.test" in rules[0]["AllowedOrigins"] and "POST" in rules[0]["AllowedMethods"]
+    assert "http://app.test" in rules[0]["AllowedOrigins"] and "PUT" in rules[0]["AllowedMethods"]
+    # the browser's preflight of the upload: a PUT that sets Content-Type (Content-Length it sets itself)
     ok = httpx.options(f"{seaweedfs.endpoint}/{seaweedfs.bucket}/users/x",
-                       headers={"Origin": "http://app.test", "Access-Control-Request-Method": "PUT"},
+                       headers={"Origin": "http://app.test", "Access-Control-Request-Method": "PUT",
+                                "Access-Control-Request-Headers": "content-type"},
                        trust_env=False)
     assert ok.status_code == 200 and ok.headers.get("access-control-allow-origin") in ("http://app.test", "*")
+    allowed_headers = ok.headers.get("access-control-allow-headers", "").lower()
+    assert "content-type" in allowed_headers or allowed_headers == "*", ok.headers
     denied = httpx.options(f"{seaweedfs.endpoint}/{seaweedfs.bucket}/users/x",
                            headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "PUT"},
                            trust_env=False)
