@@ -95,6 +95,32 @@ def test_nothing_is_signed_for_a_key_outside_the_callers_prefix() -> None:
     assert urlsplit(admin["url"]).path == "/files/tmp/a"
 
 
+#: Cloudflare's R2 docs (cloudflare-docs, src/content/docs/r2/api/s3/presigned-urls.mdx, "Supported
+#: HTTP methods"): presigned URLs support GET, HEAD, PUT and DELETE; "POST, which performs uploads
+#: via native HTML forms, is not currently supported."
+R2_PRESIGNED_METHODS = {"GET", "HEAD", "PUT", "DELETE"}
+
+
+def test_every_url_the_gateway_signs_is_one_r2_accepts() -> None:
+    """Prod's bucket is R2: an upload or download must be a query-signed request of a method R2 presigns.
+
+    The same page: a caller must send the signed headers with the signed values, or R2 answers
+    403 SignatureDoesNotMatch; SeaweedFS (weed/s3api/auth_signature_v4.go, extractSignedHeaders)
+    and MinIO (cmd/signature-v4-utils.go, extractSignedHeaders: content-length from the request's
+    own length) rebuild the canonical request from the request's headers the same way. So the
+    upload signs content-type and content-length, and the answer lists the header a client sets.
+    """
+    upload = storage.upload_url(Principal("alice"), {"key": "users/alice/a", "size": 3}, SETTINGS, now=WHEN)
+    download = storage.download_url(Principal("alice"), {"key": "users/alice/a"}, SETTINGS)
+    for signed in (upload, download):
+        assert signed["method"] in R2_PRESIGNED_METHODS and "fields" not in signed
+        query = dict(parse_qsl(urlsplit(signed["url"]).query))
+        assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" and query["X-Amz-Signature"]
+    assert dict(parse_qsl(urlsplit(upload["url"]).query))["X-Amz-SignedHeaders"].split(";") == [
+        "content-length", "content-type", "host"]
+    assert upload["headers"] == {"Content-Type": storage.DEFAULT_CONTENT_TYPE}
+
+
 def test_download_urls_are_path_style_and_signed_for_the_lifetime() -> None:
     signed = storage.download_url(Principal("alice"), {"key": "users/alice/a b.txt"}, SETTINGS)
     url = urlsplit(signed["url"])
