@@ -43,7 +43,7 @@ class Settings:
     outbox_drain_per_request: int = 20
     #: lifetime of presigned storage URLs, seconds (capped at 7 days by S3)
     storage_url_ttl: int = 900
-    #: largest object a presigned upload accepts, bytes (enforced by S3 through the POST policy)
+    #: largest upload the gateway signs, bytes (the presigned PUT pins the exact Content-Length)
     storage_max_upload_bytes: int = 100 * 1024 * 1024
 
 

@@ -1,25 +1,27 @@
 """Object storage: the gateway signs short-lived S3 URLs; file bytes never pass through it.
 
 Keys are confined to ``users/{user_id}/`` for signed-in users (the admin key may sign any
-key). Uploads are presigned POST forms whose policy pins the exact key, the content
-type and a ``content-length-range``, so S3 itself refuses a different file or one
-over the limit; downloads are presigned GET URLs. Both use SigV4 with path-style
-addressing (SeaweedFS, MinIO, R2, B2 all accept it), computed with hashlib/hmac
-(see :class:`Signer` for why not botocore).
+key). An upload is a presigned PUT whose signature covers ``Content-Type`` and
+``Content-Length``: the caller declares the exact size and type, the gateway refuses a
+size over ``STORAGE_MAX_UPLOAD_BYTES`` before signing, and the storage server refuses
+a body of another size or type, another key, or an expired URL. One protocol for every
+target: R2 has no presigned POST (only GET, HEAD, PUT, DELETE), while SeaweedFS, MinIO,
+R2 and S3 all check signed headers of a presigned PUT. Downloads are presigned GET URLs.
+Both use SigV4 with path-style addressing, computed with hashlib/hmac (see
+:class:`Signer` for why not botocore).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 
-from worker import jsoncodec
 from worker.http import ApiError
 from worker.principal import Principal
 from worker.settings import Settings
@@ -69,11 +71,11 @@ def validate_content_type(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    """AWS Signature V4 for S3 presigned URLs and POST policies, on the standard library alone.
+    """AWS Signature V4 for S3 presigned URLs, on the standard library alone.
 
-    Same algorithm and output as botocore's ``S3SigV4QueryAuth`` / ``S3SigV4PostAuth``
-    (tests compare both byte for byte), without botocore: Pyodide 0.28 does not ship
-    it and vendoring it would add megabytes to the Worker for ~40 lines of hashing.
+    Same algorithm and output as botocore's ``S3SigV4QueryAuth``, signed headers included
+    (tests compare both byte for byte), without botocore: Pyodide 0.28 does not ship it
+    and vendoring it would add megabytes to the Worker for ~40 lines of hashing.
     """
 
     endpoint: str  # public S3 endpoint clients reach (signed host)
@@ -104,49 +106,34 @@ class Signer:
             key = hmac.new(key, part.encode(), hashlib.sha256).digest()
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
-    def presign(self, method: str, key: str | None, expires: int, *, now: dt.datetime | None = None) -> str:
-        """A query-string-signed URL (``key=None`` addresses the bucket, e.g. HEAD for health)."""
+    def presign(self, method: str, key: str | None, expires: int, *, headers: Mapping[str, str] | None = None,
+                now: dt.datetime | None = None) -> str:
+        """A query-string-signed URL (``key=None`` addresses the bucket, e.g. HEAD for health).
+
+        ``headers`` are signed too: the server recomputes the signature from the request's own
+        values of these headers, so a request without them, or with other values, is refused.
+        """
         stamp = (now or dt.datetime.now(dt.UTC)).strftime(_SIGV4_STAMP)
         url = self.object_url(key)
         parts = urlsplit(url)
+        signed = {"host": _host(parts)}
+        signed.update({name.lower(): " ".join(value.split()) for name, value in (headers or {}).items()})
+        names = sorted(signed)
         params = {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
             "X-Amz-Credential": f"{self.access_key}/{self._scope(stamp)}",
             "X-Amz-Date": stamp,
             "X-Amz-Expires": str(int(expires)),
-            "X-Amz-SignedHeaders": "host",
+            "X-Amz-SignedHeaders": ";".join(names),
         }
         query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
                          for k, v in sorted(params.items()))
-        canonical = "\n".join([method.upper(), parts.path or "/", query, f"host:{_host(parts)}\n", "host",
-                               "UNSIGNED-PAYLOAD"])
+        canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in names)
+        canonical = "\n".join([method.upper(), parts.path or "/", query, canonical_headers,
+                               params["X-Amz-SignedHeaders"], "UNSIGNED-PAYLOAD"])
         to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, self._scope(stamp),
                              hashlib.sha256(canonical.encode()).hexdigest()])
         return f"{url}?{query}&X-Amz-Signature={self._signature(stamp, to_sign)}"
-
-    def presign_post(self, key: str, content_type: str, max_bytes: int, expires: int,
-                     *, now: dt.datetime | None = None) -> dict[str, Any]:
-        """A presigned POST form: S3 checks key, content type and size against the signed policy."""
-        now = now or dt.datetime.now(dt.UTC)
-        stamp = now.strftime(_SIGV4_STAMP)
-        credential = f"{self.access_key}/{self._scope(stamp)}"
-        policy = {
-            "expiration": (now + dt.timedelta(seconds=expires)).strftime(_ISO8601),
-            "conditions": [
-                {"bucket": self.bucket},
-                {"key": key},
-                {"Content-Type": content_type},
-                ["content-length-range", 0, max_bytes],
-                {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
-                {"x-amz-credential": credential},
-                {"x-amz-date": stamp},
-            ],
-        }
-        encoded = base64.b64encode(jsoncodec.dumps_bytes(policy)).decode()
-        fields = {"key": key, "Content-Type": content_type, "x-amz-algorithm": "AWS4-HMAC-SHA256",
-                  "x-amz-credential": credential, "x-amz-date": stamp, "policy": encoded,
-                  "x-amz-signature": self._signature(stamp, encoded)}
-        return {"url": self.object_url(None), "fields": fields}
 
 
 def _host(parts: SplitResult) -> str:
@@ -169,24 +156,33 @@ def clamp_ttl(requested: Any, settings: Settings) -> int:
     return min(requested, ceiling)
 
 
-def upload_form(principal: Principal, body: dict[str, Any], settings: Settings,
-                now: dt.datetime | None = None) -> dict[str, Any]:
+def validate_size(value: Any, settings: Settings) -> int:
+    """The upload's exact byte length: required, since the signature pins ``Content-Length``."""
+    if value is None:
+        raise ApiError(400, "missing_field", "field 'size' is required (the file's exact length in bytes)")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ApiError(400, "invalid_size", "size must be a non-negative integer (bytes)")
+    limit = settings.storage_max_upload_bytes
+    if value > limit:
+        raise ApiError(413, "too_large", f"uploads are limited to {limit} bytes")
+    return value
+
+
+def upload_url(principal: Principal, body: dict[str, Any], settings: Settings,
+               now: dt.datetime | None = None) -> dict[str, Any]:
+    """A presigned PUT for exactly this key, content type and size; everything checked before signing."""
     key = validate_key(body.get("key"))
     authorize_key(principal, key)
     content_type = validate_content_type(body.get("content_type"))
-    limit = settings.storage_max_upload_bytes
-    size = body.get("size")
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ApiError(400, "invalid_size", "size must be a non-negative integer (bytes)")
-        if size > limit:
-            raise ApiError(413, "too_large", f"uploads are limited to {limit} bytes")
-        limit = size  # the signed policy allows no more than what was declared
+    size = validate_size(body.get("size"), settings)
     ttl = clamp_ttl(body.get("expires_in"), settings)
+    signer = Signer.from_settings(settings)
     now = now or dt.datetime.now(dt.UTC)
-    form = Signer.from_settings(settings).presign_post(key, content_type, limit, ttl, now=now)
-    return {"method": "POST", "url": form["url"], "fields": form["fields"], "key": key,
-            "content_type": content_type, "max_bytes": limit,
+    url = signer.presign("PUT", key, ttl, headers={"Content-Type": content_type, "Content-Length": str(size)},
+                         now=now)
+    # Content-Length is not listed: browsers refuse to set it and every client sends the body's length
+    return {"method": "PUT", "url": url, "headers": {"Content-Type": content_type}, "key": key,
+            "content_type": content_type, "size": size,
             "expires_at": (now + dt.timedelta(seconds=ttl)).strftime(_ISO8601)}
 
 
@@ -197,8 +193,3 @@ def download_url(principal: Principal, body: dict[str, Any], settings: Settings)
     now = dt.datetime.now(dt.UTC)
     return {"method": "GET", "url": Signer.from_settings(settings).presign("GET", key, ttl), "key": key,
             "expires_at": (now + dt.timedelta(seconds=ttl)).strftime(_ISO8601)}
-
-
-def decode_policy(fields: dict[str, str]) -> dict[str, Any]:
-    """The signed policy of an upload form (for tests and debugging)."""
-    return jsoncodec.loads(base64.b64decode(fields["policy"]))

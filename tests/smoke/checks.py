@@ -269,11 +269,11 @@ async def check_storage(s: Smoke) -> str:
         json={"key": key, "content_type": "application/octet-stream", "size": len(payload)},
     )
     expect(r.status_code == 200, f"upload-url → {describe(r)}")
-    form = r.json()
-    up = await s.api.http.post(
-        form["url"], data=form["fields"], files={"file": ("hello.txt", payload, "application/octet-stream")}
-    )
+    signed = r.json()
+    up = await s.api.http.put(signed["url"], content=payload, headers=signed["headers"])
     expect(up.status_code in (200, 201, 204), f"presigned upload → {up.status_code} {up.text[:160]!r}")
+    longer = await s.api.http.put(signed["url"], content=payload + b"!", headers=signed["headers"])
+    expect(longer.status_code == 403, f"upload of another size → {longer.status_code} (expected 403)")
     r = await s.api.call("POST", "/v1/storage/download-url", token=a.access_token, json={"key": key})
     expect(r.status_code == 200, f"download-url → {describe(r)}")
     down = await s.api.http.get(r.json()["url"])
@@ -284,7 +284,7 @@ async def check_storage(s: Smoke) -> str:
     )
     other = await s.api.call("POST", "/v1/storage/download-url", token=b.access_token, json={"key": key})
     expect(other.status_code == 403, f"B asked to download A's object → {describe(other)} (expected 403)")
-    return f"{len(payload)} bytes round-tripped; B refused (403)"
+    return f"{len(payload)} bytes round-tripped; another size refused by the bucket; B refused (403)"
 
 
 async def check_schema(s: Smoke) -> str:
@@ -335,7 +335,7 @@ CHECKS: list[Check[Smoke]] = [
     Check(
         "realtime.events", check_realtime, ("auth.signin",), "A's subscriber gets A's change, B's does not"
     ),
-    Check("storage.roundtrip", check_storage, ("auth.signin",), "presigned upload + download, B refused"),
+    Check("storage.roundtrip", check_storage, ("auth.signin",), "presigned PUT + GET; wrong size, B refused"),
     Check("documents.schema", check_schema, ("auth.signin",), "schema-invalid write refused (422)"),
     Check("documents.if_match", check_if_match, ("auth.signin",), "stale If-Match refused (412)"),
 ]

@@ -3,8 +3,9 @@
 Request bodies:
   upload:   {"key": "users/<me>/a.png", "content_type": "image/png", "size": 1234, "expires_in": 300}
   download: {"key": "users/<me>/a.png", "expires_in": 300}
-``content_type``, ``size`` and ``expires_in`` are optional. The upload answer is a
-form (``url`` + ``fields``) to POST as multipart/form-data with the file last.
+``size`` (the file's exact length) is required; ``content_type`` and ``expires_in`` are
+optional. The upload answer is a presigned PUT: send the file's bytes to ``url`` with
+``headers``; the signature pins ``Content-Type`` and ``Content-Length``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def _body(ctx: Context, allowed: set[str]) -> dict[str, Any]:
 
 async def upload_url(ctx: Context) -> Response:
     principal = await ctx.principal()
-    form = storage.upload_form(principal, _body(ctx, _UPLOAD_KEYS), ctx.settings)
-    return Response.json(form, headers={"cache-control": "no-store"})
+    signed = storage.upload_url(principal, _body(ctx, _UPLOAD_KEYS), ctx.settings)
+    return Response.json(signed, headers={"cache-control": "no-store"})
 
 
 async def download_url(ctx: Context) -> Response:

@@ -28,6 +28,17 @@ test('upload then download gives the same bytes; another user\'s prefix is refus
   assert.equal(download.headers.get('content-type'), 'application/x-test');
   assert.deepEqual(new Uint8Array(await download.arrayBuffer()), bytes);
 
+  // the type comes from the blob when no contentType is given; an empty file is a file too
+  const typed = await sdk.uploadFile(client, `users/${me.id}/pic.png`, new Blob([bytes.subarray(0, 10)], { type: 'image/png' }));
+  assert.deepEqual(typed, { key: `users/${me.id}/pic.png`, contentType: 'image/png', size: 10 });
+  const pic = await fetch(await sdk.getDownloadURL(client, typed.key));
+  assert.equal(pic.headers.get('content-type'), 'image/png');
+  assert.deepEqual(new Uint8Array(await pic.arrayBuffer()), bytes.subarray(0, 10));
+  await sdk.uploadFile(client, `users/${me.id}/empty`, new Blob([]));
+  const empty = await fetch(await sdk.getDownloadURL(client, `users/${me.id}/empty`));
+  assert.equal(empty.status, 200);
+  assert.equal((await empty.arrayBuffer()).byteLength, 0);
+
   const outside = await sdk.uploadFile(client, 'users/someone-else/x.bin', new Blob([bytes])).catch((e) => e);
   assert.deepEqual([outside.code, outside.status], ['forbidden', 403]);
   const missing = await sdk.getDownloadURL(client, `users/${me.id}/nothing-here`);
