@@ -8,7 +8,7 @@ request, so a cold start pays only for what its first request needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,9 +22,17 @@ from worker.outbound import HttpClient
 from worker.outbox import Publisher
 from worker.principal import Principal
 from worker.settings import Settings
+from worker.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
     from worker.supertokens import SuperTokens
+
+
+def cpython_signatures() -> SignatureVerifier:
+    """PyJWT's RSA, for every Gateway built under CPython (the Workers entrypoint passes WebCrypto)."""
+    from worker.adapters.pyjwt_signatures import PyJwtSignatures
+
+    return PyJwtSignatures()
 
 
 @dataclass(eq=False)
@@ -32,6 +40,8 @@ class Gateway:
     settings: Settings
     db: Database
     http: HttpClient
+    #: verifies access-token signatures: the runtime's own crypto
+    signatures: SignatureVerifier = field(default_factory=cpython_signatures)
 
     @cached_property
     def collections(self) -> Registry:
@@ -51,9 +61,9 @@ class Gateway:
         """Turns a request into a Principal: the admin key, or a session token checked against the JWKS."""
         jwks = None
         if self.settings.auth_url:
-            from worker.jwks import JwksCache  # lazily: it imports PyJWT, a cold-start cost under Pyodide
+            from worker.jwks import JwksCache  # lazily: a gateway without AUTH_URL never needs it
 
-            jwks = JwksCache(self.supertokens.jwks)
+            jwks = JwksCache(self.supertokens.jwks, self.signatures)
         return SessionAuthenticator(self.settings, jwks)
 
     @cached_property
