@@ -11,6 +11,7 @@
 //   {"op":"migrate"}                                                -> {"applied":[names]} (worker.migrations over D1)
 //   {"op":"scheduled"}                                              -> {"wait_until_errors":[...]} (cron event)
 //   {"op":"stats"}                                                   -> {"memory":{...}}
+//   {"op":"modules","prefixes":[..],"importable":[..]}              -> {"loaded":[..],"importable":{name:bool}}
 // Errors come back as {"error": "..."}; Python's stdout/stderr go to this process's stderr.
 // Nothing here reaches the network: fetch() is refused except for loopback addresses.
 
@@ -235,6 +236,11 @@ async function handle(msg) {
     return { wait_until_errors: await ctx.drain() };
   }
   if (msg.op === "stats") return { memory: memory(pyodide) };
+  if (msg.op === "modules") {
+    const importable = {};
+    for (const name of msg.importable ?? []) importable[name] = host.importable(name);
+    return { loaded: host.loaded_modules(...(msg.prefixes ?? [])).toJs(), importable };
+  }
   throw new Error(`unknown op ${msg.op}`);
 }
 

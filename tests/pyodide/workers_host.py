@@ -105,6 +105,13 @@ async def scheduled(module_name: str, class_name: str, env: Any, ctx: Any) -> No
         await result
 
 
+def importable(name: str) -> bool:
+    """Whether ``name`` could be imported in this runtime at all (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def loaded_modules(*prefixes: str) -> list[str]:
     """Modules of these packages now imported (eager imports cost cold start; runtimes must not load)."""
     import sys
