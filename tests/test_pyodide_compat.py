@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import queue
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -565,6 +566,50 @@ def test_d1_constraint_errors_map_to_409_and_other_readers_see_commits(
         events = conn.execute("SELECT count(*) FROM outbox WHERE doc_id = 'dup-1'").fetchone()
     assert rows == [("first",)]
     assert events == (1,)
+
+
+BOOKMARK = "x-telestack-bookmark"
+
+
+def test_the_bookmark_round_trips_through_d1_sessions_and_reads_your_writes(worker: PyodideWorker) -> None:
+    """D1 read replication through the Workers entry: env.DB.withSession, a lagging replica, bookmarks.
+
+    tests/pyodide/d1shim.mjs keeps one read replica; with replication paused it lags. A read without
+    a bookmark may be served by it (stale), a read with the bookmark of the client's own write never
+    is; the header the gateway returns advances with the write.
+    """
+    path = "/v1/collections/notes/documents"
+    r = worker.request("POST", path, body={"id": "bm-1", "owner_id": "u-bm", "data": {"title": "one"}})
+    assert r.status == 201, r.body
+    first = r.headers[BOOKMARK]
+    assert re.fullmatch(r"[0-9a-f]{8}-0{8}-0{8}-[0-9a-f]{32}", first), first
+    assert worker.request("GET", f"{path}/bm-1").status == 200  # the replica has caught up with bm-1
+    worker.call(op="replication", paused=True)
+    try:
+        r = worker.request("POST", path, body={"id": "bm-2", "owner_id": "u-bm", "data": {"title": "two"}},
+                           headers={BOOKMARK: first})
+        assert r.status == 201, r.body
+        written = r.headers[BOOKMARK]
+        assert written > first
+        reads = worker.call(op="replication")["reads"]
+        stale = worker.request("GET", f"{path}/bm-2")  # no bookmark: the lagging replica may answer
+        assert stale.status == 404, stale.body
+        assert stale.headers[BOOKMARK] < written
+        mine = worker.request("GET", f"{path}/bm-2", headers={BOOKMARK: written})
+        assert mine.status == 200, mine.body  # read-your-writes
+        assert mine.headers[BOOKMARK] >= written
+        older = worker.request("GET", f"{path}/bm-1", headers={BOOKMARK: first})
+        assert older.status == 200 and older.headers[BOOKMARK] >= first
+        after = worker.call(op="replication")["reads"]
+        # the stale read and the bm-1 read were the replica's; reading your write took the primary
+        assert (after["replica"] - reads["replica"], after["primary"] - reads["primary"]) == (2, 1)
+    finally:
+        worker.call(op="replication", paused=False)
+
+    for bad in ("two words", "00000001-00000000-00000000-" + "0" * 32):  # not a token; another database's
+        r = worker.request("GET", f"{path}/bm-1", headers={BOOKMARK: bad})
+        assert r.status == 400, r.body
+        assert r.json()["error"]["code"] == "invalid_bookmark"
 
 
 def test_memory_after_serving_requests(worker: PyodideWorker, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@
 // memory), then answers each line read from stdin:
 //   {"op":"request","method","path","headers":{},"body":str|null} -> {"status","headers","body"}
 //   {"op":"sql","sql","params":[]}                                  -> {"rows":[...]} (better-sqlite3)
+//   {"op":"replication","paused":bool}                              -> {"commits","replica_at","reads"}
 //   {"op":"migrate"}                                                -> {"applied":[names]} (worker.migrations over D1)
 //   {"op":"scheduled"}                                              -> {"wait_until_errors":[...]} (cron event)
 //   {"op":"stats"}                                                   -> {"memory":{...}}
@@ -224,7 +225,15 @@ async function handle(msg) {
   }
   if (msg.op === "sql") {
     const stmt = db.prepare(msg.sql);
-    return stmt.reader ? { rows: stmt.all(...(msg.params ?? [])) } : { info: stmt.run(...(msg.params ?? [])) };
+    if (stmt.reader) return { rows: stmt.all(...(msg.params ?? [])) };
+    const info = stmt.run(...(msg.params ?? []));
+    env[spec.d1Binding].noteCommit(); // a replica must not hide the test's own write forever
+    return { info };
+  }
+  if (msg.op === "replication") {
+    const d1 = env[spec.d1Binding];
+    if (typeof msg.paused === "boolean") d1.replicationPaused = msg.paused;
+    return { commits: d1.commits, replica_at: d1.replicaAt, reads: d1.reads };
   }
   if (msg.op === "migrate") {
     const applied = await host.migrate(env, JSON.stringify(spec.migrations), spec.bindings.COLLECTIONS);
