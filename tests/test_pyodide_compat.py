@@ -9,8 +9,10 @@ EXACT module list ``infra/worker_bundle.py`` produces (names, content types, ven
 laid out at ``/session/metadata`` as workerd lays it out, and the main module is imported the way
 workerd imports it, as its name minus ``.py`` (src/pyodide/python-entrypoint-helper.ts). A bundle
 that cannot import fails here. Then it plays workerd: each request constructs ``entry.Default(ctx, env)``
-and awaits ``fetch`` with ``env.DB`` a D1-shaped binding over a real SQLite file (better-sqlite3).
-Offline: no CDN, no network.
+and awaits ``fetch`` with ``env.DB`` a D1-shaped binding over a real SQLite file (better-sqlite3), with
+D1's Sessions API and one read replica that can lag. Session tokens are RS256-signed here and verified
+in the Worker by Node's WebCrypto against a JWKS served on loopback; ``cryptography`` is not there.
+Offline: no CDN, no network beyond loopback.
 
 Needs ``scripts/pyodide_setup.sh`` (npm packages and wheels, cached outside the repo).
 Cold-start import time and memory are printed, not asserted: they are DESIGN.md budgets, measured
@@ -400,6 +402,7 @@ def test_session_tokens_are_verified_with_webcrypto_under_pyodide(
     assert r.json()["owner_id"] == "user-py"
     assert create(valid, "tok-2").status == 201  # the same token again: served by the verified-token cache
     assert auth_core.fetches == 1  # the JWKS was fetched once and cached
+    assert worker.call(op="verified_tokens")["entries"] == 1
 
     header, payload, signature = valid.split(".")
     other_payload = auth_core.session_token("someone-else").split(".")[1]
@@ -424,6 +427,7 @@ def test_session_tokens_are_verified_with_webcrypto_under_pyodide(
         assert r.status == 401, f"{name}: {r.status} {r.body}"
         assert r.json()["error"]["code"] == code, f"{name}: {r.body}"
     assert worker.sql("SELECT id FROM documents WHERE id LIKE 'forged-%'") == []
+    assert worker.call(op="verified_tokens")["entries"] == 1  # failures are never cached
 
     python = worker.call(op="modules", prefixes=["cryptography", "jwt"], importable=["cryptography"])
     assert python["importable"] == {"cryptography": False}, "the test must run without cryptography"

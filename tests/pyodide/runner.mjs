@@ -13,6 +13,7 @@
 //   {"op":"scheduled"}                                              -> {"wait_until_errors":[...]} (cron event)
 //   {"op":"stats"}                                                   -> {"memory":{...}}
 //   {"op":"modules","prefixes":[..],"importable":[..]}              -> {"loaded":[..],"importable":{name:bool}}
+//   {"op":"verified_tokens"}                                        -> {"entries": n} (the token cache)
 // Errors come back as {"error": "..."}; Python's stdout/stderr go to this process's stderr.
 // Nothing here reaches the network: fetch() is refused except for loopback addresses.
 
@@ -245,6 +246,7 @@ async function handle(msg) {
     return { wait_until_errors: await ctx.drain() };
   }
   if (msg.op === "stats") return { memory: memory(pyodide) };
+  if (msg.op === "verified_tokens") return { entries: host.verified_tokens() };
   if (msg.op === "modules") {
     const importable = {};
     for (const name of msg.importable ?? []) importable[name] = host.importable(name);
