@@ -16,11 +16,10 @@ that list, deterministically, so an unchanged tree yields byte-identical inputs
   vendored from the installed site-packages (its ``.py`` files, at their
   import paths, e.g. ``jwt/api_jwt.py``), checked against the pin so the bundle
   matches what the tests ran;
-- a distribution with native code cannot travel as ``text/x-python``; it must be
-  one Pyodide ships (``cryptography``), and is declared as a
-  ``text/x-python-requirement`` module, the type wrangler used for
-  ``requirements.txt`` lines. Current workerd ignores such modules
-  (``ObsoletePythonRequirement``), so nothing is loaded for them.
+- a distribution with native code is refused: it cannot travel as ``text/x-python``,
+  and current workerd ignores ``text/x-python-requirement`` modules
+  (``ObsoletePythonRequirement``), so nothing would load it. RS256 is verified with
+  the runtime's WebCrypto instead of ``cryptography`` (``worker/adapters/webcrypto.py``).
 
 :func:`multipart_upload` renders the exact ``multipart/form-data`` body of
 Cloudflare's Worker (version) upload API, the same data the ``WorkerVersion``
@@ -62,10 +61,6 @@ COMPATIBILITY_DATE = "2025-10-01"
 COMPATIBILITY_FLAGS: tuple[str, ...] = ("python_workers",)
 
 PYTHON = "text/x-python"
-PYTHON_REQUIREMENT = "text/x-python-requirement"
-
-#: Native distributions the Workers runtime provides from Pyodide's package set (never vendored).
-PYODIDE_PROVIDED = frozenset({"cryptography", "cffi", "pycparser"})
 
 #: the version upload's ``annotations["workers/tag"]`` limit (Cloudflare's OpenAPI: maxLength 20)
 VERSION_TAG_LIMIT = 20
@@ -146,9 +141,6 @@ def _is_pure(dist: importlib.metadata.Distribution) -> bool:
 def _vendored_modules(pins: Mapping[str, str], path: Path = REQUIREMENTS) -> list[Module]:
     modules: list[Module] = []
     for name, version in sorted(pins.items(), key=lambda kv: kv[0].lower()):
-        if _normalise(name) in PYODIDE_PROVIDED:
-            modules.append(Module(_normalise(name), PYTHON_REQUIREMENT, b""))
-            continue
         try:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
@@ -156,16 +148,12 @@ def _vendored_modules(pins: Mapping[str, str], path: Path = REQUIREMENTS) -> lis
         if dist.version != version:
             raise BundleError(f"Worker dependency {name} is {dist.version} here but pinned to {version}")
         if not _is_pure(dist):
-            raise BundleError(f"Worker dependency {name} has native code and is not one Pyodide ships")
+            raise BundleError(f"Worker dependency {name} has native code: the Worker ships pure Python only")
         for file in sorted(dist.files or (), key=str):
             rel = file.as_posix()
             if rel.endswith(".py") and ".dist-info/" not in rel and not rel.startswith(".."):
                 modules.append(Module(rel, PYTHON, Path(dist.locate_file(file)).read_bytes()))
     return modules
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def build_bundle(worker_dir: Path = WORKER_DIR, requirements: Path = REQUIREMENTS) -> Bundle:

@@ -55,6 +55,7 @@ def jwt_authenticator(gateway, jwk_file: str, cache: bool):  # type: ignore[no-u
     JWKS comes from a file rather than from SuperTokens. ``cache=False`` disables the verified-token cache
     so every request pays the full RSA + PyJWT check.
     """
+    from worker.adapters.pyjwt_signatures import PyJwtSignatures
     from worker.auth import TOKEN_CACHE_SIZE, SessionAuthenticator
     from worker.jwks import JwksCache
 
@@ -63,7 +64,7 @@ def jwt_authenticator(gateway, jwk_file: str, cache: bool):  # type: ignore[no-u
     async def fetch():  # type: ignore[no-untyped-def]
         return [jwk], 3600
 
-    return SessionAuthenticator(gateway.settings, JwksCache(fetch),
+    return SessionAuthenticator(gateway.settings, JwksCache(fetch, PyJwtSignatures()),
                                 token_cache_size=TOKEN_CACHE_SIZE if cache else 0)
 
 

@@ -23,7 +23,7 @@ from worker.api import documents as documents_api
 from worker.api import health as health_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
-from worker.context import Context, Gateway
+from worker.context import BOOKMARK_HEADER, Context, Gateway
 from worker.http import ApiError, Request, Response
 from worker.routing import Route, Router
 
@@ -57,6 +57,9 @@ async def handle(gateway: Gateway, request: Request) -> Handled:
     except Exception:  # never a stack trace to the client
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = ApiError(500, "internal", "internal error").to_response()
+    bookmark = ctx.bookmark() if ctx is not None else None
+    if bookmark is not None:  # also on errors: the client's next request must not read older state
+        response.headers[BOOKMARK_HEADER] = bookmark
     # a handler that committed and then failed still gets its events published
     if ctx is not None and ctx.publish_after_response:
         return Handled(response, gateway.publisher.after_write)

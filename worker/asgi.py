@@ -29,6 +29,7 @@ from worker import app as gateway_app
 from worker import jsoncodec, migrations, settings
 from worker.adapters.config_files import load_collections, load_migrations
 from worker.adapters.httpx_client import HttpxClient
+from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.adapters.sqlite import SqliteDatabase
 from worker.context import Gateway
 from worker.http import ApiError, Request, Response
@@ -53,7 +54,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(db_path)
     http = HttpxClient()
-    gateway = Gateway(settings=settings.from_mapping(values), db=db, http=http)
+    gateway = Gateway(settings=settings.from_mapping(values), db=db, http=http, signatures=PyJwtSignatures())
     background = _BackgroundTasks()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -3,9 +3,12 @@
 Access tokens are verified locally on every request, before anything touches
 the database: RS256 only (``none`` and HMAC are refused before a key is even
 looked up, so a public key can never be used as an HMAC secret), signature
-against the core's JWKS (:mod:`worker.jwks`), ``exp``/``iat`` with
+against the core's JWKS (:mod:`worker.jwks`), ``exp``/``iat``/``nbf`` with
 :data:`LEEWAY_S` of clock skew, and the token's origin (below). ``sub`` becomes
-:attr:`Principal.user_id`, the owner id the document store scopes by.
+:attr:`Principal.user_id`, the owner id the document store scopes by. These
+checks are this module's, the same on both runtimes; only the signature check
+is the runtime's (:mod:`worker.signatures`: WebCrypto on Workers, PyJWT on
+CPython).
 
 Origin ("issuer"). SuperTokens session tokens carry **no** ``iss``; only the
 core's JWT recipe adds one. So by default a token is accepted only if a key
@@ -22,7 +25,7 @@ sent as CDI 5.6 ``accessTokenValidity``; the core can only shorten its own
 default of 1 h). That is the longest a signed-out or stolen session survives.
 
 Verified-token cache. A client reuses one access token for many requests, and
-the RSA signature check plus PyJWT's parsing is most of a request's CPU, so
+the RSA signature check plus the token's decoding is most of a request's CPU, so
 :class:`VerifiedTokens` remembers, per isolate, tokens that passed the full
 check above: keyed by SHA-256 of the *whole* token string (so a forged,
 tampered or different token can never hit; failures are never cached), bounded
@@ -47,6 +50,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from worker.http import ApiError, Request
+from worker.jws import MalformedToken, parse
 from worker.principal import Principal
 from worker.settings import Settings
 
@@ -150,15 +154,13 @@ class SessionAuthenticator:
 
     async def _verify(self, token: str) -> tuple[dict[str, Any], str, Any]:
         """Full verification: the claims plus the ``kid`` and key that signed them."""
-        import jwt  # lazily: PyJWT loads `cryptography`, a cold-start cost under Pyodide
-
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
+            jws = parse(token)
+        except MalformedToken:
             raise unauthenticated("the access token is malformed", "invalid_token") from None
-        if header.get("alg") != "RS256":
+        if jws.header.get("alg") != "RS256":
             raise unauthenticated("the access token's algorithm is not accepted", "invalid_token")
-        kid = header.get("kid")
+        kid = jws.header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise unauthenticated("the access token names no signing key", "invalid_token")
         if self._jwks is None:
@@ -166,15 +168,28 @@ class SessionAuthenticator:
         key = await self._jwks.key(kid)
         if key is None:
             raise unauthenticated("the access token's signing key is unknown", "invalid_token")
-        try:
-            claims = jwt.decode(token, key, algorithms=["RS256"], leeway=LEEWAY_S,
-                                options={"require": ["exp", "iat", "sub"], "verify_iss": False})
-        except jwt.ExpiredSignatureError:
-            raise unauthenticated("the access token has expired; refresh it", "token_expired") from None
-        except jwt.InvalidTokenError:
-            raise unauthenticated("the access token is invalid", "invalid_token") from None
+        if not await self._jwks.verify(key, jws.signing_input, jws.signature):
+            raise unauthenticated("the access token is invalid", "invalid_token")
+        claims = jws.claims
+        self._check_times(claims)
         self._check_origin(claims)
         return claims, kid, key
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """``exp`` and ``iat`` required, ``nbf`` optional: NumericDates, each allowed LEEWAY_S of skew."""
+        now = self._clock()
+        times: dict[str, float] = {}
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if value is None and name == "nbf":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise unauthenticated(f"the access token's {name} is not a number", "invalid_token")
+            times[name] = value
+        if times["exp"] <= now - LEEWAY_S:
+            raise unauthenticated("the access token has expired; refresh it", "token_expired")
+        if times["iat"] > now + LEEWAY_S or times.get("nbf", now) > now + LEEWAY_S:
+            raise unauthenticated("the access token is not valid yet", "invalid_token")
 
     def _check_origin(self, claims: dict[str, Any]) -> None:
         issuer = self._settings.auth_issuer
@@ -182,6 +197,8 @@ class SessionAuthenticator:
             raise unauthenticated("the access token was not issued by this deployment's auth service",
                                   "invalid_token")
         if not issuer and "iss" in claims:
+            raise unauthenticated("the token is not a session access token", "invalid_token")
+        if "aud" in claims:  # a session token names no audience; a token meant for someone else does
             raise unauthenticated("the token is not a session access token", "invalid_token")
         if not all(isinstance(claims.get(c), str) and claims[c] for c in _SESSION_CLAIMS):
             raise unauthenticated("the token is not a session access token", "invalid_token")

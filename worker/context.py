@@ -4,34 +4,52 @@ The Gateway holds typed settings, the runtime's database and HTTP adapters, and
 the services built from them. An entrypoint builds one per isolate (Workers) or
 process (ASGI); each service is built on first use and then shared by every
 request, so a cold start pays only for what its first request needs.
+
+A request's queries (``ctx.db``) run in one database session started from the
+client's :data:`BOOKMARK_HEADER`; the dispatcher returns the session's newest
+bookmark in the same header (see :mod:`worker.database`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from worker.auth import SessionAuthenticator
 from worker.centrifugo import CentrifugoApi
 from worker.collections import Registry
-from worker.database import Database
+from worker.database import DatabaseSession, SessionDatabase
 from worker.health import Health
 from worker.http import Request
 from worker.outbound import HttpClient
 from worker.outbox import Publisher
 from worker.principal import Principal
 from worker.settings import Settings
+from worker.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
     from worker.supertokens import SuperTokens
+
+#: the read-consistency bookmark: read from the request, returned on the response
+BOOKMARK_HEADER = "x-telestack-bookmark"
+
+
+def cpython_signatures() -> SignatureVerifier:
+    """PyJWT's RSA, for every Gateway built under CPython (the Workers entrypoint passes WebCrypto)."""
+    from worker.adapters.pyjwt_signatures import PyJwtSignatures
+
+    return PyJwtSignatures()
 
 
 @dataclass(eq=False)
 class Gateway:
     settings: Settings
-    db: Database
+    #: the primary (sweeps, health, migrations); requests use ``Context.db``, a session of it
+    db: SessionDatabase
     http: HttpClient
+    #: verifies access-token signatures: the runtime's own crypto
+    signatures: SignatureVerifier = field(default_factory=cpython_signatures)
 
     @cached_property
     def collections(self) -> Registry:
@@ -51,9 +69,9 @@ class Gateway:
         """Turns a request into a Principal: the admin key, or a session token checked against the JWKS."""
         jwks = None
         if self.settings.auth_url:
-            from worker.jwks import JwksCache  # lazily: it imports PyJWT, a cold-start cost under Pyodide
+            from worker.jwks import JwksCache  # lazily: a gateway without AUTH_URL never needs it
 
-            jwks = JwksCache(self.supertokens.jwks)
+            jwks = JwksCache(self.supertokens.jwks, self.signatures)
         return SessionAuthenticator(self.settings, jwks)
 
     @cached_property
@@ -81,14 +99,27 @@ class Context:
     #: runtime to run once the response is sent (see worker/app.py)
     publish_after_response: bool = False
     _principal: Principal | None = None
+    _session: DatabaseSession | None = None
 
     @property
     def settings(self) -> Settings:
         return self.gateway.settings
 
     @property
-    def db(self) -> Database:
-        return self.gateway.db
+    def db(self) -> DatabaseSession:
+        """This request's database session, opened on first use from the client's bookmark.
+
+        Raises :class:`~worker.database.InvalidBookmark` (400) for a bookmark the database never issued.
+        """
+        if self._session is None:
+            given = (self.request.header(BOOKMARK_HEADER) or "").strip() or None
+            writes = self.request.method not in ("GET", "HEAD")
+            self._session = self.gateway.db.session(given, writes=writes)
+        return self._session
+
+    def bookmark(self) -> str | None:
+        """The newest state this request's queries saw or wrote; None if it opened no session."""
+        return self._session.bookmark() if self._session is not None else None
 
     async def principal(self) -> Principal:
         """The verified caller; raises ApiError(401) when there is none."""

@@ -23,6 +23,7 @@ from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found]
 
 from worker import app, settings
 from worker.adapters.d1 import D1Database
+from worker.adapters.webcrypto import WebCryptoSignatures
 from worker.adapters.workers_fetch import WorkersFetchClient
 from worker.context import Gateway
 from worker.http import Request
@@ -45,7 +46,8 @@ def gateway_for(env: Any) -> Gateway:
     global _gateway
     if _gateway is None:
         _gateway = Gateway(
-            settings=settings.from_mapping(_Bindings(env)), db=D1Database(env.DB), http=WorkersFetchClient()
+            settings=settings.from_mapping(_Bindings(env)), db=D1Database(env.DB), http=WorkersFetchClient(),
+            signatures=WebCryptoSignatures(),
         )
     return _gateway
 

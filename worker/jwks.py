@@ -12,6 +12,9 @@ concurrent requests share the one in flight, so a flood of tokens with random
 ``kid`` values cannot turn into a flood of JWKS requests. When the core is
 unreachable, cached keys keep working (stale-if-error); with no keys at all
 the request gets 503, not 401.
+
+Keys are imported by the runtime's :class:`~worker.signatures.SignatureVerifier` once per
+refresh, and the same verifier checks signatures with them (:meth:`JwksCache.verify`).
 """
 
 from __future__ import annotations
@@ -22,34 +25,35 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt
-
 from worker.http import ApiError
+from worker.signatures import SignatureVerifier
 
 log = logging.getLogger("telestack.jwks")
 
 Fetch = Callable[[], Awaitable[tuple[list[dict[str, Any]], int | None]]]
 
 
-def rsa_keys(jwks: list[dict[str, Any]]) -> dict[str, Any]:
-    """kid → public key for every RS256 signing key in a JWKS; anything else is ignored."""
+async def rsa_keys(jwks: list[dict[str, Any]], signatures: SignatureVerifier) -> dict[str, Any]:
+    """kid → imported public key for every RS256 signing key in a JWKS; anything else is ignored."""
     out: dict[str, Any] = {}
     for jwk in jwks:
         kid = jwk.get("kid")
         if (jwk.get("kty") != "RSA" or jwk.get("alg", "RS256") != "RS256"
                 or jwk.get("use", "sig") != "sig" or not isinstance(kid, str) or not kid):
             continue
-        try:
-            out[kid] = jwt.PyJWK(jwk, algorithm="RS256").key
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+        key = await signatures.import_key(jwk)
+        if key is None:
             log.warning("ignoring malformed JWK %s", kid)
+        else:
+            out[kid] = key
     return out
 
 
 class JwksCache:
-    def __init__(self, fetch: Fetch, *, min_interval: float = 10.0, default_ttl: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, fetch: Fetch, signatures: SignatureVerifier, *, min_interval: float = 10.0,
+                 default_ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
+        self._signatures = signatures
         self.min_interval = min_interval
         self.default_ttl = default_ttl
         self._clock = clock
@@ -80,6 +84,10 @@ class JwksCache:
             raise ApiError(503, "auth_unavailable", "the auth service's signing keys are unavailable")
         return self._keys.get(kid)
 
+    async def verify(self, key: Any, signing_input: bytes, signature: bytes) -> bool:
+        """Whether ``key`` (as :meth:`key` returned it) signed ``signing_input`` with RS256."""
+        return await self._signatures.verify_rs256(key, signing_input, signature)
+
     async def _refresh(self, now: float) -> None:
         self._last_attempt = now
         loop = asyncio.get_running_loop()
@@ -87,7 +95,7 @@ class JwksCache:
         try:
             self.fetches += 1
             keys, max_age = await self._fetch()
-            self._keys = rsa_keys(keys)
+            self._keys = await rsa_keys(keys, self._signatures)
             self._fetched_at = self._clock()
             self._ttl = float(min(max(max_age, 30), 3600)) if max_age is not None else self.default_ttl
         except ApiError as exc:

@@ -48,6 +48,10 @@ class CountingDb:
         self.calls += 1
         return await self.inner.batch(statements)
 
+    def session(self, bookmark: str | None, *, writes: bool = False) -> Any:
+        self.calls += 1  # a request that opens a session has reached the database
+        return self.inner.session(bookmark, writes=writes)
+
 
 @dataclass
 class Gw:

@@ -8,9 +8,12 @@
 // memory), then answers each line read from stdin:
 //   {"op":"request","method","path","headers":{},"body":str|null} -> {"status","headers","body"}
 //   {"op":"sql","sql","params":[]}                                  -> {"rows":[...]} (better-sqlite3)
+//   {"op":"replication","paused":bool}                              -> {"commits","replica_at","reads"}
 //   {"op":"migrate"}                                                -> {"applied":[names]} (worker.migrations over D1)
 //   {"op":"scheduled"}                                              -> {"wait_until_errors":[...]} (cron event)
 //   {"op":"stats"}                                                   -> {"memory":{...}}
+//   {"op":"modules","prefixes":[..],"importable":[..]}              -> {"loaded":[..],"importable":{name:bool}}
+//   {"op":"verified_tokens"}                                        -> {"entries": n} (the token cache)
 // Errors come back as {"error": "..."}; Python's stdout/stderr go to this process's stderr.
 // Nothing here reaches the network: fetch() is refused except for loopback addresses.
 
@@ -223,7 +226,15 @@ async function handle(msg) {
   }
   if (msg.op === "sql") {
     const stmt = db.prepare(msg.sql);
-    return stmt.reader ? { rows: stmt.all(...(msg.params ?? [])) } : { info: stmt.run(...(msg.params ?? [])) };
+    if (stmt.reader) return { rows: stmt.all(...(msg.params ?? [])) };
+    const info = stmt.run(...(msg.params ?? []));
+    env[spec.d1Binding].noteCommit(); // a replica must not hide the test's own write forever
+    return { info };
+  }
+  if (msg.op === "replication") {
+    const d1 = env[spec.d1Binding];
+    if (typeof msg.paused === "boolean") d1.replicationPaused = msg.paused;
+    return { commits: d1.commits, replica_at: d1.replicaAt, reads: d1.reads };
   }
   if (msg.op === "migrate") {
     const applied = await host.migrate(env, JSON.stringify(spec.migrations), spec.bindings.COLLECTIONS);
@@ -235,6 +246,12 @@ async function handle(msg) {
     return { wait_until_errors: await ctx.drain() };
   }
   if (msg.op === "stats") return { memory: memory(pyodide) };
+  if (msg.op === "verified_tokens") return { entries: host.verified_tokens() };
+  if (msg.op === "modules") {
+    const importable = {};
+    for (const name of msg.importable ?? []) importable[name] = host.importable(name);
+    return { loaded: host.loaded_modules(...(msg.prefixes ?? [])).toJs(), importable };
+  }
   throw new Error(`unknown op ${msg.op}`);
 }
 

@@ -105,6 +105,22 @@ async def scheduled(module_name: str, class_name: str, env: Any, ctx: Any) -> No
         await result
 
 
+def verified_tokens() -> int:
+    """How many tokens the isolate's verified-token cache holds (worker/auth.py's VerifiedTokens)."""
+    from worker import entry
+
+    gateway = entry._gateway
+    cache = gateway.authenticator.tokens if gateway is not None else None
+    return len(cache) if cache is not None else -1
+
+
+def importable(name: str) -> bool:
+    """Whether ``name`` could be imported in this runtime at all (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def loaded_modules(*prefixes: str) -> list[str]:
     """Modules of these packages now imported (eager imports cost cold start; runtimes must not load)."""
     import sys

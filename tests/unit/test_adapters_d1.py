@@ -10,7 +10,7 @@ import pytest
 from worker import jsoncodec
 from worker.adapters.d1 import D1Database
 from worker.adapters.d1_http import D1HttpDatabase
-from worker.database import DatabaseError, Statement
+from worker.database import DatabaseError, InvalidBookmark, Statement
 from worker.outbound import HttpResponse
 
 
@@ -198,3 +198,105 @@ async def test_d1_http_non_json_answer_is_a_database_error() -> None:
 
     with pytest.raises(DatabaseError, match="502"):
         await D1HttpDatabase(Broken(), account_id="a", database_id="d", api_token="t").execute("SELECT 1")
+
+
+class SessionD1(FakeD1):
+    """FakeD1 plus ``withSession``: the bookmark is the commit count (zero-padded), as D1 keeps it."""
+
+    def __init__(self) -> None:
+        super().__init__(proxied=False)
+        self.started: list[str] = []
+
+    def withSession(self, start: str) -> Any:
+        self.started.append(start)
+        d1 = self
+
+        class Session:
+            def __init__(self) -> None:
+                self.seen: str | None = None if start.startswith("first-") else start
+
+            def _advance(self) -> None:
+                now = f"{d1.conn.total_changes:08d}"
+                if self.seen is None or now > self.seen:
+                    self.seen = now
+
+            def prepare(self, sql: str) -> Any:
+                stmt = d1.prepare(sql)
+                session = self
+
+                class Tracked:
+                    def __init__(self, inner: Any) -> None:
+                        self.inner = inner
+
+                    def bind(self, *params: Any) -> Any:
+                        return Tracked(self.inner.bind(*params))
+
+                    def run_now(self) -> dict[str, Any]:
+                        return self.inner.run_now()
+
+                    async def all(self) -> Any:
+                        if "bogus" in (session.seen or ""):
+                            raise RuntimeError("D1_ERROR: D1_SESSION_ERROR: invalid bookmark")
+                        try:
+                            return await self.inner.all()
+                        finally:
+                            session._advance()
+
+                return Tracked(stmt)
+
+            async def batch(self, statements: list[Any]) -> Any:
+                try:
+                    return await d1.batch(statements)
+                finally:
+                    self._advance()
+
+            def getBookmark(self) -> str | None:
+                return self.seen
+
+        return Session()
+
+
+async def test_d1_sessions_start_from_the_bookmark_or_the_right_constraint() -> None:
+    fake = SessionD1()
+    db = D1Database(fake)
+    await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    reader = db.session(None)
+    assert reader.bookmark() is None
+    await reader.execute("SELECT count(*) AS n FROM t")
+    assert reader.bookmark() is not None
+    writer = db.session(None, writes=True)
+    await writer.batch([Statement("INSERT INTO t VALUES ('a')")])
+    given = writer.bookmark()
+    assert given is not None and given > reader.bookmark()  # type: ignore[operator]
+    follower = db.session(given)
+    assert follower.bookmark() == given
+    assert fake.started == ["first-unconstrained", "first-primary", given]
+
+
+async def test_a_lost_race_moves_the_session_to_the_primary_and_keeps_its_bookmark() -> None:
+    fake = SessionD1()
+    db = D1Database(fake)
+    await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    await db.execute("INSERT INTO t VALUES ('a')")
+    session = db.session("00009999")  # ahead of anything the fake will report
+    with pytest.raises(DatabaseError) as err:
+        await session.batch([Statement("INSERT INTO t VALUES ('a')")])
+    assert err.value.constraint
+    assert fake.started == ["00009999", "first-primary"]
+    assert session.bookmark() == "00009999"  # the new session's bookmark is not older: never go back
+    await session.execute("SELECT 1")
+    assert session.bookmark() == "00009999"
+
+
+@pytest.mark.parametrize("bad", ["has space", "a" * 257, "semi;colon", "newline\n"])
+def test_a_header_that_is_no_d1_bookmark_is_a_400_before_d1(bad: str) -> None:
+    fake = SessionD1()
+    with pytest.raises(InvalidBookmark) as err:
+        D1Database(fake).session(bad)
+    assert (err.value.status, err.value.code) == (400, "invalid_bookmark")
+    assert fake.started == []
+
+
+async def test_a_bookmark_d1_refuses_is_a_400() -> None:
+    with pytest.raises(InvalidBookmark):
+        await D1Database(SessionD1()).session("bogus-1").execute("SELECT 1")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from worker.adapters.sqlite import SqliteDatabase
-from worker.database import DatabaseError, Statement
+from worker.database import DatabaseError, InvalidBookmark, Statement
 
 
 @pytest.fixture
@@ -121,3 +122,54 @@ async def test_a_lone_batch_is_all_or_nothing_on_a_constraint(db: SqliteDatabase
     assert err.value.constraint
     assert not db._conn.in_transaction
     assert (await db.execute("SELECT count(*) AS n FROM t")).rows[0]["n"] == 0
+
+
+# ---------------------------------------------------------------- sessions and bookmarks
+
+
+async def test_the_bookmark_advances_with_each_committed_write_only(db: SqliteDatabase) -> None:
+    await db.execute("CREATE TABLE s (k TEXT PRIMARY KEY)")
+    start = db.position()
+    reader = db.session(None)
+    assert reader.bookmark() is None  # nothing seen yet
+    await reader.execute("SELECT count(*) FROM s")
+    assert reader.bookmark() == start  # a read sees the committed state, and does not advance it
+    writer = db.session(start, writes=True)
+    await writer.batch([Statement("INSERT INTO s VALUES ('a')")])
+    after_batch = writer.bookmark()
+    assert after_batch is not None and after_batch > start
+    with pytest.raises(DatabaseError):  # a failed batch commits nothing: the position stays
+        await writer.batch([Statement("INSERT INTO s VALUES ('b')"), Statement("INSERT INTO s VALUES ('a')")])
+    assert db.position() == after_batch
+    await writer.execute("INSERT INTO s VALUES ('c')")  # an auto-committed write counts too
+    assert writer.bookmark() is not None and writer.bookmark() > after_batch  # type: ignore[operator]
+    await writer.execute("UPDATE s SET k = k WHERE k = 'nope'")  # changes nothing
+    assert writer.bookmark() == db.position()
+
+
+async def test_a_session_never_reports_older_than_its_bookmark(db: SqliteDatabase) -> None:
+    later = f"{int('f' * 12, 16):012x}-{1:012x}"  # say, issued after a restart with a later clock
+    session = db.session(later)
+    await session.execute("SELECT 1")
+    assert session.bookmark() == later
+
+
+async def test_bookmarks_of_a_restarted_process_sort_after_the_old_ones(tmp_path: Path) -> None:
+    first = SqliteDatabase(tmp_path / "r.sqlite3")
+    first.execute_sync("CREATE TABLE s (k)")
+    old = first.position()
+    first.close()
+    await asyncio.sleep(0.002)  # the epoch is in milliseconds
+    second = SqliteDatabase(tmp_path / "r.sqlite3")
+    try:
+        assert second.position() > old
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "first-primary", "0" * 12 + "-" + "0" * 11,
+                                 "X" * 12 + "-" + "0" * 12, "000000000000-000000000001\n"])
+def test_a_bookmark_this_database_never_issued_is_a_400(db: SqliteDatabase, bad: str) -> None:
+    with pytest.raises(InvalidBookmark) as err:
+        db.session(bad)
+    assert (err.value.status, err.value.code) == (400, "invalid_bookmark")

@@ -59,6 +59,33 @@ async def test_asgi_app_migrates_and_serves(tmp_path: Path) -> None:
         assert status == 401 and jsoncodec.loads(body)["error"]["code"] == "unauthenticated"
 
 
+async def test_the_bookmark_header_round_trips_and_advances_with_writes(tmp_path: Path) -> None:
+    """The local gateway issues and accepts ``x-telestack-bookmark`` as the Workers one does with D1."""
+    env = {"TELESTACK_DB_PATH": str(tmp_path / "g.sqlite3"), "TELESTACK_ADMIN_KEY": "k" * 32,
+           "TELESTACK_CONFIG_DIR": str(CONFIG)}
+    app = create_app(env)
+    app.gateway.authenticator = StubAuthenticator()
+    auth = {"authorization": "Bearer token-alice", "content-type": "application/json"}
+    async with lifespan(app):
+        path = "/v1/collections/notes/documents"
+        status, headers, _ = await asgi_call(app, "GET", f"{path}/b1", headers=auth)
+        assert status == 404  # an error response still carries the state it read
+        first = headers["x-telestack-bookmark"]
+        status, headers, _ = await asgi_call(app, "POST", path, jsoncodec.dumps_bytes(
+            {"id": "b1", "data": {"title": "x"}}), {**auth, "x-telestack-bookmark": first})
+        assert status == 201
+        written = headers["x-telestack-bookmark"]
+        assert written > first  # the write advanced it
+        status, headers, _ = await asgi_call(app, "GET", f"{path}/b1",
+                                             headers={**auth, "x-telestack-bookmark": written})
+        assert status == 200 and headers["x-telestack-bookmark"] == written  # a read does not advance it
+        status, _, body = await asgi_call(app, "GET", f"{path}/b1",
+                                          headers={**auth, "x-telestack-bookmark": "not-a-bookmark"})
+        assert status == 400 and jsoncodec.loads(body)["error"]["code"] == "invalid_bookmark"
+        status, headers, _ = await asgi_call(app, "GET", "/v1/health")
+        assert "x-telestack-bookmark" not in headers  # no session opened, nothing to report
+
+
 async def test_failed_migration_fails_startup(tmp_path: Path) -> None:
     config = tmp_path / "config"
     (config / "migrations").mkdir(parents=True)

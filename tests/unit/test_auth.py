@@ -11,6 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.auth import LEEWAY_S, TOKEN_CACHE_SIZE, SessionAuthenticator, VerifiedTokens
 from worker.http import ApiError, Request
 from worker.jwks import JwksCache
@@ -53,7 +54,7 @@ class Clock:
 def _auth(core: Core | None = None, clock: Clock | None = None, *, token_cache_size: int = TOKEN_CACHE_SIZE,
           **settings: Any) -> SessionAuthenticator:
     s = Settings(admin_key=ADMIN, collections_json="{}", **settings)
-    jwks = JwksCache((core or Core()).fetch, min_interval=0.0)
+    jwks = JwksCache((core or Core()).fetch, PyJwtSignatures(), min_interval=0.0)
     return SessionAuthenticator(s, jwks, clock=clock or time.time, token_cache_size=token_cache_size)
 
 
@@ -129,12 +130,26 @@ async def test_clock_skew_is_tolerated_only_up_to_the_leeway() -> None:
         {"refreshTokenHash1": ...},
         {"sub": ""},
         {"exp": ...},
+        {"iat": ...},
+        {"exp": "9999999999"},  # a NumericDate is a JSON number
+        {"iat": int(time.time()) + LEEWAY_S + 60},  # issued in the future
+        {"nbf": int(time.time()) + LEEWAY_S + 60},  # not valid yet
     ],
 )
 async def test_tokens_that_are_not_our_session_tokens_are_401(over: dict[str, Any]) -> None:
     with pytest.raises(ApiError) as err:
         await _auth().authenticate(_req(_token(_claims(**over))))
     assert err.value.status == 401
+
+
+async def test_a_tampered_payload_or_another_keys_signature_is_401() -> None:
+    token = _token(_claims())
+    header, _, signature = token.split(".")
+    other_claims = _token(_claims(sub="admin", rsub="admin")).split(".")[1]
+    for bad in (f"{header}.{other_claims}.{signature}", _token(_claims(), key=OTHER_KEY)):
+        with pytest.raises(ApiError) as err:
+            await _auth().authenticate(_req(bad))
+        assert (err.value.status, err.value.code) == (401, "invalid_token")
 
 
 async def test_a_configured_issuer_is_required_exactly() -> None:
@@ -155,7 +170,8 @@ async def test_algorithm_is_pinned_before_any_key_lookup() -> None:
         fetches += 1
         return [JWK], 60
 
-    auth = SessionAuthenticator(Settings(admin_key=ADMIN, collections_json="{}"), JwksCache(counting))
+    auth = SessionAuthenticator(Settings(admin_key=ADMIN, collections_json="{}"),
+                                JwksCache(counting, PyJwtSignatures()))
     hs = jwt.encode(_claims(), "secret", algorithm="HS256", headers={"kid": "d-1"})
     unsigned = jwt.encode(_claims(), None, algorithm="none", headers={"kid": "d-1"})
     for token in (hs, unsigned, "a.b.c", "", "x" * 50):
@@ -221,7 +237,9 @@ async def test_an_expired_token_is_never_served_from_the_cache() -> None:
     assert (await auth.authenticate(_req(token))).user_id == "user-1"
     assert full == []
     clock.now = exp + LEEWAY_S  # past it: the cache must not answer; the full check decides
-    await auth.authenticate(_req(token))  # (PyJWT's real clock still accepts it: it was re-verified)
+    with pytest.raises(ApiError) as err:  # on the same clock as the cache: expired
+        await auth.authenticate(_req(token))
+    assert err.value.code == "token_expired"
     assert full == [token]
     assert auth.tokens is not None and auth.tokens.get(token, exp + LEEWAY_S + 1) is None
 

@@ -52,3 +52,35 @@ async def test_context_asks_the_authenticator_once_per_request() -> None:
     ctx = Context(gw, Request("GET", "/"), {})
     assert await ctx.principal() == await ctx.principal() == Principal("alice")
     assert len(calls) == 1 and ctx.settings is gw.settings and not ctx.publish_after_response
+
+
+class RecordingSessions:
+    """A SessionDatabase that records how each session was opened."""
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str | None, bool]] = []
+
+    def session(self, bookmark: str | None, *, writes: bool = False) -> object:
+        self.opened.append((bookmark, writes))
+        return object()
+
+
+@pytest.mark.parametrize(
+    ("method", "header", "opened"),
+    [
+        ("GET", None, (None, False)),
+        ("HEAD", "  ", (None, False)),  # blank is no bookmark, as D1's withSession trims
+        ("POST", None, (None, True)),  # a request that may write starts at the primary
+        ("PATCH", " b-1 ", ("b-1", True)),
+    ],
+)
+def test_the_request_session_is_opened_once_from_the_bookmark_header(
+    method: str, header: str | None, opened: tuple[str | None, bool]
+) -> None:
+    sessions = RecordingSessions()
+    gw = Gateway(settings=from_mapping(base_settings()), db=sessions, http=ScriptedHttp({}))  # type: ignore[arg-type]
+    headers = {"x-telestack-bookmark": header} if header is not None else {}
+    ctx = Context(gw, Request(method, "/", headers=headers), {})
+    assert ctx.bookmark() is None  # no session yet: nothing to return
+    assert ctx.db is ctx.db
+    assert sessions.opened == [opened]

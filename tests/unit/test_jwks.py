@@ -9,8 +9,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.http import ApiError
 from worker.jwks import JwksCache, rsa_keys
+
+SIGNATURES = PyJwtSignatures()
 
 
 def _jwk(kid: str) -> dict[str, Any]:
@@ -47,7 +50,7 @@ KEY_A, KEY_B = _jwk("d-1"), _jwk("d-2")
 
 async def test_unknown_kid_triggers_one_refresh_then_is_served_from_cache() -> None:
     core, clock = FakeCore([KEY_A]), Clock()
-    cache = JwksCache(core.fetch, min_interval=10, clock=clock)
+    cache = JwksCache(core.fetch, SIGNATURES, min_interval=10, clock=clock)
     assert await cache.key("d-1") is not None and core.calls == 1
     assert await cache.key("d-1") is not None and core.calls == 1
     core.keys = [KEY_A, KEY_B]  # the core rotated
@@ -57,7 +60,7 @@ async def test_unknown_kid_triggers_one_refresh_then_is_served_from_cache() -> N
 
 async def test_unknown_kids_cannot_force_more_than_one_fetch_per_interval() -> None:
     core, clock = FakeCore([KEY_A]), Clock()
-    cache = JwksCache(core.fetch, min_interval=10, clock=clock)
+    cache = JwksCache(core.fetch, SIGNATURES, min_interval=10, clock=clock)
     await cache.key("d-1")
     clock.now += 10
     results = await asyncio.gather(*(cache.key(f"bogus-{i}") for i in range(50)))
@@ -70,7 +73,7 @@ async def test_unknown_kids_cannot_force_more_than_one_fetch_per_interval() -> N
 
 async def test_ttl_follows_max_age_clamped() -> None:
     core, clock = FakeCore([KEY_A], max_age=5), Clock()  # 5 s is clamped up to 30 s
-    cache = JwksCache(core.fetch, min_interval=1, clock=clock)
+    cache = JwksCache(core.fetch, SIGNATURES, min_interval=1, clock=clock)
     await cache.key("d-1")
     clock.now += 29
     await cache.key("d-1")
@@ -82,19 +85,19 @@ async def test_ttl_follows_max_age_clamped() -> None:
 
 async def test_stale_keys_survive_an_unreachable_core_but_no_keys_is_503() -> None:
     core, clock = FakeCore([KEY_A], max_age=30), Clock()
-    cache = JwksCache(core.fetch, min_interval=1, clock=clock)
+    cache = JwksCache(core.fetch, SIGNATURES, min_interval=1, clock=clock)
     await cache.key("d-1")
     core.fail = True
     clock.now += 100
     assert await cache.key("d-1") is not None  # stale-if-error
-    empty = JwksCache(core.fetch, min_interval=1, clock=clock)
+    empty = JwksCache(core.fetch, SIGNATURES, min_interval=1, clock=clock)
     with pytest.raises(ApiError) as err:
         await empty.key("d-1")
     assert err.value.status == 503
 
 
-def test_only_rs256_rsa_signing_keys_are_kept() -> None:
-    keys = rsa_keys(
+async def test_only_rs256_rsa_signing_keys_are_kept() -> None:
+    keys = await rsa_keys(
         [
             KEY_A,
             {**KEY_B, "alg": "HS256"},
@@ -102,6 +105,7 @@ def test_only_rs256_rsa_signing_keys_are_kept() -> None:
             {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
             {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
             {**KEY_B, "kid": ""},
-        ]
+        ],
+        SIGNATURES,
     )
     assert list(keys) == ["d-1"]

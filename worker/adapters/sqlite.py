@@ -15,17 +15,30 @@ acknowledged write is committed. Under concurrency this amortises the commit
 (the dominant cost of a small write) over many requests; alone, a batch still
 commits within the same loop turn. (A background checkpointer thread was
 measured and rejected: it raised the median COMMIT and gave 150-200 ms stalls.)
+
+Sessions and bookmarks. The file is the only copy, so every read already sees
+every committed write; sessions exist so clients behave as they do against D1.
+A bookmark is ``<epoch>-<commits>`` (12 hex digits each): the epoch is when this
+process opened the file (ms), the counter advances with every committed write
+through this adapter, so bookmarks sort by age, as D1's do, across restarts too.
+A session's bookmark is the newest of the one it started from and the position
+after its last query. A header that is not of that form is refused
+(:class:`~worker.database.InvalidBookmark`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from worker.database import DatabaseError, Params, Result, Statement
+from worker.database import DatabaseError, InvalidBookmark, Params, Result, Statement
+
+_BOOKMARK = re.compile(r"[0-9a-f]{12}-[0-9a-f]{12}")
 
 
 class SqliteDatabase:
@@ -42,6 +55,18 @@ class SqliteDatabase:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA temp_store = MEMORY")  # savepoint journals in RAM, not temp files
         self._queue: list[tuple[list[Statement], asyncio.Future[list[Result]]]] = []
+        self._epoch = time.time_ns() // 1_000_000
+        self._commits = 0
+
+    def position(self) -> str:
+        """The bookmark of the state now committed (see the module docstring)."""
+        return f"{self._epoch:012x}-{self._commits:012x}"
+
+    def session(self, bookmark: str | None, *, writes: bool = False) -> SqliteSession:
+        """A session from ``bookmark``; one file has no replicas, so ``writes`` changes nothing here."""
+        if bookmark is not None and not _BOOKMARK.fullmatch(bookmark):
+            raise InvalidBookmark("not a bookmark this gateway issued")
+        return SqliteSession(self, bookmark)
 
     # -- the Database protocol ------------------------------------------------
     async def execute(self, sql: str, params: Params = ()) -> Result:
@@ -77,6 +102,8 @@ class SqliteDatabase:
                 conn.execute("RELEASE batch")
                 done.append((future, results))
             conn.execute("COMMIT")
+            if done:
+                self._commits += 1
         except sqlite3.Error as exc:  # BEGIN (busy) or COMMIT failed: nothing in this group committed
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -94,6 +121,7 @@ class SqliteDatabase:
             conn.execute("BEGIN IMMEDIATE")
             results = [_run(conn, st.sql, st.params) for st in statements]
             conn.execute("COMMIT")
+            self._commits += 1
         except Exception as exc:  # as in _flush: nothing of this batch is committed
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -107,14 +135,46 @@ class SqliteDatabase:
     # -- synchronous form (ops scripts, tests' fixtures) -----------------------
     def execute_sync(self, sql: str, params: Params = ()) -> Result:
         try:
-            return _run(self._conn, sql, params)
-        except sqlite3.Error as exc:
+            before = self._conn.total_changes
+            result = _run(self._conn, sql, params)
+        except sqlite3.Error as exc:  # a failed statement is rolled back: nothing committed
             raise _error(exc) from None
+        if self._conn.total_changes != before:  # an auto-committed write
+            self._commits += 1
+        return result
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # best effort: refresh planner statistics on the way out
             self._conn.execute("PRAGMA optimize")
         self._conn.close()
+
+
+class SqliteSession:
+    """One request's queries on :class:`SqliteDatabase`, with the bookmark they advance."""
+
+    def __init__(self, db: SqliteDatabase, bookmark: str | None) -> None:
+        self._db = db
+        self._bookmark = bookmark
+
+    async def execute(self, sql: str, params: Params = ()) -> Result:
+        try:
+            return await self._db.execute(sql, params)
+        finally:
+            self._seen()
+
+    async def batch(self, statements: list[Statement]) -> list[Result]:
+        try:
+            return await self._db.batch(statements)
+        finally:
+            self._seen()
+
+    def bookmark(self) -> str | None:
+        return self._bookmark
+
+    def _seen(self) -> None:
+        position = self._db.position()
+        if self._bookmark is None or position > self._bookmark:
+            self._bookmark = position
 
 
 def _run(conn: sqlite3.Connection, sql: str, params: Params) -> Result:
