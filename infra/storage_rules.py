@@ -1,6 +1,10 @@
 """Bucket CORS and lifecycle rules from ``config/storage.yaml``, put on a bucket with boto3.
 
-The local stack puts them at ``pulumi up`` (:mod:`infra.bucket_rules`); cloud stacks do not yet.
+The CORS rule's origins are the environment's ``allowed_origins`` (the list the
+gateway's CORS and Centrifugo get too), never a list of the file's own.
+``pulumi up`` puts the rules on every target: :mod:`infra.bucket_rules` with these
+S3 calls for SeaweedFS and an external S3, MinIO's server setting and R2's own
+resources otherwise (:mod:`infra.cloud_bucket_rules`).
 
 :func:`bucket_rules` turns the YAML document into the two S3 API payloads (pure);
 :func:`apply_bucket_rules` puts them on the bucket and reports what the server
@@ -10,7 +14,7 @@ NotImplemented) is reported, not fatal: CORS is what browsers need to upload.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +34,16 @@ def load_rules(config_dir: Path) -> dict[str, Any]:
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 
-def bucket_rules(doc: Mapping[str, Any],
-                 extra_origins: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(CORSConfiguration, LifecycleConfiguration) payloads for boto3."""
+def bucket_rules(doc: Mapping[str, Any], origins: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(CORSConfiguration, LifecycleConfiguration) payloads for boto3; ``origins``: ``allowed_origins``."""
     cors = doc.get("cors") or {}
-    origins = list(dict.fromkeys([*cors.get("allowed_origins", []), *extra_origins]))
+    if not isinstance(cors, Mapping):
+        raise ValueError("storage.yaml: cors: must be a mapping")
+    if "allowed_origins" in cors:
+        raise ValueError("storage.yaml: cors.allowed_origins: no longer a setting: the origins are the "
+                         "environment's allowed_origins (config/environments/<env>.yaml)")
     cors_cfg = {"CORSRules": [{
-        "AllowedOrigins": origins,
+        "AllowedOrigins": list(origins),
         "AllowedMethods": [m.upper() for m in cors.get("allowed_methods", ["GET", "HEAD", "PUT", "POST"])],
         "AllowedHeaders": list(cors.get("allowed_headers", ["*"])),
         "ExposeHeaders": list(cors.get("expose_headers", ["ETag"])),
@@ -61,8 +68,11 @@ def bucket_rules(doc: Mapping[str, Any],
 
 
 def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: str, doc: Mapping[str, Any],
-                       *, region: str = "us-east-1", extra_origins: tuple[str, ...] = ()) -> Applied:
-    """Put CORS (required) and lifecycle (best effort) on ``bucket``; raises if CORS is refused."""
+                       origins: Sequence[str], *, region: str = "us-east-1") -> Applied:
+    """Put CORS (required) and lifecycle (best effort) on ``bucket``; raises if CORS is refused.
+
+    No origin at all removes the bucket's CORS configuration, so no rule outlives its origins.
+    """
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
@@ -71,11 +81,13 @@ def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: 
                       aws_secret_access_key=secret_key,
                       config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                                     retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10))
-    cors_cfg, lifecycle_cfg = bucket_rules(doc, extra_origins)
+    cors_cfg, lifecycle_cfg = bucket_rules(doc, origins)
     applied = Applied()
     if cors_cfg["CORSRules"]:
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=cors_cfg)
         applied.cors = True
+    else:
+        s3.delete_bucket_cors(Bucket=bucket)
     if lifecycle_cfg["Rules"]:
         try:
             s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle_cfg)
