@@ -19,7 +19,8 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 from pulumi.dynamic import Resource as DynamicResource
 
 #: inputs whose change puts the rules again
-RULE_KEYS = ("endpoint", "bucket", "region", "access_key", "secret_key", "rules", "origins", "server_pid")
+RULE_KEYS = ("endpoint", "bucket", "region", "access_key", "secret_key", "rules", "origins", "put_cors",
+             "server_pid")
 #: how long the S3 API may take, after its health check passed, to accept the rules (the bucket the
 #: server creates at start may not exist yet)
 READY_TIMEOUT_S = 30.0
@@ -36,7 +37,7 @@ def apply(props: Mapping[str, Any]) -> dict[str, Any]:
         try:
             applied = apply_bucket_rules(props["endpoint"], props["bucket"], props["access_key"],
                                          props["secret_key"], props["rules"], props["origins"],
-                                         region=props["region"])
+                                         region=props["region"], put_cors=props.get("put_cors", True))
             return {"cors": applied.cors, "lifecycle": applied.lifecycle, "notes": applied.notes}
         except (BotoCoreError, ClientError):
             if time.monotonic() > deadline:
@@ -70,11 +71,13 @@ class BucketRules(DynamicResource, module="telestack", name="BucketRules"):
 
     def __init__(self, name: str, *, endpoint: str, bucket: str, region: str, access_key: pulumi.Input[str],
                  secret_key: pulumi.Input[str], rules: Mapping[str, Any], origins: Sequence[str],
-                 server_pid: pulumi.Input[int | str], opts: pulumi.ResourceOptions | None = None) -> None:
+                 server_pid: pulumi.Input[int | str], put_cors: bool = True,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "endpoint": endpoint, "bucket": bucket, "region": region,
             "access_key": pulumi.Output.secret(access_key), "secret_key": pulumi.Output.secret(secret_key),
-            "rules": dict(rules), "origins": list(origins), "server_pid": server_pid,
+            "rules": dict(rules), "origins": list(origins), "put_cors": put_cors,
+            "server_pid": server_pid,
             "cors": None, "lifecycle": None, "notes": None,
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=["access_key", "secret_key"])

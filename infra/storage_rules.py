@@ -68,10 +68,12 @@ def bucket_rules(doc: Mapping[str, Any], origins: Sequence[str]) -> tuple[dict[s
 
 
 def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: str, doc: Mapping[str, Any],
-                       origins: Sequence[str], *, region: str = "us-east-1") -> Applied:
+                       origins: Sequence[str], *, region: str = "us-east-1",
+                       put_cors: bool = True) -> Applied:
     """Put CORS (required) and lifecycle (best effort) on ``bucket``; raises if CORS is refused.
 
     No origin at all removes the bucket's CORS configuration, so no rule outlives its origins.
+    ``put_cors=False``: lifecycle only, for a server whose CORS is not a bucket setting (MinIO).
     """
     import boto3
     from botocore.config import Config
@@ -83,7 +85,9 @@ def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: 
                                     retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10))
     cors_cfg, lifecycle_cfg = bucket_rules(doc, origins)
     applied = Applied()
-    if cors_cfg["CORSRules"]:
+    if not put_cors:
+        pass
+    elif cors_cfg["CORSRules"]:
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=cors_cfg)
         applied.cors = True
     else:
