@@ -1,4 +1,4 @@
-"""worker/cors.py through app.handle: preflights from the route table, allowed origins marked, others untouched."""
+"""worker/cors.py through app.handle: preflights from the route table; allowed origins marked, others not."""
 
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ async def test_a_refused_origin_gets_no_cors_header_and_the_same_answer(cors_cli
     for near in ("https://localhost:3000", "http://localhost:3001", f"{APP}/", "null"):
         r = await cors_client.request("OPTIONS", QUERY, user=None, headers=_preflight(near))
         assert r.status == 405 and not _cors_headers(r.headers), near
-    write = await cors_client.request("POST", "/v1/collections/notes/documents", json={"data": {"title": "x"}},
-                                      headers={"origin": EVIL})
+    write = await cors_client.request("POST", "/v1/collections/notes/documents",
+                                      json={"data": {"title": "x"}}, headers={"origin": EVIL})
     assert write.status == 201 and not _cors_headers(write.headers)
 
 
@@ -103,8 +103,9 @@ async def test_actual_responses_and_errors_carry_the_allowed_origin(cors_client:
     exposed = {h.strip() for h in created.headers["access-control-expose-headers"].split(",")}
     assert {"etag", "location", "x-telestack-bookmark"} <= exposed
     assert "origin" in created.headers["vary"].lower()
-    for method, path, user, status in (("GET", DOC, None, 401), ("GET", "/v1/collections/notes/documents/zz",
-                                                                  "alice", 404), ("DELETE", QUERY, "alice", 405)):
+    errors = [("GET", DOC, None, 401), ("GET", "/v1/collections/notes/documents/zz", "alice", 404),
+              ("DELETE", QUERY, "alice", 405)]
+    for method, path, user, status in errors:
         r = await cors_client.request(method, path, user=user, headers={"origin": OTHER_APP})
         assert r.status == status and r.headers["access-control-allow-origin"] == OTHER_APP, (method, path)
         assert "access-control-allow-credentials" not in r.headers
