@@ -43,8 +43,8 @@ def minio_cors_env(origins: Sequence[str]) -> dict[str, str]:
     """MinIO's server-wide CORS origins (comma-separated; its default, ``*``, would allow every site)."""
     from worker.settings import join_list
 
-    # no origin at all: a value no browser sends as Origin, so MinIO allows none instead of every site
-    return {"MINIO_API_CORS_ALLOW_ORIGIN": join_list(list(origins)) or "null"}
+    # no origin at all: one no page has, so MinIO allows none instead of every site
+    return {"MINIO_API_CORS_ALLOW_ORIGIN": join_list(list(origins)) or storage_rules.NO_ORIGIN}
 
 
 def r2_bucket(endpoint: str) -> tuple[str, str | None] | None:

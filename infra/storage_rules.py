@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: the origin a rule allows when ``allowed_origins`` is empty: ``.invalid`` is reserved (RFC 2606), so no
+#: page ever has it, and unlike ``null`` (sandboxed frames, ``file:``) no browser sends it
+NO_ORIGIN = "https://no-origin.invalid"
+
 
 @dataclass
 class Applied:
@@ -43,12 +47,12 @@ def bucket_rules(doc: Mapping[str, Any], origins: Sequence[str]) -> tuple[dict[s
         raise ValueError("storage.yaml: cors.allowed_origins: no longer a setting: the origins are the "
                          "environment's allowed_origins (config/environments/<env>.yaml)")
     cors_cfg = {"CORSRules": [{
-        "AllowedOrigins": list(origins),
+        "AllowedOrigins": list(origins) or [NO_ORIGIN],
         "AllowedMethods": [m.upper() for m in cors.get("allowed_methods", ["GET", "HEAD", "PUT", "POST"])],
         "AllowedHeaders": list(cors.get("allowed_headers", ["*"])),
         "ExposeHeaders": list(cors.get("expose_headers", ["ETag"])),
         "MaxAgeSeconds": int(cors.get("max_age_seconds", 3000)),
-    }]} if origins else {"CORSRules": []}
+    }]}
     rules = []
     for i, rule in enumerate(doc.get("lifecycle") or []):
         if not isinstance(rule, Mapping) or not rule.get("id"):
@@ -72,7 +76,8 @@ def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: 
                        put_cors: bool = True) -> Applied:
     """Put CORS (required) and lifecycle (best effort) on ``bucket``; raises if CORS is refused.
 
-    No origin at all removes the bucket's CORS configuration, so no rule outlives its origins.
+    No origin at all puts a rule for :data:`NO_ORIGIN`: a bucket without CORS rules would answer every
+    origin on SeaweedFS.
     ``put_cors=False``: lifecycle only, for a server whose CORS is not a bucket setting (MinIO).
     """
     import boto3
@@ -85,13 +90,9 @@ def apply_bucket_rules(endpoint: str, bucket: str, access_key: str, secret_key: 
                                     retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10))
     cors_cfg, lifecycle_cfg = bucket_rules(doc, origins)
     applied = Applied()
-    if not put_cors:
-        pass
-    elif cors_cfg["CORSRules"]:
+    if put_cors:
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=cors_cfg)
         applied.cors = True
-    else:
-        s3.delete_bucket_cors(Bucket=bucket)
     if lifecycle_cfg["Rules"]:
         try:
             s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle_cfg)

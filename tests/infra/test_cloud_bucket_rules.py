@@ -65,8 +65,10 @@ def test_minio_gets_its_server_wide_cors_and_the_lifecycle_call_with_its_root_pa
     assert rules["server_pid"] == f"{job.name}-id", "the bucket exists once the job has run"
 
 
-def test_minio_without_origins_allows_none_rather_than_its_default_every_site() -> None:
-    assert cloud_bucket_rules.minio_cors_env(()) == {"MINIO_API_CORS_ALLOW_ORIGIN": "null"}
+def test_no_origin_allows_none_rather_than_the_servers_default_every_site() -> None:
+    assert cloud_bucket_rules.minio_cors_env(()) == {"MINIO_API_CORS_ALLOW_ORIGIN": storage_rules.NO_ORIGIN}
+    cors_cfg, _ = storage_rules.bucket_rules(RULES, ())
+    assert cors_cfg["CORSRules"][0]["AllowedOrigins"] == [storage_rules.NO_ORIGIN]
 
 
 def test_r2_gets_cloudflares_bucket_cors_and_lifecycle_resources() -> None:

@@ -70,3 +70,14 @@ def test_a_restarted_server_or_changed_rules_put_them_again(s3: SeaweedFS) -> No
     assert _preflight(s3, ORIGINS[0]).status_code == 403
     provider.update("bucket-rules", new, old)  # the shipped rules again, for whoever runs next
     assert _preflight(s3, ORIGINS[0]).status_code == 200
+
+
+def test_no_origin_at_all_refuses_every_origin(s3: SeaweedFS) -> None:
+    """An empty ``allowed_origins`` must not leave the bucket without rules: SeaweedFS then answers all."""
+    provider = BucketRulesProvider()
+    none = _props(s3, origins=())
+    provider.update("bucket-rules", _props(s3), none)
+    for origin in (*ORIGINS, "http://evil.test"):
+        assert _preflight(s3, origin).status_code == 403, origin
+    provider.update("bucket-rules", none, _props(s3))  # the shipped rules again, for whoever runs next
+    assert _preflight(s3, ORIGINS[0]).status_code == 200
