@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.config_error import StackConfigError
+
 #: the origin a rule allows when ``allowed_origins`` is empty: ``.invalid`` is reserved (RFC 2606), so no
 #: page ever has it, and unlike ``null`` (sandboxed frames, ``file:``) no browser sends it
 NO_ORIGIN = "https://no-origin.invalid"
@@ -32,10 +34,17 @@ class Applied:
 
 
 def load_rules(config_dir: Path) -> dict[str, Any]:
+    """``config/storage.yaml``, checked at program time (so ``pulumi preview`` names a bad key, not the
+    provider halfway through ``up``)."""
     import yaml
 
     path = config_dir / "storage.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    doc = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    try:
+        bucket_rules(doc, ())
+    except ValueError as exc:
+        raise StackConfigError(f"config/{exc}") from None
+    return doc
 
 
 def bucket_rules(doc: Mapping[str, Any], origins: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:

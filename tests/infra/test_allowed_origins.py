@@ -11,10 +11,12 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from infra import cloud_bucket_rules, local_stack, render_local, services, storage_rules
+from infra.config_error import StackConfigError
 from infra.endpoints import local_endpoints
-from infra.settings import ROOT, load_environment
+from infra.settings import ROOT, load_environment, parse_environment
 from tests.support.cloud_stack import (
     ENVIRONMENTS,
     container_env,
@@ -53,9 +55,6 @@ def test_a_value_that_is_no_origin_is_refused_by_key(origin: str) -> None:
 @pytest.mark.parametrize("origin", ["http://localhost:3000", "https://app.example.com", "http://127.0.0.1:5173",
                                     "http://[::1]:3000", "https://a-b.c.example.co.uk"])
 def test_origins_are_accepted(origin: str) -> None:
-    import yaml
-
-    from infra.settings import parse_environment
 
     doc = environment_doc("staging")
     doc["allowed_origins"] = [origin]
@@ -70,9 +69,6 @@ def test_the_wildcard_is_refused_on_every_cloud_target(name: str) -> None:
 
 
 def test_the_wildcard_is_accepted_alone_on_the_local_target() -> None:
-    import yaml
-
-    from infra.settings import parse_environment
 
     doc = environment_doc("local")
     doc["allowed_origins"] = ["*"]
@@ -91,10 +87,15 @@ def test_the_old_per_service_lists_are_refused_with_a_pointer() -> None:
     doc = environment_doc("dev")
     doc["realtime"]["allowed_origins"] = ["https://app.dev.telestack.example.com"]
     refused(doc, r"realtime\.allowed_origins: no longer a setting: set allowed_origins \(top level\)")
-    storage_doc = {**storage_rules.load_rules(ROOT / "config")}
+
+
+def test_a_storage_yaml_with_its_own_origins_is_refused(tmp_path: Path) -> None:
+    storage_doc = storage_rules.load_rules(ROOT / "config")
     storage_doc["cors"] = {**storage_doc["cors"], "allowed_origins": ["https://x.example.com"]}
-    with pytest.raises(ValueError, match=r"cors\.allowed_origins: no longer a setting.*allowed_origins"):
-        storage_rules.bucket_rules(storage_doc, ("https://x.example.com",))
+    (tmp_path / "storage.yaml").write_text(yaml.safe_dump(storage_doc))
+    with pytest.raises(StackConfigError, match=r"^config/storage\.yaml: cors\.allowed_origins: no longer a "
+                                              r"setting.*allowed_origins"):
+        storage_rules.load_rules(tmp_path)
 
 
 # --- the three agree -----------------------------------------------------------------------------

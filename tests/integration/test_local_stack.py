@@ -176,12 +176,17 @@ def test_a_killed_service_is_restored_by_up_and_only_it_restarts(stack: Stack) -
 def test_a_changed_spec_restarts_only_that_service(stack: Stack) -> None:
     before = stack.pids()
     data = yaml.safe_load(stack.env_file.read_text())
+    # the origins are in two specs (Centrifugo's config, the gateway's env) and in the bucket rules
     data["allowed_origins"] = ["http://127.0.0.1", "http://localhost"]
     stack.env_file.write_text(yaml.safe_dump(data))
     stack.up()
     after = stack.pids()
-    assert after["centrifugo"] != before["centrifugo"]
-    assert after["seaweedfs"] == before["seaweedfs"]
+    assert after["centrifugo"] != before["centrifugo"] and after["gateway"] != before["gateway"]
+    assert after["seaweedfs"] == before["seaweedfs"] and after["auth"] == before["auth"]
+    url = f"{stack.outputs['s3_endpoint']}/{stack.outputs['s3_bucket']}/users/u1/photo.png"
+    preflight = {"Origin": "http://localhost", "Access-Control-Request-Method": "PUT"}
+    assert httpx.options(url, headers=preflight, trust_env=False, timeout=10).status_code == 200, \
+        "the bucket rules are put again with the new origins, the server left running"
 
 
 def test_a_port_in_use_is_reported_by_number_and_setting(stack: Stack) -> None:
