@@ -31,7 +31,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-from infra.worker_bundle import Bundle, binding
+from infra.worker_bundle import VERSION_TAG_LIMIT, Bundle, binding
 
 with warnings.catch_warnings():
     # the SDK announces its own deprecated resources (Access*, ...) at import; none is used here
@@ -173,6 +173,11 @@ def worker_bindings(database_id: pulumi.Input[str], args: EdgeArgs) -> list[dict
     return sorted(out, key=lambda b: b["name"])
 
 
+def version_tag(bundle: Bundle) -> str:
+    """The version's tag: the bundle's content hash, cut to Cloudflare's limit for ``workers/tag``."""
+    return bundle.content_hash[:VERSION_TAG_LIMIT]
+
+
 class Edge(pulumi.ComponentResource):
     """D1 + migrations + the gateway Worker, its deployment, domain/route and cron trigger."""
 
@@ -212,7 +217,7 @@ class Edge(pulumi.ComponentResource):
             compatibility_flags=list(bundle.compatibility_flags),
             modules=[cloudflare.WorkerVersionModuleArgs(**m.as_args()) for m in bundle.modules],
             bindings=[cloudflare.WorkerVersionBindingArgs(**b) for b in bindings],
-            annotations=cloudflare.WorkerVersionAnnotationsArgs(workers_tag=bundle.content_hash[:64],
+            annotations=cloudflare.WorkerVersionAnnotationsArgs(workers_tag=version_tag(bundle),
                                                                 workers_message="telestack deploy"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migrations]))
 
