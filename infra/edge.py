@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 
+from infra.config_error import StackConfigError
 from infra.d1_migrations import D1Migrations
 from infra.worker_bundle import VERSION_TAG_LIMIT, Bundle, binding
 
@@ -36,12 +37,27 @@ with warnings.catch_warnings():
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Cloudflare's documented size limit of one Worker environment variable ("Environment variable size:
+#: 5 KB", developers.cloudflare.com/workers/platform/limits), counted in bytes, rounded down
+PLAIN_TEXT_LIMIT_BYTES = 5000
+
+
 def read_collections(config_dir: Path = ROOT / "config") -> str:
-    """COLLECTIONS as the Worker's ``plain_text`` binding: the same JSON text the ASGI entry builds."""
+    """COLLECTIONS as the Worker's ``plain_text`` binding: the same JSON text the ASGI entry builds.
+
+    Refused over :data:`PLAIN_TEXT_LIMIT_BYTES`, naming the directory, so a growing set of collections
+    stops `pulumi preview` with one line instead of the version upload failing at Cloudflare.
+    """
     from worker import jsoncodec
     from worker.adapters.config_files import load_collections
 
-    return jsoncodec.dumps(load_collections(config_dir))
+    text = jsoncodec.dumps(load_collections(config_dir))
+    size = len(text.encode())
+    if size > PLAIN_TEXT_LIMIT_BYTES:
+        raise StackConfigError(
+            f"{config_dir / 'collections'}: the collections are {size} bytes as the Worker's COLLECTIONS "
+            f"binding, over Cloudflare's {PLAIN_TEXT_LIMIT_BYTES}-byte limit for one variable")
+    return text
 
 
 def read_migrations(config_dir: Path = ROOT / "config") -> list[tuple[str, str]]:
