@@ -77,15 +77,17 @@ def seaweedfs(s: StackSettings) -> ServiceSpec:
     """The local stack's SeaweedFS spec in the pinned image, as the image's entrypoint expects it.
 
     The command starts with ``mini`` (no ``weed``): the entrypoint routes it to ``weed mini`` after
-    dropping root to its ``seaweed`` user. ``-ip`` is what the master advertises to clients of its
-    volume servers, so it is the container's name on the private network (an address other containers
-    resolve); ``-ip.bind`` stays 0.0.0.0.
+    dropping root to its ``seaweed`` user, so the data volume is the image's ``/data``. ``-ip`` is what
+    the master advertises to clients of its volume servers, so it is the container's name on the
+    private network (an address other containers resolve); ``-ip.bind`` stays 0.0.0.0.
     """
     assert s.environment.docker and s.environment.docker.storage
     spec = _pinned(services.seaweedfs(s), s.environment.docker.storage)
     args = tuple(f"-ip={spec.name}" if a == "-ip=${host}" else a for a in spec.args)
     assert args != spec.args, "services.seaweedfs passes -ip=${host}"
-    return _with_http_probe(dataclasses.replace(spec, program="", args=args), "curl")
+    # the volume at the image's /data, which its Dockerfile gives the seaweed user: a new volume copies
+    # that ownership (elsewhere it would be root's, and the entrypoint only fixes /data itself)
+    return _with_http_probe(dataclasses.replace(spec, program="", args=args, data_mount="/data"), "curl")
 
 
 def minio(s: StackSettings, refs: CloudRefs) -> ServiceSpec:

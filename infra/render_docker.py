@@ -85,7 +85,7 @@ class DockerService(pulumi.ComponentResource):
         super().__init__("telestack:docker:Service", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         values = {"host": CONTAINER_HOST, "config": f"{CONFIG_DIR}/{spec.name}",
-                  "data": f"{DATA_DIR}/{spec.name}"}
+                  "data": spec.data_mount or f"{DATA_DIR}/{spec.name}"}
         self.volume = None
         volumes = None
         if spec.data_dir:

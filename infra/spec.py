@@ -72,6 +72,9 @@ class ServiceSpec:
     health: HealthCheck | None = None
     #: the service keeps state in ``${data}`` (a named volume in Docker)
     data_dir: bool = False
+    #: Docker only: where the volume is mounted (``${data}``); "" = /data/<name>. An image that steps down
+    #: to its own user needs its data directory, which it owns, so a new volume copies that ownership
+    data_mount: str = ""
     #: container image for the docker renderer, pinned by tag (and digest when configured)
     image: str = ""
     #: names of specs that must be healthy before this one starts

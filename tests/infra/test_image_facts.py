@@ -12,7 +12,8 @@ Checked on each rendered ``docker.Container`` of every shipped environment (Pulu
 test_cloud_stack.py): the image's own entrypoint stays and receives a command its init handles (the
 old rendering replaced PostgreSQL's entrypoint with ``postgres``, skipping initdb and the step down
 from root: this test failed on it), health probes run a binary the image ships, and every env var
-name is one the image reads (or one our own script or config file in that container reads).
+name is one the image reads (or one our own script or config file in that container reads); an image
+that steps down to its own user gets its data volume where it owns the directory.
 """
 
 from __future__ import annotations
@@ -118,3 +119,13 @@ def test_env_names_are_ones_the_image_reads(stack: Stack) -> None:
             # a name our own script or config file in that container reads is read too
             read = read or re.search(rf"\$\{{?{name}\b", ours) is not None
             assert read, f"{c}: {ref} never reads {name}"
+
+
+def test_data_volumes_of_images_that_step_down_are_where_the_image_owns_the_directory(stack: Stack) -> None:
+    """SeaweedFS' entrypoint drops to its ``seaweed`` user and fixes the ownership of ``/data`` only:
+    a volume mounted below it is root's, and ``weed`` could not write it."""
+    for c, ref, f in rendered(stack):
+        owned = f.get("owned_data")
+        for volume in c.inputs.get("volumes") or []:
+            if owned:
+                assert volume["containerPath"] == owned, f"{c}: {ref} owns {owned}, not {volume}"
