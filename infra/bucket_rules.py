@@ -18,6 +18,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 from pulumi.dynamic import Resource as DynamicResource
 
+from infra.provider_host import loadable
+
 #: inputs whose change puts the rules again
 RULE_KEYS = ("endpoint", "bucket", "region", "access_key", "secret_key", "rules", "origins", "put_cors",
              "server_pid")
@@ -45,6 +47,7 @@ def apply(props: Mapping[str, Any]) -> dict[str, Any]:
             time.sleep(0.5)
 
 
+@loadable
 class BucketRulesProvider(ResourceProvider):
     """CRUD for :class:`BucketRules`; stateless, so its pickled form never changes."""
 

@@ -23,6 +23,9 @@ from infra.spec import HealthCheck, Port, ServiceSpec
 
 #: the docker host address PostgreSQL is published on (docker.postgres.host_port): loopback only
 AUTH_DB_HOST_IP = "127.0.0.1"
+#: SuperTokens Core's start budget (JVM start + schema creation on a fraction of a CPU); an estimate for
+#: cpus 0.5, not a measurement: nothing here runs the image
+SUPERTOKENS_START_SECONDS = 180
 
 
 def _pinned(spec: ServiceSpec, container: ContainerSettings) -> ServiceSpec:
@@ -30,12 +33,30 @@ def _pinned(spec: ServiceSpec, container: ContainerSettings) -> ServiceSpec:
     return dataclasses.replace(spec, image=container.image.ref)
 
 
+def http_probe(tool: str, port: int, path: str) -> tuple[str, ...]:
+    """A health probe by ``curl`` or ``wget``, whichever the image ships, failing on an HTTP error."""
+    url = f"http://127.0.0.1:{port}{path}"
+    if tool == "curl":
+        return ("curl", "-fsS", "-o", "/dev/null", url)
+    if tool == "wget":
+        return ("wget", "-q", "-O", "/dev/null", url)
+    raise ValueError(f"no HTTP probe with {tool!r}")
+
+
+def _with_http_probe(spec: ServiceSpec, tool: str) -> ServiceSpec:
+    """The spec whose HTTP health check Docker runs with ``tool``."""
+    assert spec.health and spec.health.kind == "http"
+    probe = http_probe(tool, spec.port(spec.health.port).number, spec.health.path)
+    return dataclasses.replace(spec, health=dataclasses.replace(spec.health, command=probe))
+
+
 def redis(s: StackSettings) -> ServiceSpec:
     """Centrifugo's Redis engine (docker.centrifugo.replicas > 1): private, no persistence needed."""
     assert s.environment.docker and s.environment.docker.redis
     return ServiceSpec(
         name="redis", program="redis-server", args=("--save", "", "--appendonly", "no"),
-        ports=(Port("redis", 6379),), health=HealthCheck(port="redis", kind="tcp"),
+        ports=(Port("redis", 6379),),
+        health=HealthCheck(port="redis", kind="tcp", command=("redis-cli", "-p", "6379", "ping")),
         image=s.environment.docker.redis.image.ref,
     )
 
@@ -45,11 +66,29 @@ def centrifugo(s: StackSettings) -> ServiceSpec:
     with replicas > 1 its Redis engine is switched on by env."""
     docker_settings = s.environment.docker
     assert docker_settings
-    spec = _pinned(services.centrifugo(s), docker_settings.centrifugo)
+    # the image has no ENTRYPOINT (CMD ["centrifugo"]): the command names the binary; alpine's wget probes
+    spec = _with_http_probe(_pinned(services.centrifugo(s), docker_settings.centrifugo), "wget")
     if docker_settings.centrifugo.replicas > 1:
         engine = {"CENTRIFUGO_ENGINE_TYPE": "redis", "CENTRIFUGO_ENGINE_REDIS_ADDRESS": "redis://redis:6379"}
         spec = dataclasses.replace(spec, env={**spec.env, **engine}, depends_on=(*spec.depends_on, "redis"))
     return spec
+
+
+def seaweedfs(s: StackSettings) -> ServiceSpec:
+    """The local stack's SeaweedFS spec in the pinned image, as the image's entrypoint expects it.
+
+    The command starts with ``mini`` (no ``weed``): the entrypoint routes it to ``weed mini`` after
+    dropping root to its ``seaweed`` user, so the data volume is the image's ``/data``. ``-ip`` is what
+    the master advertises to clients of its volume servers, so it is the container's name on the
+    private network (an address other containers resolve); ``-ip.bind`` stays 0.0.0.0.
+    """
+    assert s.environment.docker and s.environment.docker.storage
+    spec = _pinned(services.seaweedfs(s), s.environment.docker.storage)
+    args = tuple(f"-ip={spec.name}" if a == "-ip=${host}" else a for a in spec.args)
+    assert args != spec.args, "services.seaweedfs passes -ip=${host}"
+    # the volume at the image's /data, which its Dockerfile gives the seaweed user: a new volume copies
+    # that ownership (elsewhere it would be root's, and the entrypoint only fixes /data itself)
+    return _with_http_probe(dataclasses.replace(spec, program="", args=args, data_mount="/data"), "curl")
 
 
 def minio(s: StackSettings, refs: CloudRefs) -> ServiceSpec:
@@ -64,7 +103,8 @@ def minio(s: StackSettings, refs: CloudRefs) -> ServiceSpec:
         secret_env={"MINIO_ROOT_USER": refs.minio_root_user, "MINIO_ROOT_PASSWORD": refs.minio_root_password},
         env=minio_cors_env(s.environment.allowed_origins),  # MinIO's CORS is server-wide, not per bucket
         ports=(Port("s3", st.port, "storage.port", public=True),),
-        health=HealthCheck(port="s3", path="/minio/health/live"),
+        health=HealthCheck(port="s3", path="/minio/health/live",
+                           command=http_probe("curl", st.port, "/minio/health/live")),
         data_dir=True, image=docker_settings.storage.image.ref,
     )
 
@@ -114,8 +154,11 @@ def minio_bucket(s: StackSettings, refs: CloudRefs) -> ServiceSpec:
     if sec.s3_access_key_id_previous is not None:  # a rotation window: keep the old pair as a second user
         secret_env[S3_PREVIOUS_ENV[0]] = sec.s3_access_key_id_previous
         secret_env[S3_PREVIOUS_ENV[1]] = sec.s3_secret_access_key_previous
+    # MinIO's server image ships mc; its entrypoint would prefix any command with `minio`, so this job
+    # (and only it) replaces the entrypoint with a shell
     return ServiceSpec(
-        name="minio-bucket", program="sh", args=("-c", _minio_bucket_script(st.bucket, st.port)),
+        name="minio-bucket", program="", entrypoint=("sh",),
+        args=("-c", _minio_bucket_script(st.bucket, st.port)),
         secret_env=secret_env, image=docker_settings.storage.image.ref, depends_on=("minio",),
     )
 
@@ -126,12 +169,16 @@ def postgres(s: StackSettings, refs: CloudRefs) -> ServiceSpec:
     docker_settings = s.environment.docker
     assert docker_settings
     host_port = docker_settings.postgres.host_port or 0
+    # program "": the image's CMD (`postgres`) through its docker-entrypoint.sh, which runs initdb with
+    # POSTGRES_USER/DB/PASSWORD on an empty PGDATA and drops root before starting the server. During
+    # initdb its temporary server listens on no TCP address, so the probe passes only for the real one.
     return ServiceSpec(
-        name="postgres", program="postgres",
+        name="postgres", program="",
         env={"POSTGRES_USER": "supertokens", "POSTGRES_DB": "supertokens", "PGDATA": "${data}/pgdata"},
         secret_env={"POSTGRES_PASSWORD": refs.postgres_password},
         ports=(Port("pg", 5432, "docker.postgres.host_port", host_port=host_port, host_ip=AUTH_DB_HOST_IP),),
-        health=HealthCheck(port="pg", kind="tcp"),
+        health=HealthCheck(port="pg", kind="tcp",
+                           command=("pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "supertokens")),
         data_dir=True, image=docker_settings.postgres.image.ref,
     )
 
@@ -153,7 +200,10 @@ def supertokens(s: StackSettings, refs: CloudRefs) -> ServiceSpec:
              "POSTGRESQL_DATABASE_NAME": refs.auth_database_name, "SUPERTOKENS_PORT": str(env.auth.port)},
         secret_env={"POSTGRESQL_PASSWORD": refs.postgres_password, "API_KEYS": api_keys},
         ports=(Port("http", env.auth.port, "auth.port", public=True),),
-        health=HealthCheck(port="http", path="/hello"),
+        # the core is a JVM that creates its tables on first start: on a fraction of a CPU that takes
+        # minutes, not the provider's default 60 s (render_docker.wait_timeout derives the wait from this)
+        health=HealthCheck(port="http", path="/hello", start_seconds=SUPERTOKENS_START_SECONDS,
+                           command=http_probe("curl", env.auth.port, "/hello")),
         image=docker_settings.supertokens.image.ref, depends_on=("postgres",),
     )
 
@@ -168,7 +218,7 @@ def cloud_specs(s: StackSettings, refs: CloudRefs) -> list[ServiceSpec]:
     specs.append(centrifugo(s))
     if env.storage.kind == "seaweedfs":
         assert env.docker and env.docker.storage
-        specs.append(_pinned(services.seaweedfs(s), env.docker.storage))
+        specs.append(seaweedfs(s))
     elif env.storage.kind == "minio":
         specs += [minio(s, refs), minio_bucket(s, refs)]
     specs += [postgres(s, refs), supertokens(s, refs)]

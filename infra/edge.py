@@ -2,11 +2,8 @@
 
 Deploys, per environment:
 
-- ``D1Database`` and a ``D1Migrations`` dynamic resource that applies
-  ``config/migrations/*.sql`` plus the collections' index migrations through the
-  D1 HTTP API (``worker/adapters/d1_http.py`` + ``worker/migrations.py``). It is
-  keyed by the hash of the migration set: an unchanged set is no diff, a changed
-  one re-runs ``migrate``, which skips what ``_migrations`` records (safe to re-run);
+- ``D1Database`` and its schema: :class:`infra.d1_migrations.D1Migrations` applies
+  ``config/migrations/*.sql`` plus the collections' index migrations through the D1 HTTP API;
 - ``Worker`` + ``WorkerVersion`` (the modules of :mod:`infra.worker_bundle`,
   bindings: D1 as ``DB``, plain vars, secret text for keys, ``COLLECTIONS``) +
   ``WorkersDeployment`` sending 100 % of traffic to that version;
@@ -20,8 +17,6 @@ managed one. The managed ``D1Database`` stays in the stack, data and all: unsett
 
 from __future__ import annotations
 
-import hashlib
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-from infra.worker_bundle import Bundle, binding
+from infra.config_error import StackConfigError
+from infra.d1_migrations import D1Migrations
+from infra.worker_bundle import VERSION_TAG_LIMIT, Bundle, binding
 
 with warnings.catch_warnings():
     # the SDK announces its own deprecated resources (Access*, ...) at import; none is used here
@@ -41,12 +37,27 @@ with warnings.catch_warnings():
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Cloudflare's documented size limit of one Worker environment variable ("Environment variable size:
+#: 5 KB", developers.cloudflare.com/workers/platform/limits), counted in bytes, rounded down
+PLAIN_TEXT_LIMIT_BYTES = 5000
+
+
 def read_collections(config_dir: Path = ROOT / "config") -> str:
-    """COLLECTIONS as the Worker's ``plain_text`` binding: the same JSON text the ASGI entry builds."""
+    """COLLECTIONS as the Worker's ``plain_text`` binding: the same JSON text the ASGI entry builds.
+
+    Refused over :data:`PLAIN_TEXT_LIMIT_BYTES`, naming the directory, so a growing set of collections
+    stops `pulumi preview` with one line instead of the version upload failing at Cloudflare.
+    """
     from worker import jsoncodec
     from worker.adapters.config_files import load_collections
 
-    return jsoncodec.dumps(load_collections(config_dir))
+    text = jsoncodec.dumps(load_collections(config_dir))
+    size = len(text.encode())
+    if size > PLAIN_TEXT_LIMIT_BYTES:
+        raise StackConfigError(
+            f"{config_dir / 'collections'}: the collections are {size} bytes as the Worker's COLLECTIONS "
+            f"binding, over Cloudflare's {PLAIN_TEXT_LIMIT_BYTES}-byte limit for one variable")
+    return text
 
 
 def read_migrations(config_dir: Path = ROOT / "config") -> list[tuple[str, str]]:
@@ -54,87 +65,6 @@ def read_migrations(config_dir: Path = ROOT / "config") -> list[tuple[str, str]]
     from worker.adapters.config_files import load_migrations
 
     return load_migrations(config_dir)
-
-
-def migration_set_hash(migrations: Sequence[tuple[str, str]], collections_json: str) -> str:
-    """What the migrations resource is keyed by: the SQL files and the collections (their indexes)."""
-    digest = hashlib.sha256()
-    for name, sql in migrations:
-        digest.update(f"{name}\0{hashlib.sha256(sql.encode()).hexdigest()}\n".encode())
-    digest.update(collections_json.encode())
-    return digest.hexdigest()
-
-
-# --- migrations through the D1 HTTP API -----------------------------------------------------------
-
-
-class _MigrationsProvider(ResourceProvider):
-    """Runs ``worker.migrations.migrate`` against D1 over HTTP when the migration set or database changes."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def _apply(self, props: Mapping[str, Any]) -> list[str]:
-        if self.root not in sys.path:
-            sys.path.insert(0, self.root)
-        import asyncio
-
-        return asyncio.run(_migrate(props))
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=str(props["database_id"]), outs=_outs(props, self._apply(props)))
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = ("database_id", "migration_hash")
-        changed = [k for k in keys if olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(changed), replaces=["database_id"] if "database_id" in changed else [],
-                          delete_before_replace=False)
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=_outs(news, self._apply(news)))
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Nothing to undo: migrations are forward-only and the database's deletion takes the data."""
-
-
-def _outs(props: Mapping[str, Any], applied: list[str]) -> dict[str, Any]:
-    """State to keep: everything but the API token (it is re-read from stack config on every run)."""
-    return {**{k: v for k, v in props.items() if k != "api_token"}, "applied": applied}
-
-
-async def _migrate(props: Mapping[str, Any]) -> list[str]:
-    import httpx
-
-    from worker.adapters.d1_http import D1HttpDatabase
-    from worker.adapters.httpx_client import HttpxClient
-    from worker.collections import Registry
-    from worker.migrations import migrate
-
-    async with httpx.AsyncClient() as client:
-        db = D1HttpDatabase(HttpxClient(client), account_id=props["account_id"],
-                            database_id=props["database_id"], api_token=props["api_token"])
-        files = [(m["name"], m["sql"]) for m in props["migrations"]]
-        return await migrate(db, files, Registry.from_json(props["collections_json"]))
-
-
-class D1Migrations(Resource):
-    """Applied migrations of one D1 database (outputs: ``applied`` names of the last run)."""
-
-    applied: pulumi.Output[list[str]]
-
-    def __init__(self, name: str, *, account_id: pulumi.Input[str], database_id: pulumi.Input[str],
-                 api_token: pulumi.Input[str], migrations: Sequence[tuple[str, str]], collections_json: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
-            "account_id": account_id,
-            "database_id": database_id,
-            "api_token": pulumi.Output.secret(api_token),
-            "migrations": [{"name": n, "sql": s} for n, s in migrations],
-            "collections_json": collections_json,
-            "migration_hash": migration_set_hash(migrations, collections_json),
-            "applied": None,
-        }
-        super().__init__(_MigrationsProvider(str(ROOT)), name, props, opts)
 
 
 # --- the edge component ----------------------------------------------------------------------------
@@ -171,6 +101,11 @@ def worker_bindings(database_id: pulumi.Input[str], args: EdgeArgs) -> list[dict
     out += [binding(k, "plain_text", v) for k, v in args.plain_vars.items()]
     out += [binding(k, "secret_text", pulumi.Output.secret(v)) for k, v in args.secret_vars.items()]
     return sorted(out, key=lambda b: b["name"])
+
+
+def version_tag(bundle: Bundle) -> str:
+    """The version's tag: the bundle's content hash, cut to Cloudflare's limit for ``workers/tag``."""
+    return bundle.content_hash[:VERSION_TAG_LIMIT]
 
 
 class Edge(pulumi.ComponentResource):
@@ -212,7 +147,7 @@ class Edge(pulumi.ComponentResource):
             compatibility_flags=list(bundle.compatibility_flags),
             modules=[cloudflare.WorkerVersionModuleArgs(**m.as_args()) for m in bundle.modules],
             bindings=[cloudflare.WorkerVersionBindingArgs(**b) for b in bindings],
-            annotations=cloudflare.WorkerVersionAnnotationsArgs(workers_tag=bundle.content_hash[:64],
+            annotations=cloudflare.WorkerVersionAnnotationsArgs(workers_tag=version_tag(bundle),
                                                                 workers_message="telestack deploy"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migrations]))
 

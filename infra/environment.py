@@ -71,8 +71,8 @@ class StorageSettings:
     #: lifetime of presigned URLs, s (gateway STORAGE_URL_TTL; S3 caps X-Amz-Expires at 7 days);
     #: None = the gateway's default
     url_ttl: int | None = field(default=None, metadata={"min": 1, "max": 7 * 24 * 3600})
-    #: largest upload a presigned POST allows, bytes (gateway STORAGE_MAX_UPLOAD_BYTES; S3's single
-    #: POST limit is 5 GiB); None = the gateway's default
+    #: largest upload the gateway signs, bytes (gateway STORAGE_MAX_UPLOAD_BYTES; S3's single PUT
+    #: limit is 5 GiB); None = the gateway's default
     max_upload_bytes: int | None = field(default=None, metadata={"min": 1, "max": 5 * 1024**3})
 
 

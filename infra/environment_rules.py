@@ -87,6 +87,16 @@ SINGLE_CONTAINER: dict[str, str] = {
 CENTRIFUGO_MAJOR = "6"
 
 
+#: image repositories a pull no longer reaches -> where the same images are served. MinIO removed
+#: minio/minio and minio/mc from Docker Hub in September 2026; quay.io serves the same releases.
+UNSERVED_REPOSITORIES = {
+    "minio/minio": "quay.io/minio/minio",
+    "docker.io/minio/minio": "quay.io/minio/minio",
+    "minio/mc": "quay.io/minio/mc",
+    "docker.io/minio/mc": "quay.io/minio/mc",
+}
+
+
 def check_cloud(env: Environment) -> None:
     """Cross-key rules of a cloud environment (target docker); errors name the key."""
     if env.cloudflare is None:
@@ -119,6 +129,12 @@ def check_cloud(env: Environment) -> None:
                             "(Centrifugo's Redis engine)")
     if docker.centrifugo.replicas == 1 and docker.redis is not None:
         raise StackConfigError("docker.redis: only used when docker.centrifugo.replicas > 1; remove it")
+    for name in ("centrifugo", "redis", "storage", "supertokens", "postgres"):
+        container = getattr(docker, name)
+        moved = container and UNSERVED_REPOSITORIES.get(container.image.repository)
+        if moved:
+            raise StackConfigError(f"docker.{name}.image.repository: {container.image.repository} is no "
+                                   f"longer served (a pull fails); use {moved}")
     tag = docker.centrifugo.image.tag
     major = re.match(r"v?(\d+)(?:[.-]|$)", tag)
     if major and major.group(1) != CENTRIFUGO_MAJOR:

@@ -48,6 +48,8 @@ from pulumi.dynamic import (
 )
 from pulumi.dynamic import Resource as DynamicResource
 
+from infra.provider_host import loadable
+
 #: inputs whose change restarts the service
 SPEC_KEYS = ("argv", "cwd", "env", "secret_env", "files", "config_dir", "data_dir", "host", "ports", "health")
 #: variables a child inherits from the engine; everything else comes from the spec
@@ -309,8 +311,10 @@ def _reap(pid: int) -> None:
 # --- the provider ----------------------------------------------------------------------------------
 
 
+@loadable
 class LocalProcessProvider(ResourceProvider):
-    """CRUD for :class:`LocalProcess`; stateless, so its pickled form never changes."""
+    """CRUD for :class:`LocalProcess`; stateless. Loaded in Pulumi's provider host by
+    :mod:`infra.provider_host`'s rule, so ``pulumi up`` needs no ``PYTHONPATH``."""
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = [

@@ -8,6 +8,10 @@ Only ports a spec marks ``public`` are published (replica *i* on port + *i*;
 only Centrifugo and SuperTokens Core take ``replicas``, infra/environment_rules.py refuses it
 elsewhere); PostgreSQL, Redis and SeaweedFS' internal ports stay on the private network.
 Secrets reach containers only as Pulumi-secret environment entries.
+
+Each image keeps its own ENTRYPOINT (PostgreSQL's initdb and ``POSTGRES_*``, the images' step down
+from root): the spec's program and args become the command it receives, and health probes run in
+exec form with a binary the image ships (tests/contracts/images/images.yaml lists both per image).
 """
 
 from __future__ import annotations
@@ -28,22 +32,40 @@ DATA_DIR = "/data"
 CONTAINER_HOST = "0.0.0.0"  # noqa: S104
 
 
+#: Docker's probe cadence: every ``_INTERVAL_S``, ``_RETRIES`` failures in a row after the start period
+_INTERVAL_S = 10
+_RETRIES = 6
+
+
 def _health(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
-    """Docker health check from the spec: an HTTP GET on the spec's path, or a TCP connect."""
+    """Docker health check from the spec's probe command, run in exec form (no shell needed)."""
     if spec.health is None:
         return None
-    port = spec.port(spec.health.port).number
-    tcp = f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
-    if spec.health.kind == "tcp":
-        test = ["CMD-SHELL", tcp]
-    else:
-        # images differ in what they ship: use the first HTTP client present, else a TCP connect
-        url = f"http://127.0.0.1:{port}{spec.health.path}"
-        script = (f"if command -v wget >/dev/null; then wget -q -O /dev/null {url}; "
-                  f"elif command -v curl >/dev/null; then curl -fsS -o /dev/null {url}; else {tcp}; fi")
-        test = ["CMD-SHELL", script]
-    return docker.ContainerHealthcheckArgs(tests=test, interval="10s", timeout="5s", retries=6,
-                                           start_period="30s")
+    if not spec.health.command:
+        raise ValueError(f"{spec.name}: a health check in Docker needs a probe command the image ships "
+                         f"(HealthCheck.command)")
+    return docker.ContainerHealthcheckArgs(tests=["CMD", *spec.health.command], interval=f"{_INTERVAL_S}s",
+                                           timeout="5s", retries=_RETRIES,
+                                           start_period=f"{spec.health.start_seconds}s")
+
+
+def wait_timeout(spec: ServiceSpec) -> int | None:
+    """Seconds `pulumi up` waits for the container to turn healthy: its start period, then every retry.
+
+    The provider's default (60 s) is shorter than a JVM's start on half a CPU, and a timeout fails the
+    deploy of a container that was about to become healthy.
+    """
+    if spec.health is None:
+        return None
+    return spec.health.start_seconds + _INTERVAL_S * _RETRIES + 10
+
+
+def command(spec: ServiceSpec, values: Mapping[str, str]) -> list[str] | None:
+    """The container's command: ``[program, *args]`` (just ``args`` without a program), placeholders
+    filled; None leaves the image's own CMD."""
+    argv = [spec.program] if spec.program else []
+    argv += [substitute(a, values) for a in spec.args]
+    return argv or None
 
 
 def container_env(spec: ServiceSpec, values: Mapping[str, str]) -> list[pulumi.Input[str]]:
@@ -63,7 +85,7 @@ class DockerService(pulumi.ComponentResource):
         super().__init__("telestack:docker:Service", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         values = {"host": CONTAINER_HOST, "config": f"{CONFIG_DIR}/{spec.name}",
-                  "data": f"{DATA_DIR}/{spec.name}"}
+                  "data": spec.data_mount or f"{DATA_DIR}/{spec.name}"}
         self.volume = None
         volumes = None
         if spec.data_dir:
@@ -79,8 +101,9 @@ class DockerService(pulumi.ComponentResource):
                 f"{name}{suffix}",
                 name=f"{prefix}-{spec.name}{suffix}",
                 image=image.image_id,
-                entrypoints=[spec.program] if spec.program else None,
-                command=[substitute(a, values) for a in spec.args] or None,
+                # the image's own ENTRYPOINT stays (its init) unless the spec replaces it
+                entrypoints=list(spec.entrypoint) if spec.entrypoint is not None else None,
+                command=command(spec, values),
                 envs=container_env(spec, values),
                 uploads=_uploads(spec, values),
                 volumes=volumes,
@@ -93,6 +116,7 @@ class DockerService(pulumi.ComponentResource):
                 must_run=not one_shot,
                 attach=one_shot or None,  # `pulumi up` waits for a job and records its exit_code
                 wait=bool(spec.health) and not one_shot,
+                wait_timeout=wait_timeout(spec) if spec.health and not one_shot else None,
                 memory=limits.memory_mb,
                 memory_swap=limits.memory_mb,
                 cpus=f"{limits.cpus:g}",

@@ -45,15 +45,24 @@ class HealthCheck:
     kind: Literal["http", "tcp"] = "http"
     path: str = "/"
     ok_status: tuple[int, ...] = (200,)
+    #: Docker only: the probe Docker runs inside the container (exec form). Which binary can probe is a
+    #: fact of the image (tests/contracts/images/images.yaml), so the spec names it; required there
+    command: tuple[str, ...] = ()
+    #: how long the service may take to start before failed probes count (Docker's start period)
+    start_seconds: int = 30
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     #: program and arguments: ``program`` is a toolchain binary name (``centrifugo``, ``weed``) or
-    #: ``python`` (the project's interpreter); the docker renderer runs ``args`` in ``image``
+    #: ``python`` (the project's interpreter). The docker renderer passes ``[program, *args]`` (just
+    #: ``args`` when ``program`` is "") as the container's command, to the image's own entrypoint
     program: str
     args: tuple[str, ...] = ()
+    #: Docker only: replaces the image's ENTRYPOINT. None keeps it, and with it the image's init
+    #: (initdb and the POSTGRES_* variables, dropping root); set it only for a job that must run a shell
+    entrypoint: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     #: env var -> secret (``pulumi.Output[str]``); never written to a file or log
     secret_env: Mapping[str, Any] = field(default_factory=dict)
@@ -63,6 +72,9 @@ class ServiceSpec:
     health: HealthCheck | None = None
     #: the service keeps state in ``${data}`` (a named volume in Docker)
     data_dir: bool = False
+    #: Docker only: where the volume is mounted (``${data}``); "" = /data/<name>. An image that steps down
+    #: to its own user needs its data directory, which it owns, so a new volume copies that ownership
+    data_mount: str = ""
     #: container image for the docker renderer, pinned by tag (and digest when configured)
     image: str = ""
     #: names of specs that must be healthy before this one starts

@@ -57,7 +57,7 @@ def bucket_rules(doc: Mapping[str, Any], origins: Sequence[str]) -> tuple[dict[s
                          "environment's allowed_origins (config/environments/<env>.yaml)")
     cors_cfg = {"CORSRules": [{
         "AllowedOrigins": list(origins) or [NO_ORIGIN],
-        "AllowedMethods": [m.upper() for m in cors.get("allowed_methods", ["GET", "HEAD", "PUT", "POST"])],
+        "AllowedMethods": [m.upper() for m in cors.get("allowed_methods", ["GET", "HEAD", "PUT"])],
         "AllowedHeaders": list(cors.get("allowed_headers", ["*"])),
         "ExposeHeaders": list(cors.get("expose_headers", ["ETag"])),
         "MaxAgeSeconds": int(cors.get("max_age_seconds", 3000)),

@@ -16,7 +16,8 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_PYTHON_CMD=$ROOT/.venv/bin/python
 export PATH=$TELESTACK_BIN:$ROOT/.venv/bin:$PATH
-# the engine starts the dynamic provider (infra/local_process.py) with cwd infra/: it must import `infra`
+# scripts and tools run from any folder import `infra`, `worker` and `scripts` (dynamic providers need
+# no help: infra/provider_host.py makes them loadable in the provider host on their own)
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 if [[ ${BASH_SOURCE[0]} == "$0" && $# -gt 0 ]]; then
   cd "$ROOT" && exec "$@"

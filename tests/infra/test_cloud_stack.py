@@ -104,6 +104,19 @@ def test_worker_modules_are_exactly_the_worker_sources(stack: Stack) -> None:
     assert all(m["contentType"] == PYTHON for m in modules.values()), "workerd ignores requirement modules"
 
 
+def test_version_tag_fits_the_documented_limit_and_names_the_bundle(stack: Stack) -> None:
+    """Cloudflare's version upload documents ``annotations["workers/tag"]`` with maxLength 20
+    (tests/contracts/cloudflare/openapi.json, workers_version-post); the old 64-character tag broke it."""
+    contract = json.loads((ROOT / "tests/contracts/cloudflare/openapi.json").read_text())
+    metadata = contract["components"]["requestBodies"]["workers_version-post"]["content"][
+        "multipart/form-data"]["schema"]["properties"]["metadata"]
+    limit = metadata["properties"]["annotations"]["properties"]["workers/tag"]["maxLength"]
+    version = stack.recorder.one("workerVersion:WorkerVersion")
+    tag = version.inputs["annotations"]["workersTag"]
+    assert 0 < len(tag) <= limit, f"{version}: workers_tag {tag!r} is over {limit} characters"
+    assert worker_bundle.build_bundle().content_hash.startswith(tag), version
+
+
 def test_worker_bindings(stack: Stack) -> None:
     version = stack.recorder.one("workerVersion:WorkerVersion")
     raw = version.inputs["bindings"]
@@ -194,6 +207,45 @@ def test_containers_are_pinned_limited_checked_and_on_the_private_network(stack:
             continue
         assert c.inputs["restart"] == stack.environment.docker.restart, f"{c}: restart policy"
         assert c.inputs["healthcheck"]["tests"], f"{c}: no health check"
+
+
+#: image repositories that no longer serve pulls: MinIO removed minio/minio and minio/mc from Docker Hub
+#: (September 2026); "pull access denied" would fail `pulumi up` at the RemoteImage
+GONE_REPOSITORIES = ("minio/minio", "minio/mc", "docker.io/minio/minio", "docker.io/minio/mc")
+
+
+def test_no_image_comes_from_a_repository_that_is_gone(stack: Stack) -> None:
+    for r in stack.recorder.of_type("docker:index/remoteImage:RemoteImage"):
+        repository = r.inputs["name"].split("@", 1)[0].rsplit(":", 1)[0]
+        assert repository not in GONE_REPOSITORIES, f"{r}: {r.inputs['name']} can no longer be pulled"
+
+
+def test_pulumi_up_waits_for_each_service_as_long_as_its_start_period(stack: Stack) -> None:
+    """The provider's default wait (60 s) is shorter than SuperTokens' JVM start on a fraction of a CPU:
+    every waited-for container gets its start period plus Docker's retries."""
+    for name, c in containers(stack).items():
+        if name.endswith("-minio-bucket"):
+            continue
+        check = c.inputs["healthcheck"]
+        start = int(check["startPeriod"].removesuffix("s"))
+        retries, interval = check["retries"], int(check["interval"].removesuffix("s"))
+        assert c.inputs["wait"] is True and c.inputs["waitTimeout"] >= start + retries * interval, c
+        if "-supertokens" in name:
+            assert start >= 120, f"{c}: {start} s to start a JVM on {c.inputs['cpus']} CPU"
+
+
+def test_seaweedfs_advertises_its_name_on_the_network_and_binds_all(stack: Stack) -> None:
+    """`-ip` is what the master hands to clients of its volume servers: 0.0.0.0 is no address to
+    connect to; the container's network alias is."""
+    for name, c in containers(stack).items():
+        if not name.endswith("-seaweedfs"):
+            continue
+        command = c.inputs["command"]
+        aliases = c.inputs["networksAdvanced"][0]["aliases"]
+        ip = [a for a in command if a.startswith("-ip=")]
+        assert ip == ["-ip=seaweedfs"] and "seaweedfs" in aliases, f"{c}: {ip}, aliases {aliases}"
+        assert "-ip.bind=0.0.0.0" in command, c
+        assert command[0] == "mini", f"{c}: the image's entrypoint routes `mini`, not {command[0]!r}"
 
 
 def test_only_client_facing_ports_are_published(stack: Stack) -> None:

@@ -1,4 +1,4 @@
-"""infra/edge.py: the D1 migrations resource, and which D1 the edge uses.
+"""infra/d1_migrations.py and infra/edge.py: the D1 migrations resource, and which D1 the edge uses.
 
 The migrations resource is keyed by the migration set, re-runs safely and never keeps the token in
 state. ``telestack:d1DatabaseId`` (under Pulumi mocks, the whole cloud stack): a cloud restore's
@@ -10,11 +10,13 @@ everything names the managed one.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from infra import edge
+from infra import d1_migrations, edge
 from infra.config_error import StackConfigError
 from tests.support.cloud_stack import declared_defaults, is_secret, run_stack
 
@@ -23,15 +25,16 @@ FILES = [("0001_documents", "CREATE TABLE a (x)"), ("0002_outbox", "CREATE TABLE
 
 
 def test_hash_follows_the_migration_set_and_collections() -> None:
-    base = edge.migration_set_hash(FILES, EMPTY)
-    assert edge.migration_set_hash(list(FILES), EMPTY) == base
-    assert edge.migration_set_hash([*FILES, ("0003_more", "SELECT 1")], EMPTY) != base
-    assert edge.migration_set_hash([FILES[0], ("0002_outbox", "CREATE TABLE b (z)")], EMPTY) != base
-    assert edge.migration_set_hash(FILES, '{"collections":{"notes":{}}}') != base, "indexes follow it"
+    base = d1_migrations.migration_set_hash(FILES, EMPTY)
+    assert d1_migrations.migration_set_hash(list(FILES), EMPTY) == base
+    assert d1_migrations.migration_set_hash([*FILES, ("0003_more", "SELECT 1")], EMPTY) != base
+    assert d1_migrations.migration_set_hash([FILES[0], ("0002_outbox", "CREATE TABLE b (z)")], EMPTY) != base
+    notes = "{\"collections\":{\"notes\":{}}}"
+    assert d1_migrations.migration_set_hash(FILES, notes) != base, "indexes follow it"
 
 
 def test_diff_runs_again_only_when_the_set_or_database_changes() -> None:
-    provider = edge._MigrationsProvider("/repo")
+    provider = d1_migrations.MigrationsProvider()
     olds = {"database_id": "db1", "migration_hash": "h1", "applied": ["0001_documents"]}
     assert not provider.diff("db1", olds, {"database_id": "db1", "migration_hash": "h1"}).changes
     changed = provider.diff("db1", olds, {"database_id": "db1", "migration_hash": "h2"})
@@ -42,8 +45,20 @@ def test_diff_runs_again_only_when_the_set_or_database_changes() -> None:
 
 def test_state_never_keeps_the_api_token() -> None:
     props = {"database_id": "db1", "api_token": "SECRET", "migration_hash": "h"}
-    outs = edge._outs(props, ["0001_documents"])
+    outs = d1_migrations._outs(props, ["0001_documents"])
     assert "api_token" not in outs and outs["applied"] == ["0001_documents"]
+
+
+def test_collections_binding_over_the_variable_limit_is_refused_naming_the_directory(tmp_path: Path) -> None:
+    """A Worker variable holds at most 5 KB (developers.cloudflare.com/workers/platform/limits)."""
+    shipped = edge.read_collections()
+    assert len(shipped.encode()) <= edge.PLAIN_TEXT_LIMIT_BYTES
+    (tmp_path / "collections").mkdir()
+    fields = {f"field_{i}": {"type": "string", "maxLength": 100} for i in range(200)}
+    big = {"access": "private", "schema": {"type": "object", "properties": fields}}
+    (tmp_path / "collections/big.yaml").write_text(yaml.safe_dump(big))
+    with pytest.raises(StackConfigError, match=r"collections: the collections are \d+ bytes .* 5000-byte"):
+        edge.read_collections(tmp_path)
 
 
 RESTORED = "4f1c2b7e-0a3d-4c5e-9b8a-1d2e3f405162"

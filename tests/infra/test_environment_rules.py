@@ -91,6 +91,14 @@ def test_centrifugo_image_is_the_version_and_must_be_v6(tag: str, ok: bool) -> N
         refused(doc, rf"docker\.centrifugo\.image\.tag: '{tag}' is not Centrifugo v6")
 
 
+@pytest.mark.parametrize("repository", ["minio/minio", "docker.io/minio/minio"])
+def test_an_unserved_image_repository_is_refused_with_where_it_moved(repository: str) -> None:
+    doc = environment_doc("staging")
+    doc["docker"]["storage"]["image"]["repository"] = repository
+    refused(doc, rf"docker\.storage\.image\.repository: {re.escape(repository)} is no longer served .*"
+                 r"use quay\.io/minio/minio")
+
+
 # --- optional gateway settings ------------------------------------------------------------------
 
 
