@@ -27,6 +27,7 @@ from infra import storage_rules
 from tests.support.gateway import Client, StubAuthenticator, base_settings
 from tests.support.paths import CONFIG
 from tests.support.seaweedfs import SeaweedFS
+from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.auth import SessionAuthenticator
 from worker.context import Gateway
 from worker.jwks import JwksCache
@@ -156,7 +157,8 @@ async def test_forged_tokens_get_no_url_from_the_real_verifier(seaweedfs: Seawee
 
     settings = from_mapping(storage_env(seaweedfs))
     gw = Gateway(settings=settings, db=None, http=None)  # type: ignore[arg-type]  # signing is local
-    gw.authenticator = SessionAuthenticator(settings, JwksCache(published, min_interval=0.0))
+    jwks = JwksCache(published, PyJwtSignatures(), min_interval=0.0)
+    gw.authenticator = SessionAuthenticator(settings, jwks)
     client = Client(gw)
     async def ask(kind: str, token: str) -> Any:
         body = {"key": "users/alice/f.bin", **({"size": 3} if kind == "upload" else {})}

@@ -120,6 +120,10 @@ async def test_clock_skew_is_tolerated_only_up_to_the_leeway() -> None:
     assert (err.value.status, err.value.code) == (401, "token_expired")
 
 
+#: stands for "a minute past the leeway from now", resolved when the test runs
+_BEYOND_LEEWAY = object()
+
+
 @pytest.mark.parametrize(
     "over",
     [
@@ -132,11 +136,14 @@ async def test_clock_skew_is_tolerated_only_up_to_the_leeway() -> None:
         {"exp": ...},
         {"iat": ...},
         {"exp": "9999999999"},  # a NumericDate is a JSON number
-        {"iat": int(time.time()) + LEEWAY_S + 60},  # issued in the future
-        {"nbf": int(time.time()) + LEEWAY_S + 60},  # not valid yet
+        {"iat": _BEYOND_LEEWAY},  # issued in the future
+        {"nbf": _BEYOND_LEEWAY},  # not valid yet
     ],
 )
 async def test_tokens_that_are_not_our_session_tokens_are_401(over: dict[str, Any]) -> None:
+    # times are taken now, not at collection: a long suite would otherwise age them into validity
+    now = int(time.time())
+    over = {k: now + LEEWAY_S + 60 if v is _BEYOND_LEEWAY else v for k, v in over.items()}
     with pytest.raises(ApiError) as err:
         await _auth().authenticate(_req(_token(_claims(**over))))
     assert err.value.status == 401
