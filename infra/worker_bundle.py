@@ -14,7 +14,7 @@ that list, deterministically, so an unchanged tree yields byte-identical inputs
   ``/session/metadata``, on ``sys.path``, so it imports as ``worker.app``);
 - each pure-Python distribution pinned in ``requirements/worker.txt`` is
   vendored from the installed site-packages (its ``.py`` files, at their
-  import paths, e.g. ``jwt/api_jwt.py``), checked against the pin so the bundle
+  import paths, e.g. ``fastjsonschema/draft07.py``), checked against the pin so the bundle
   matches what the tests ran;
 - a distribution with native code is refused: it cannot travel as ``text/x-python``,
   and current workerd ignores ``text/x-python-requirement`` modules

@@ -21,6 +21,7 @@ and reported, never timed tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -49,15 +50,20 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from infra import worker_bundle
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.paths import CONFIG, ROOT
+from tests.support.realtime_client import Subscriber
 
 CACHE = Path(os.environ.get("TELESTACK_PYODIDE_CACHE", Path.home() / ".cache/telestack/pyodide"))
 RUNNER = ROOT / "tests/pyodide/runner.mjs"
+#: the packages the Workers runtime itself provides (the workers SDK), installed from wheels
+RUNTIME = ROOT / "tests/pyodide/requirements.txt"
 ADMIN_KEY = "pyodide-compat-admin-key-0123456789"
-#: modules the Worker must never load (the core imports no runtime; Pyodide has no sqlite3 by default)
-FORBIDDEN = ("sqlite3", "httpx", "uvicorn", "yaml", "worker.asgi", "worker.adapters.sqlite",
-             "worker.adapters.httpx_client", "worker.adapters.config_files")
+#: modules the Worker must never load (the core imports no runtime; Pyodide has no sqlite3 by default;
+#: PyJWT is CPython-only: it imports ssl, which npm Pyodide lacks)
+FORBIDDEN = ("sqlite3", "httpx", "uvicorn", "yaml", "jwt", "worker.asgi", "worker.adapters.sqlite",
+             "worker.adapters.httpx_client", "worker.adapters.config_files",
+             "worker.adapters.pyjwt_signatures")
 #: third-party packages whose import at cold start is reported (each costs start-up time)
-DEPENDENCIES = ("jwt", "fastjsonschema", "cryptography", "workers")
+DEPENDENCIES = ("fastjsonschema", "cryptography", "workers")
 REPLY_TIMEOUT_S = 120.0
 #: what tests/pyodide/workers_host.py reports about the waitUntil work a response left behind
 WAIT_UNTIL = "x-harness-wait-until"
@@ -163,11 +169,24 @@ def _require_setup() -> tuple[str, list[str]]:
         pytest.fail("node is not installed (needed for the Pyodide compatibility test)")
     if not (CACHE / "node/.stamp").exists() or not (CACHE / "wheels/.stamp").exists():
         pytest.fail(f"Pyodide harness not installed in {CACHE}: run scripts/pyodide_setup.sh")
+    # only what the runtime provides: a wheel older pins left in the cache (a package the Worker no
+    # longer vendors) must not make that package importable in the isolate
+    provided = _requirement_names(RUNTIME)
     vendored = {_dist_key(name) for name in worker_bundle.read_pins()}
+    assert not provided & vendored, f"vendored and runtime-provided at once: {provided & vendored}"
     wheels = sorted(
-        str(p) for p in (CACHE / "wheels").glob("*.whl") if _dist_key(p.name.split("-")[0]) not in vendored
+        str(p) for p in (CACHE / "wheels").glob("*.whl") if _dist_key(p.name.split("-")[0]) in provided
     )
+    missing = provided - {_dist_key(Path(w).name.split("-")[0]) for w in wheels}
+    if missing:
+        pytest.fail(f"wheels missing from {CACHE}/wheels: {sorted(missing)}: run scripts/pyodide_setup.sh")
     return node, wheels
+
+
+def _requirement_names(path: Path) -> set[str]:
+    """The distributions a requirements file pins, as :func:`_dist_key` spells them."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return {_dist_key(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0]) for line in lines if line}
 
 
 def _dist_key(name: str) -> str:
@@ -241,7 +260,8 @@ def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None, main_module: s
     # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
     bindings = {}
     if realtime is not None:
-        bindings = {"CENTRIFUGO_API_URL": realtime.api_url, "CENTRIFUGO_API_KEY": realtime.api_key}
+        bindings = {"CENTRIFUGO_API_URL": realtime.api_url, "CENTRIFUGO_API_KEY": realtime.api_key,
+                    "CENTRIFUGO_TOKEN_SECRET": realtime.token_secret, "CENTRIFUGO_WS_URL": realtime.ws_url}
     if auth_url is not None:  # session tokens are verified against this core's JWKS
         bindings["AUTH_URL"] = auth_url
     spec = {
@@ -315,8 +335,6 @@ def migrated(booted: tuple[PyodideWorker, dict[str, Any], Path]) -> dict[str, An
     worker.proc.stdin.flush()  # type: ignore[union-attr]
     first = worker.next_message()
     if "error" in first:  # keep the document tests meaningful: same SQL, applied from CPython
-        import asyncio
-
         from worker.adapters.sqlite import SqliteDatabase
         from worker.collections import Registry
         from worker.migrations import migrate
@@ -437,6 +455,52 @@ def test_session_tokens_are_verified_with_webcrypto_under_pyodide(
     python = worker.call(op="modules", prefixes=["cryptography", "jwt"], importable=["cryptography"])
     assert python["importable"] == {"cryptography": False}, "the test must run without cryptography"
     assert python["loaded"] == [], f"token verification loaded {python['loaded']}"
+
+
+def test_realtime_tokens_are_signed_under_pyodide_and_centrifugo_accepts_them(
+    worker: PyodideWorker, auth_core: AuthCore, realtime: Centrifugo
+) -> None:
+    """POST /v1/realtime/token through the Workers entry: HS256 signed with the standard library.
+
+    PyJWT is not in the upload (it imports ``ssl``, which npm Pyodide lacks): the tokens must still
+    verify with CENTRIFUGO_TOKEN_SECRET, and the real Centrifugo must accept them.
+    """
+    path = "/v1/realtime/token"
+    refused = worker.request("POST", path, admin=False)
+    assert refused.status == 401, refused.body
+    assert refused.json()["error"]["code"] == "unauthenticated"
+
+    session = {"authorization": f"Bearer {auth_core.session_token('user-rt')}"}
+    r = worker.request("POST", path, admin=False, headers=session)
+    assert r.status == 200, r.body
+    grant = r.json()
+    assert grant["user"] == "user-rt" and grant["url"] == realtime.ws_url
+    assert {g["channel"]: g["token"] for g in grant["channels"]} == {"notes:*#user-rt": None, "posts:*": None}
+    claims = jwt.decode(grant["token"], realtime.token_secret, algorithms=["HS256"])
+    assert claims["sub"] == "user-rt" and claims["exp"] - claims["iat"] == 600
+    assert claims["exp"] == grant["expires_at"]
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(grant["token"], "another-secret-0123456789abcdef01234", algorithms=["HS256"])
+    forbidden = worker.request("POST", path, admin=False, headers=session, body={"channels": ["notes:*#bob"]})
+    assert forbidden.status == 403, forbidden.body
+
+    admin = worker.request("POST", path, body={"channels": ["notes:*"]})
+    assert admin.status == 200, admin.body
+    [channel] = admin.json()["channels"]
+    sub_claims = jwt.decode(channel["token"], realtime.token_secret, algorithms=["HS256"])
+    assert sub_claims["channel"] == "notes:*" and sub_claims["sub"] == admin.json()["user"]
+
+    async def connect_and_subscribe() -> None:
+        async with Subscriber(realtime.ws_url, grant["token"]) as user:
+            await user.subscribe("notes:*#user-rt")
+        async with Subscriber(realtime.ws_url, admin.json()["token"]) as operator:
+            await operator.subscribe("notes:*", channel["token"])
+
+    asyncio.run(connect_and_subscribe())
+
+    python = worker.call(op="modules", prefixes=["jwt", "ssl"], importable=["jwt"])
+    assert python["importable"] == {"jwt": False}, "PyJWT must not travel in the upload"
+    assert python["loaded"] == [], f"signing loaded {python['loaded']}"
 
 
 def test_a_main_module_workerd_cannot_import_fails_the_boot(tmp_path: Path) -> None:

@@ -1,13 +1,20 @@
-"""A compact JWS (RFC 7515 section 7.1) split into its parts and decoded; nothing is verified here.
+"""The compact JWS serialization (RFC 7515 section 7.1): decoding any token, encoding HS256 JWTs.
 
 Decoding is strict: exactly three base64url segments without padding or stray characters, and
-a header and payload that are JSON objects. What a token must say, and whose signature it must
-carry, is :mod:`worker.auth`'s business.
+a header and payload that are JSON objects; nothing is verified here. What a token must say, and
+whose signature it must carry, is :mod:`worker.auth`'s business.
+
+Encoding signs with the standard library's HMAC-SHA256 (Centrifugo's tokens): no JWT package has to
+travel in the Worker bundle. The bytes are PyJWT 2.x's for the same claims (header keys sorted,
+compact separators, non-ASCII escaped), so a token does not change with the library that signed it.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +22,11 @@ from typing import Any
 from worker import jsoncodec
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+
+#: JSON as PyJWT writes it (compact, ASCII-escaped); NaN/Infinity are not JSON, so refused
+_CLAIMS_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+#: the JOSE header of every token :func:`encode_hs256` signs, keys sorted
+_HS256_HEADER = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode({"alg": "HS256", "typ": "JWT"})
 
 
 class MalformedToken(ValueError):
@@ -41,6 +53,19 @@ def parse(token: str) -> CompactJws:
         signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
         signature=_decode(signature_b64),
     )
+
+
+def encode_hs256(claims: dict[str, Any], secret: str) -> str:
+    """``claims`` as a compact JWT signed with HMAC-SHA256 keyed by ``secret`` (UTF-8)."""
+    if not secret:  # an empty HMAC key signs tokens anyone can forge
+        raise ValueError("an HS256 token needs a non-empty secret")
+    signing_input = f"{_encode(_HS256_HEADER.encode())}.{_encode(_CLAIMS_JSON.encode(claims).encode())}"
+    signature = hmac.digest(secret.encode(), signing_input.encode("ascii"), hashlib.sha256)
+    return f"{signing_input}.{_encode(signature)}"
+
+
+def _encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _decode(segment: str) -> bytes:

@@ -100,7 +100,7 @@ def test_worker_modules_are_exactly_the_worker_sources(stack: Stack) -> None:
     assert "python_workers" in version.inputs["compatibilityFlags"], version.name
     assert version.inputs["compatibilityDate"] >= "2025-09-29", "needs Pyodide 0.28 / Python 3.13"
     vendored = {n.split("/", 1)[0] for n in modules if not n.startswith("worker/") and n != MAIN_MODULE}
-    assert vendored == {"jwt", "fastjsonschema"}, f"{version}: {sorted(vendored)}"
+    assert vendored == {"fastjsonschema"}, f"{version}: {sorted(vendored)}"
     assert all(m["contentType"] == PYTHON for m in modules.values()), "workerd ignores requirement modules"
 
 

@@ -33,6 +33,15 @@ def test_tokens_verify_only_with_their_secret_and_expire() -> None:
         jwt.decode(expired, SECRET, algorithms=["HS256"])
 
 
+def test_tokens_are_the_ones_pyjwt_would_sign() -> None:
+    """The same bytes as before the signer moved to the standard library: clients see no change."""
+    assert connection_token(SECRET, "alice", now=1_700_000_000) == jwt.encode(
+        {"sub": "alice", "iat": 1_700_000_000, "exp": 1_700_000_600}, SECRET, algorithm="HS256")
+    assert subscription_token(SECRET, "alice", "notes:*#alice", ttl=60, now=1_700_000_000.9) == jwt.encode(
+        {"sub": "alice", "channel": "notes:*#alice", "iat": 1_700_000_000, "exp": 1_700_000_060},
+        SECRET, algorithm="HS256")
+
+
 def test_no_token_is_signed_without_a_secret() -> None:
     with pytest.raises(ValueError, match="CENTRIFUGO_TOKEN_SECRET"):
         connection_token("", "alice")
