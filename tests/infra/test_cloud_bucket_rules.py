@@ -82,7 +82,7 @@ def test_r2_gets_cloudflares_bucket_cors_and_lifecycle_resources() -> None:
         assert resource["accountId"] == account and resource["bucketName"] == env.storage.bucket
         assert "jurisdiction" not in resource
     (rule,) = cors["rules"]
-    methods = ["GET", "HEAD", "PUT", "POST"]
+    methods = ["GET", "HEAD", "PUT"]
     assert rule["allowed"] == {"origins": list(env.allowed_origins), "methods": methods, "headers": ["*"]}
     assert rule["exposeHeaders"] == ["ETag"] and rule["maxAgeSeconds"] == RULES["cors"]["max_age_seconds"]
     by_id = {r["id"]: r for r in lifecycle["rules"]}
