@@ -1,15 +1,17 @@
 """The bucket's CORS and lifecycle rules (``config/storage.yaml``) as a Pulumi dynamic resource.
 
-The local stack creates it after SeaweedFS is healthy: ``create``/``update`` put
-the rules on the bucket through the S3 API (:func:`infra.storage_rules.apply_bucket_rules`).
-It depends on the S3 server's pid, so a restarted server gets the rules again
-(re-putting them is idempotent). ``delete`` leaves them: they go with the bucket.
+The local stack creates it after SeaweedFS is healthy, a cloud stack after its
+SeaweedFS container is (or, for an external S3, at once): ``create``/``update`` put
+the rules on the bucket through the S3 API (:func:`infra.storage_rules.apply_bucket_rules`),
+the CORS rule for the environment's ``allowed_origins``. It depends on the S3
+server's identity (a pid, a container id), so a restarted server gets the rules
+again (re-putting them is idempotent). ``delete`` leaves them: they go with the bucket.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -17,7 +19,8 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 from pulumi.dynamic import Resource as DynamicResource
 
 #: inputs whose change puts the rules again
-RULE_KEYS = ("endpoint", "bucket", "region", "access_key", "secret_key", "rules", "server_pid")
+RULE_KEYS = ("endpoint", "bucket", "region", "access_key", "secret_key", "rules", "origins", "put_cors",
+             "server_pid")
 #: how long the S3 API may take, after its health check passed, to accept the rules (the bucket the
 #: server creates at start may not exist yet)
 READY_TIMEOUT_S = 30.0
@@ -33,7 +36,8 @@ def apply(props: Mapping[str, Any]) -> dict[str, Any]:
     while True:
         try:
             applied = apply_bucket_rules(props["endpoint"], props["bucket"], props["access_key"],
-                                         props["secret_key"], props["rules"], region=props["region"])
+                                         props["secret_key"], props["rules"], props["origins"],
+                                         region=props["region"], put_cors=props.get("put_cors", True))
             return {"cors": applied.cors, "lifecycle": applied.lifecycle, "notes": applied.notes}
         except (BotoCoreError, ClientError):
             if time.monotonic() > deadline:
@@ -66,12 +70,14 @@ class BucketRules(DynamicResource, module="telestack", name="BucketRules"):
     notes: pulumi.Output[list[str]]
 
     def __init__(self, name: str, *, endpoint: str, bucket: str, region: str, access_key: pulumi.Input[str],
-                 secret_key: pulumi.Input[str], rules: Mapping[str, Any], server_pid: pulumi.Input[int],
+                 secret_key: pulumi.Input[str], rules: Mapping[str, Any], origins: Sequence[str],
+                 server_pid: pulumi.Input[int | str], put_cors: bool = True,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "endpoint": endpoint, "bucket": bucket, "region": region,
             "access_key": pulumi.Output.secret(access_key), "secret_key": pulumi.Output.secret(secret_key),
-            "rules": dict(rules), "server_pid": server_pid,
+            "rules": dict(rules), "origins": list(origins), "put_cors": put_cors,
+            "server_pid": server_pid,
             "cors": None, "lifecycle": None, "notes": None,
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=["access_key", "secret_key"])

@@ -1,5 +1,8 @@
 """Centrifugo v6 config.json from config/: one namespace per collection, identical for every target.
 
+``client.allowed_origins`` is the environment's ``allowed_origins``, the list the
+gateway's CORS and the bucket's CORS rules are built from too.
+
 :func:`build_config` is a pure function of (collections' access rules, realtime
 options, port, bind address, allowed origins); :func:`render` gathers those from a
 stack's settings and ``config/`` and returns the JSON text both renderers write.
@@ -126,7 +129,7 @@ def load_options(config_dir: Path) -> dict[str, Any]:
 def render(s: Any, *, address: str = "${host}") -> str:
     """config.json text for a stack (``s``: infra.settings.StackSettings); the renderer fills ``${host}``."""
     config_dir = Path(s.root) / "config"
-    rt = s.environment.realtime
+    env = s.environment
     doc = build_config(load_collection_access(config_dir), load_options(config_dir),
-                       port=rt.port, address=address, allowed_origins=tuple(rt.allowed_origins))
+                       port=env.realtime.port, address=address, allowed_origins=env.allowed_origins)
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

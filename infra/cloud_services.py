@@ -15,6 +15,7 @@ from pathlib import Path
 import pulumi
 
 from infra import services
+from infra.cloud_bucket_rules import minio_cors_env
 from infra.environment import ContainerSettings
 from infra.services import S3_PREVIOUS_ENV
 from infra.settings import CloudRefs, StackSettings
@@ -61,6 +62,7 @@ def minio(s: StackSettings, refs: CloudRefs) -> ServiceSpec:
         name="minio", program="minio",
         args=("server", "${data}", "--address", f":{st.port}", "--console-address", "127.0.0.1:9001"),
         secret_env={"MINIO_ROOT_USER": refs.minio_root_user, "MINIO_ROOT_PASSWORD": refs.minio_root_password},
+        env=minio_cors_env(s.environment.allowed_origins),  # MinIO's CORS is server-wide, not per bucket
         ports=(Port("s3", st.port, "storage.port", public=True),),
         health=HealthCheck(port="s3", path="/minio/health/live"),
         data_dir=True, image=docker_settings.storage.image.ref,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 
-from infra import edge
+from infra import cloud_bucket_rules, edge
 from infra.cloud_services import AUTH_DB_HOST_IP, cloud_specs, container_settings
 from infra.endpoints import cloud_endpoints
 from infra.gateway_bindings import gateway_bindings
@@ -67,6 +67,7 @@ def deploy(s: StackSettings) -> dict[str, Any]:
         "jobs": {name: pulumi.Output.all(*svc.job_exit_codes)
                  for name, svc in sorted(services_by_name.items()) if svc.job_exit_codes},
         **auth_db_output(s, refs),
+        **cloud_bucket_rules.deploy(s, refs, endpoints, services_by_name),
     }
 
 

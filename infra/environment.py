@@ -35,8 +35,6 @@ class RealtimeSettings:
     """Centrifugo v6."""
 
     port: int = field(default=8000, metadata=PORT)
-    #: browser origins allowed to open a WebSocket (Centrifugo refuses any Origin by default)
-    allowed_origins: tuple[str, ...] = ("http://localhost:8787", "http://127.0.0.1:8787")
     #: public WebSocket URL (cloud); empty = ws://<bind_host>:<port>/connection/websocket
     public_ws_url: str = field(default="", metadata={"format": "url"})
 
@@ -174,6 +172,10 @@ class Environment:
 
     #: which renderer realises the service specs: local processes or Docker containers
     target: Literal["local", "docker"]
+    #: browser origins (``scheme://host[:port]``) allowed to call the gateway, open Centrifugo's WebSocket
+    #: and use presigned storage URLs: the one list behind all three (checked by
+    #: :func:`infra.environment_rules.check_origins`); empty = no browser app
+    allowed_origins: tuple[str, ...] = ()
     #: address every local service binds (loopback only on shared machines)
     bind_host: str = field(default="127.0.0.1", metadata={"format": "host"})
     #: seconds a service may take to answer its health check after start
@@ -193,6 +195,8 @@ REMOVED_KEYS: dict[str, str] = {
     "domain": "it was never used; the public names are cloudflare.custom_domain (or cloudflare.route), "
               "realtime.public_ws_url, storage.public_endpoint and auth.public_url",
     "realtime.replicas": "set docker.centrifugo.replicas (only docker targets run Centrifugo as containers)",
+    "realtime.allowed_origins": "set allowed_origins (top level): one list feeds the gateway's CORS, "
+                                "Centrifugo's allowed origins and the bucket CORS rules",
     "realtime.version": "the version is the image: set docker.centrifugo.image.tag (docker targets); "
                         "the local stack runs the Centrifugo scripts/toolchain.sh builds",
 }

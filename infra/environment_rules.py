@@ -29,9 +29,46 @@ def local_ports(env: Environment) -> dict[int, str]:
     return seen
 
 
+#: a browser origin as the ``Origin`` header carries it: lower-case scheme and host, a port only when
+#: given, nothing after it (a path or a trailing slash never matches any request's Origin)
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+                     r"|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+#: the wildcard origin: every site
+ANY_ORIGIN = "*"
+
+
+def check_origins(env: Environment, *, wildcard: bool) -> None:
+    """``allowed_origins``: each an origin (``scheme://host[:port]``) listed once; ``*`` only if ``wildcard``.
+
+    Three servers match these against the browser's ``Origin`` header (the gateway, Centrifugo, the S3
+    server), so anything that could never equal an ``Origin`` is refused here rather than silently unused.
+    """
+    seen: set[str] = set()
+    for i, origin in enumerate(env.allowed_origins):
+        key = f"allowed_origins[{i}]"
+        if origin == ANY_ORIGIN:
+            if not wildcard:
+                raise StackConfigError(f"{key}: '*' (every site) is refused on a cloud target: its users' "
+                                       "tokens are real; list the app's origins")
+            if len(env.allowed_origins) > 1:
+                raise StackConfigError(f"{key}: '*' already allows every origin; list nothing else with it")
+        else:
+            m = _ORIGIN.fullmatch(origin)
+            if m is None:
+                raise StackConfigError(f"{key}: {origin!r} is not an origin: scheme://host[:port] in lower "
+                                       "case, http or https, no path and no trailing slash")
+            if m.group("port") is not None and not 1 <= int(m.group("port")) <= 65535:
+                raise StackConfigError(f"{key}: {origin!r}: port out of range 1..65535")
+        if origin in seen:
+            raise StackConfigError(f"{key}: {origin!r} is listed twice")
+        seen.add(origin)
+
+
 def check_local(env: Environment) -> None:
-    """Cross-key rules of a local environment: every port distinct, every service on a loopback address."""
+    """Cross-key rules of a local environment: every port distinct, every service on a loopback address,
+    ``allowed_origins`` well-formed (``*`` allowed: only this machine's pages reach a loopback stack)."""
     local_ports(env)
+    check_origins(env, wildcard=True)
     if not ipaddress.ip_address(env.bind_host).is_loopback:
         raise StackConfigError(f"bind_host: {env.bind_host} is not a loopback address (local target)")
 
@@ -57,6 +94,7 @@ def check_cloud(env: Environment) -> None:
     if env.docker is None:
         raise StackConfigError("docker: required key is missing (target docker)")
     cf, docker = env.cloudflare, env.docker
+    check_origins(env, wildcard=False)
     if (cf.route or cf.custom_domain) and not cf.zone_id_config:
         raise StackConfigError("cloudflare.zone_id_config: required with a route or custom_domain")
     if not (cf.route or cf.custom_domain or cf.workers_dev):

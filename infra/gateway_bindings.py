@@ -53,6 +53,7 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
         "outbox_drain_per_request": env.gateway.outbox_drain_per_request,
         "storage_url_ttl": env.storage.url_ttl,
         "storage_max_upload_bytes": env.storage.max_upload_bytes,
+        "cors_allowed_origins": gateway_settings.join_list(env.allowed_origins) or None,
     }
     names = gateway_settings.binding_names()
     secret_names = gateway_settings.secret_binding_names()

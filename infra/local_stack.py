@@ -29,7 +29,8 @@ def deploy(s: StackSettings) -> dict[str, Any]:
     rules = BucketRules(
         "bucket-rules", endpoint=endpoints.s3_endpoint, bucket=env.storage.bucket, region=env.storage.region,
         access_key=s.secrets.s3_access_key_id, secret_key=s.secrets.s3_secret_access_key,
-        rules=storage_rules.load_rules(s.root / "config"), server_pid=s3.process.pid,
+        rules=storage_rules.load_rules(s.root / "config"), origins=env.allowed_origins,
+        server_pid=s3.process.pid,
         opts=pulumi.ResourceOptions(depends_on=[s3]))
     rules.notes.apply(lambda notes: [pulumi.log.warn(f"bucket rules: {note}") for note in notes or []])
     names = [spec.name for spec in specs]

@@ -169,6 +169,10 @@ def _uploaded_modules(bundle: worker_bundle.Bundle) -> list[dict[str, str]]:
              "content_base64": base64.b64encode(m.content).decode("ascii")} for m in bundle.modules]
 
 
+#: the browser origin the test Worker allows (its CORS_ALLOWED_ORIGINS binding)
+APP_ORIGIN = "https://app.telestack.test"
+
+
 def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None,
            main_module: str | None = None) -> tuple[PyodideWorker, dict[str, Any]]:
     """The runner over the upload of infra/worker_bundle.py; ``main_module`` overrides the bundle's."""
@@ -189,7 +193,8 @@ def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None,
         "baseUrl": "https://gateway.telestack.test",
         "dbPath": str(db_path),
         "d1Binding": "DB",
-        "bindings": {"ADMIN_KEY": ADMIN_KEY, "COLLECTIONS": _collections_json(), **bindings},
+        "bindings": {"ADMIN_KEY": ADMIN_KEY, "COLLECTIONS": _collections_json(),
+                     "CORS_ALLOWED_ORIGINS": APP_ORIGIN, **bindings},
         "migrations": _migrations(),
         "watchModules": list(FORBIDDEN),
         "reportModules": list(DEPENDENCIES),
@@ -320,6 +325,20 @@ def test_unknown_path_is_a_json_404_through_the_workers_entry(worker: PyodideWor
     assert r.status == 404
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["error"]["code"] == "not_found"
+
+
+def test_cors_preflight_and_marked_responses_through_the_workers_entry(worker: PyodideWorker) -> None:
+    """The comma-separated CORS_ALLOWED_ORIGINS binding, and the headers crossing the FFI both ways."""
+    asks = {"origin": APP_ORIGIN, "access-control-request-method": "POST"}
+    r = worker.request("OPTIONS", "/v1/collections/notes/query", headers=asks, admin=False)
+    assert r.status == 204 and r.headers["access-control-allow-origin"] == APP_ORIGIN
+    assert r.headers["access-control-allow-methods"] == "POST"
+    refused = worker.request("OPTIONS", "/v1/collections/notes/query",
+                             headers={**asks, "origin": "https://evil.telestack.test"}, admin=False)
+    assert refused.status == 405 and "access-control-allow-origin" not in refused.headers
+    error = worker.request("GET", "/v1/collections/notes/documents/x", headers={"origin": APP_ORIGIN},
+                           admin=False)
+    assert error.status == 401 and error.headers["access-control-allow-origin"] == APP_ORIGIN
 
 
 def test_migrations_apply_through_the_d1_adapter_and_are_idempotent(

@@ -1,7 +1,8 @@
 """The gateway's HTTP surface: one routes list, and the dispatcher both entrypoints call.
 
 :func:`handle` matches the route, runs its handler with a :class:`Context` and
-turns every error into the API's JSON error shape. It returns the response
+turns every error into the API's JSON error shape (:mod:`worker.cors` answers
+browser preflights first and marks each response for an allowed origin). It returns the response
 together with the work the handler left for after it: publishing the outbox
 events a write committed. The entrypoint runs that work once the response is on
 its way (``ctx.waitUntil`` on Workers, a tracked background task under ASGI),
@@ -18,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from worker import cors
 from worker.api import auth as auth_api
 from worker.api import documents as documents_api
 from worker.api import health as health_api
@@ -47,6 +49,10 @@ class Handled:
 
 
 async def handle(gateway: Gateway, request: Request) -> Handled:
+    cors_policy = cors.policy(gateway.settings.cors_allowed_origins)
+    preflight = cors_policy.preflight(_ROUTER, request)
+    if preflight is not None:
+        return Handled(preflight)
     ctx: Context | None = None
     try:
         route, params = _ROUTER.match(request)
@@ -57,6 +63,7 @@ async def handle(gateway: Gateway, request: Request) -> Handled:
     except Exception:  # never a stack trace to the client
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = ApiError(500, "internal", "internal error").to_response()
+    cors_policy.mark(request, response)
     # a handler that committed and then failed still gets its events published
     if ctx is not None and ctx.publish_after_response:
         return Handled(response, gateway.publisher.after_write)

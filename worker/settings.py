@@ -45,6 +45,9 @@ class Settings:
     storage_url_ttl: int = 900
     #: largest object a presigned upload accepts, bytes (enforced by S3 through the POST policy)
     storage_max_upload_bytes: int = 100 * 1024 * 1024
+    #: browser origins answered with CORS headers (``*`` = every origin); the binding is one comma-separated
+    #: string, since an origin never holds a comma; empty = no browser app
+    cors_allowed_origins: tuple[str, ...] = ()
 
 
 _KEYS: dict[str, str] = {
@@ -69,6 +72,7 @@ _KEYS: dict[str, str] = {
     "outbox_drain_per_request": "OUTBOX_DRAIN_PER_REQUEST",
     "storage_url_ttl": "STORAGE_URL_TTL",
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
+    "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
 }
 #: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
 #: local stack, never plain text anywhere the stack writes it
@@ -82,6 +86,7 @@ _SECRETS = frozenset({
     "s3_secret_access_key",
 })
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
+_LISTS = frozenset(f.name for f in fields(Settings) if f.type == "tuple[str, ...]")
 _REQUIRED = ("admin_key", "collections_json")
 
 
@@ -108,6 +113,20 @@ def from_mapping(env: Mapping[str, Any]) -> Settings:
                 values[field_name] = int(raw)
             except (TypeError, ValueError):
                 raise SettingsError(f"gateway setting {key} must be an integer") from None
+        elif field_name in _LISTS:
+            values[field_name] = split_list(str(raw))
         else:
             values[field_name] = str(raw)
     return Settings(**values)
+
+
+def split_list(raw: str) -> tuple[str, ...]:
+    """A comma-separated binding as its items, blanks around and empty items dropped."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def join_list(items: tuple[str, ...] | list[str]) -> str:
+    """The binding text of a list setting: what :func:`split_list` reads back."""
+    if any("," in item for item in items):
+        raise SettingsError(f"a list setting's item cannot hold a comma: {items!r}")
+    return ",".join(items)

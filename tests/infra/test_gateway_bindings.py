@@ -14,7 +14,8 @@ from tests.support.stack_settings import resolve, stack_settings
 from worker import settings as gateway_settings
 
 ROTATING = {"adminKeyPrevious": "adm-OLD-000000000000", "adminKeyPreviousValidUntil": "1900000000"}
-TUNED = ("target: local\nauth: {access_token_validity: 600, issuer: https://issuer.example.com}\n"
+TUNED = ("target: local\nallowed_origins: ['http://localhost:3000', 'https://app.example.com']\n"
+         "auth: {access_token_validity: 600, issuer: https://issuer.example.com}\n"
          "storage: {url_ttl: 300, max_upload_bytes: 1048576}\n")
 
 

@@ -45,8 +45,8 @@ def test_minimal_file_gets_the_documented_defaults() -> None:
         ("target: local\ngateway: {port: '8787'}\n", "gateway.port", "expected an integer"),
         ("target: local\ngateway: {port: true}\n", "gateway.port", "expected an integer"),
         (
-            "target: local\nrealtime: {allowed_origins: http://x}\n",
-            "realtime.allowed_origins",
+            "target: local\nallowed_origins: http://x\n",
+            "allowed_origins",
             "expected a list",
         ),
         ("target: local\ngateway: {port: 70000}\n", "gateway.port", "out of range"),

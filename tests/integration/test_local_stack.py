@@ -25,7 +25,6 @@ import httpx
 import pytest
 import yaml
 
-from infra import storage_rules
 from infra.secret_keys import SECRET_OUTPUTS
 from tests.support.local_stack import Stack, running_stack
 
@@ -99,7 +98,7 @@ def test_each_service_answers_its_health_check(stack: Stack) -> None:
 def test_up_puts_the_bucket_rules_of_storage_yaml_on_the_bucket(stack: Stack) -> None:
     """A browser's CORS preflight: an origin config/storage.yaml allows is answered, any other refused
     (SeaweedFS without bucket rules answers every origin)."""
-    allowed = storage_rules.load_rules(stack.root / "config")["cors"]["allowed_origins"][0]
+    allowed = yaml.safe_load(stack.env_file.read_text())["allowed_origins"][0]
     url = f"{stack.outputs['s3_endpoint']}/{stack.outputs['s3_bucket']}/users/u1/photo.png"
 
     def preflight(origin: str) -> httpx.Response:
@@ -177,12 +176,17 @@ def test_a_killed_service_is_restored_by_up_and_only_it_restarts(stack: Stack) -
 def test_a_changed_spec_restarts_only_that_service(stack: Stack) -> None:
     before = stack.pids()
     data = yaml.safe_load(stack.env_file.read_text())
-    data["realtime"]["allowed_origins"] = ["http://127.0.0.1", "http://localhost"]
+    # the origins are in two specs (Centrifugo's config, the gateway's env) and in the bucket rules
+    data["allowed_origins"] = ["http://127.0.0.1", "http://localhost"]
     stack.env_file.write_text(yaml.safe_dump(data))
     stack.up()
     after = stack.pids()
-    assert after["centrifugo"] != before["centrifugo"]
-    assert after["seaweedfs"] == before["seaweedfs"]
+    assert after["centrifugo"] != before["centrifugo"] and after["gateway"] != before["gateway"]
+    assert after["seaweedfs"] == before["seaweedfs"] and after["auth"] == before["auth"]
+    url = f"{stack.outputs['s3_endpoint']}/{stack.outputs['s3_bucket']}/users/u1/photo.png"
+    preflight = {"Origin": "http://localhost", "Access-Control-Request-Method": "PUT"}
+    assert httpx.options(url, headers=preflight, trust_env=False, timeout=10).status_code == 200, \
+        "the bucket rules are put again with the new origins, the server left running"
 
 
 def test_a_port_in_use_is_reported_by_number_and_setting(stack: Stack) -> None:

@@ -178,7 +178,7 @@ async def test_wrong_s3_keys_are_refused(seaweedfs: SeaweedFS, web: httpx.AsyncC
 def test_bucket_cors_and_lifecycle_rules_are_applied(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
     doc = storage_rules.load_rules(CONFIG)
     applied = storage_rules.apply_bucket_rules(seaweedfs.endpoint, seaweedfs.bucket, seaweedfs.access_key,
-                                               seaweedfs.secret_key, doc, extra_origins=("http://app.test",))
+                                               seaweedfs.secret_key, doc, ("http://app.test",))
     assert applied.cors and applied.lifecycle, applied.notes
     lifecycle = seaweedfs.client().get_bucket_lifecycle_configuration(Bucket=seaweedfs.bucket)["Rules"]
     assert {r["ID"] for r in lifecycle} == {"abort-incomplete-multipart", "expire-tmp"}

@@ -89,7 +89,8 @@ def _environment(ports: dict[str, int]) -> dict[str, Any]:
         "bind_host": "127.0.0.1",
         "start_timeout": 90,
         "gateway": {"port": ports["gateway"]},
-        "realtime": {"port": ports["realtime"], "allowed_origins": ["http://127.0.0.1"]},
+        "allowed_origins": ["http://127.0.0.1"],
+        "realtime": {"port": ports["realtime"]},
         "storage": {"bucket": "itest", "port": ports["s3"], "seaweedfs": weed},
         "auth": {"port": ports["auth"]},
     }
