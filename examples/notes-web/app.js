@@ -105,7 +105,7 @@ function renderNotes(snap) {
       const file = data.meta?.attachment;
       if (file) {
         li.append(
-          button(`📎 ${file.name}`, async () => {
+          button(`Download ${file.name}`, async () => {
             window.open(await sdk.getDownloadURL(client, file.key), '_blank');
           }),
         );

@@ -88,7 +88,8 @@ def browser_stack(tmp_path: Path, seaweedfs: SeaweedFS) -> Iterator[BrowserStack
     page_port = free_port()
     origin = f"http://127.0.0.1:{page_port}"
     apply_bucket_rules(seaweedfs.endpoint, seaweedfs.bucket, seaweedfs.access_key, seaweedfs.secret_key,
-                       load_rules(CONFIG), extra_origins=(origin,))
+                       load_rules(CONFIG), (origin,))
+    (tmp_path / "auth").mkdir()
     standin = start_standin(tmp_path / "auth", refresh_token_rotation_grace_period="0")
     centrifugo = _centrifugo(tmp_path / "centrifugo", origin)
     port = free_port()
