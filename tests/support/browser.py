@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,23 +83,22 @@ def _wait_for_gateway(proc: subprocess.Popen[bytes], url: str, log: Path) -> Non
             time.sleep(0.1)
 
 
-@pytest.fixture
-def browser_stack(tmp_path: Path, seaweedfs: SeaweedFS) -> Iterator[BrowserStack]:
-    """Gateway process, Centrifugo, SeaweedFS and the auth stand-in, all allowing one page origin."""
+@contextmanager
+def running_stack(workdir: Path, seaweedfs: SeaweedFS | None) -> Iterator[BrowserStack]:
+    """Start the auth stand-in, Centrifugo and a gateway process allowing one page origin (and put
+    that origin on the bucket's CORS rules); without ``seaweedfs`` the storage routes have no bucket."""
     page_port = free_port()
     origin = f"http://127.0.0.1:{page_port}"
-    apply_bucket_rules(seaweedfs.endpoint, seaweedfs.bucket, seaweedfs.access_key, seaweedfs.secret_key,
-                       load_rules(CONFIG), (origin,))
-    (tmp_path / "auth").mkdir()
-    standin = start_standin(tmp_path / "auth", refresh_token_rotation_grace_period="0")
-    centrifugo = _centrifugo(tmp_path / "centrifugo", origin)
+    (workdir / "auth").mkdir(parents=True)
+    standin = start_standin(workdir / "auth", refresh_token_rotation_grace_period="0")
+    centrifugo = _centrifugo(workdir / "centrifugo", origin)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESTACK_")}
     env.update({
         "TELESTACK_HOST": "127.0.0.1",
         "TELESTACK_PORT": str(port),
         "TELESTACK_ADMIN_KEY": "browser-test-admin-key-0123456789",
-        "TELESTACK_DB_PATH": str(tmp_path / "gateway.sqlite3"),
+        "TELESTACK_DB_PATH": str(workdir / "gateway.sqlite3"),
         "TELESTACK_CORS_ALLOWED_ORIGINS": origin,
         "TELESTACK_AUTH_URL": standin.url,
         "TELESTACK_AUTH_API_KEY": standin.api_key,
@@ -107,13 +107,18 @@ def browser_stack(tmp_path: Path, seaweedfs: SeaweedFS) -> Iterator[BrowserStack
         "TELESTACK_CENTRIFUGO_API_KEY": centrifugo.api_key,
         "TELESTACK_CENTRIFUGO_TOKEN_SECRET": centrifugo.token_secret,
         "TELESTACK_CENTRIFUGO_WS_URL": centrifugo.ws_url,
-        "TELESTACK_S3_ENDPOINT": seaweedfs.endpoint,
-        "TELESTACK_S3_BUCKET": seaweedfs.bucket,
-        "TELESTACK_S3_REGION": "us-east-1",
-        "TELESTACK_S3_ACCESS_KEY_ID": seaweedfs.access_key,
-        "TELESTACK_S3_SECRET_ACCESS_KEY": seaweedfs.secret_key,
     })
-    log_path = tmp_path / "gateway.log"
+    if seaweedfs is not None:
+        apply_bucket_rules(seaweedfs.endpoint, seaweedfs.bucket, seaweedfs.access_key, seaweedfs.secret_key,
+                           load_rules(CONFIG), (origin,))
+        env.update({
+            "TELESTACK_S3_ENDPOINT": seaweedfs.endpoint,
+            "TELESTACK_S3_BUCKET": seaweedfs.bucket,
+            "TELESTACK_S3_REGION": "us-east-1",
+            "TELESTACK_S3_ACCESS_KEY_ID": seaweedfs.access_key,
+            "TELESTACK_S3_SECRET_ACCESS_KEY": seaweedfs.secret_key,
+        })
+    log_path = workdir / "gateway.log"
     log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "worker.asgi"], cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -126,3 +131,10 @@ def browser_stack(tmp_path: Path, seaweedfs: SeaweedFS) -> Iterator[BrowserStack
         log.close()
         centrifugo.stop()
         standin.stop()
+
+
+@pytest.fixture
+def browser_stack(tmp_path: Path, seaweedfs: SeaweedFS) -> Iterator[BrowserStack]:
+    """Gateway process, Centrifugo, SeaweedFS and the auth stand-in, all allowing one page origin."""
+    with running_stack(tmp_path, seaweedfs) as stack:
+        yield stack
