@@ -27,6 +27,8 @@ export interface ClientOptions {
   onWriteError?: (err: TelestackError, write: PersistedWrite) => void;
 }
 
+type EventHook = (type: string, fn: () => void) => void;
+
 /** Anything that must stop when the signed-in user changes (live listeners). */
 export interface Detachable {
   terminate(err: TelestackError): void;
@@ -74,8 +76,11 @@ export class TelestackClient {
       this.unsaved.push({ collection, id, ...state });
     };
     // the network is back: send the queue now rather than at the end of the back-off
-    (globalThis as { addEventListener?: (type: string, fn: () => void) => void }).addEventListener?.('online', () => this.writes.retryNow());
+    this.host.addEventListener?.('online', this.onOnline);
   }
+
+  private readonly host = globalThis as { addEventListener?: EventHook; removeEventListener?: EventHook };
+  private readonly onOnline = (): void => this.writes.retryNow();
 
   /** What an earlier client of the same user left: its documents now, its queue returned. */
   private async restore(user: string | null): Promise<PersistedWrite[]> {
@@ -99,6 +104,7 @@ export class TelestackClient {
     for (const l of [...this.active]) l.stop();
     this.active.clear();
     this.writes.close();
+    this.host.removeEventListener?.('online', this.onOnline);
     this.realtime.reset();
     this.session.close();
   }
