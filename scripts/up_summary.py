@@ -26,6 +26,9 @@ def summary(stack: str, out: dict[str, object]) -> str:
     lines += [
         f"secrets: scripts/bootstrap_env.sh pulumi stack output --show-secrets --stack {stack}",
         "stop:    scripts/down   (make down)",
+        "example: http://127.0.0.1:3000/ once served (examples/notes-web/README.md): (cd sdk/web && npm ci"
+        " && node scripts/bundle-browser.mjs) && python3 -m http.server 3000 --bind 127.0.0.1"
+        " --directory examples/notes-web",
     ]
     return "\n".join(lines)
 

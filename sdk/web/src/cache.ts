@@ -37,6 +37,9 @@ export class LocalStore {
   private readonly pending = new Map<string, Mutation[]>();
   private readonly targets = new Set<Target>();
 
+  /** a server state was recorded (persistence keeps it) */
+  onServerState: (collection: string, id: string, state: ServerState) => void = () => {};
+
   constructor(private readonly userId: () => string | null) {}
 
   register(target: Target): () => void {
@@ -61,7 +64,9 @@ export class LocalStore {
       if (version <= known.version && !recreated) return false;
     }
     // a tombstone remembers the last live state's time when the deletion's own is unknown (a 204)
-    this.server.set(k, { version, doc, updatedAt: updatedAt || known?.updatedAt || '' });
+    const state = { version, doc, updatedAt: updatedAt || known?.updatedAt || '' };
+    this.server.set(k, state);
+    this.onServerState(collection, id, state);
     for (const t of this.targets) if (t.collection === collection) t.serverChanged(id);
     return true;
   }
@@ -72,6 +77,17 @@ export class LocalStore {
     if (this.server.has(k)) return;
     this.server.set(k, { version: 0, doc: null, updatedAt: '' });
     for (const t of this.targets) if (t.collection === collection) t.serverChanged(id);
+  }
+
+  /** ids of every document of `collection` with a known server state (for answers from the cache) */
+  ids(collection: string): string[] {
+    const prefix = `${collection}/`;
+    return [...this.server.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  }
+
+  /** Forget every server state (another user signed in: what the last one could read is not theirs). */
+  clear(): void {
+    this.server.clear();
   }
 
   addMutations(ms: Mutation[]): void {

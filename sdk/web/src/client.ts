@@ -5,7 +5,8 @@ import { Http, type FetchLike } from './http.js';
 import { defaultStorage, type KeyValueStorage } from './kv.js';
 import { defaultLock, openTabChannel, type LockFn } from './locks.js';
 import { Realtime } from './realtime.js';
-import { memoryPendingWrites, WriteQueue, type PendingWriteStore, type PersistedWrite } from './writes.js';
+import { memoryPersistence, type CachedDocument, type Persistence } from './persistence.js';
+import { WriteQueue, type PersistedWrite } from './writes.js';
 
 export interface ClientOptions {
   /** the gateway, e.g. `http://127.0.0.1:8787` */
@@ -20,11 +21,13 @@ export interface ClientOptions {
   realtimeUrl?: string;
   /** the lock that serialises token refreshes (default: Web Locks, else one per JavaScript realm) */
   lock?: LockFn;
-  /** where queued writes are kept (default: memory, see docs/sdk.md) */
-  pendingWrites?: PendingWriteStore;
-  /** a queued write restored from `pendingWrites` was refused by the server (nobody awaits its promise) */
+  /** where queued writes and cached documents are kept (default: memory; `indexedDbPersistence()` survives reloads) */
+  persistence?: Persistence;
+  /** a queued write restored from `persistence` was refused by the server (nobody awaits its promise) */
   onWriteError?: (err: TelestackError, write: PersistedWrite) => void;
 }
+
+type EventHook = (type: string, fn: () => void) => void;
 
 /** Anything that must stop when the signed-in user changes (live listeners). */
 export interface Detachable {
@@ -41,6 +44,8 @@ export class TelestackClient {
   /** @internal */ readonly writes: WriteQueue;
   /** @internal */ readonly realtime: Realtime;
   /** @internal */ readonly active = new Set<Detachable>();
+  private readonly persistence: Persistence;
+  private unsaved: CachedDocument[] = [];
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
@@ -50,8 +55,10 @@ export class TelestackClient {
     const key = `telestack:${this.url}:session`;
     this.session = new Session(this.http, options.storage ?? defaultStorage(), key, options.lock ?? defaultLock(), openTabChannel(key));
     this.http.tokens = this.session;
-    this.store = new LocalStore(() => this.session.user?.id ?? null);
-    this.writes = new WriteQueue(this.http, this.store, options.pendingWrites ?? memoryPendingWrites());
+    const userId = (): string | null => this.session.user?.id ?? null;
+    this.store = new LocalStore(userId);
+    const persistence = (this.persistence = options.persistence ?? memoryPersistence());
+    this.writes = new WriteQueue(this.http, this.store, { save: (writes) => persistence.saveWrites(userId(), writes) });
     if (options.onWriteError) this.writes.onOrphanError = options.onWriteError;
     this.realtime = new Realtime(this.http, this.store, {
       ...(options.websocket ? { websocket: options.websocket } : {}),
@@ -63,13 +70,41 @@ export class TelestackClient {
       if (current !== undefined && current !== next) this.userChanged();
       current = next;
     });
-    void this.session.ready.then(() => this.writes.restore());
+    this.writes.restore(this.session.ready.then(() => this.restore(userId())));
+    this.store.onServerState = (collection, id, state) => {
+      if (!this.unsaved.length) setTimeout(() => this.saveDocuments(), 50);
+      this.unsaved.push({ collection, id, ...state });
+    };
+    // the network is back: send the queue now rather than at the end of the back-off
+    this.host.addEventListener?.('online', this.onOnline);
+  }
+
+  private readonly host = globalThis as { addEventListener?: EventHook; removeEventListener?: EventHook };
+  private readonly onOnline = (): void => this.writes.retryNow();
+
+  /** What an earlier client of the same user left: its documents now, its queue returned. */
+  private async restore(user: string | null): Promise<PersistedWrite[]> {
+    const saved = await this.persistence.load();
+    if (saved.user !== user) {
+      await this.persistence.clear();
+      return [];
+    }
+    for (const d of saved.documents) this.store.applyServer(d.collection, d.id, d.version, d.doc, d.updatedAt);
+    return saved.writes;
+  }
+
+  private saveDocuments(): void {
+    const documents = this.unsaved.splice(0);
+    const user = this.session.user?.id ?? null;
+    this.persistence.saveDocuments(user, documents).catch((err: unknown) => console.warn('telestack: documents not cached', err));
   }
 
   /** @internal see {@link terminate} */
   close(): void {
     for (const l of [...this.active]) l.stop();
     this.active.clear();
+    this.writes.close();
+    this.host.removeEventListener?.('online', this.onOnline);
     this.realtime.reset();
     this.session.close();
   }
@@ -78,6 +113,9 @@ export class TelestackClient {
   private userChanged(): void {
     this.realtime.reset();
     this.writes.abandon();
+    this.store.clear();
+    this.unsaved = [];
+    void this.persistence.clear();
     const err = new TelestackError(SIGNED_OUT, 401, 'the signed-in user changed; listen again');
     for (const l of [...this.active]) l.terminate(err);
     this.active.clear();

@@ -7,7 +7,8 @@ export { DocumentSnapshot, QuerySnapshot, type SnapshotMetadata } from './snapsh
 export { uploadFile, getDownloadURL, type UploadOptions, type UploadResult, type BlobLike } from './files.js';
 export { TelestackError } from './errors.js';
 export { memoryStorage, type KeyValueStorage } from './kv.js';
-export { memoryPendingWrites, type PendingWriteStore, type PersistedWrite, type WriteOp } from './writes.js';
+export { type PersistedWrite, type WriteOp } from './writes.js';
+export { memoryPersistence, indexedDbPersistence, type Persistence, type PersistedState, type CachedDocument } from './persistence.js';
 export { processLock, type LockFn } from './locks.js';
 export type { FetchLike, FetchResponse } from './http.js';
 export type { DocumentData, DocumentRecord, JsonValue, User, WhereOp, Scalar, WireQuery, ChangeEvent } from './types.js';

@@ -90,7 +90,8 @@ abstract class Listener implements Target, ChannelWatcher, Detachable {
     } catch (err) {
       if (this.stopped) return;
       if (isNetworkError(err)) {
-        this.schedule(); // show what is known, marked fromCache, and try again
+        this.useCache(); // show what is known, marked fromCache, and try again
+        this.schedule();
         setTimeout(() => !this.stopped && void this.watch(), RETRY_MS);
         return;
       }
@@ -135,6 +136,7 @@ abstract class Listener implements Target, ChannelWatcher, Detachable {
           if (this.stopped) return;
           if (!isNetworkError(err)) return this.terminate(asError(err));
           this.live = false; // offline: the channel's next "subscribed" refetches
+          this.useCache();
         }
       } while (this.fetchAgain && !this.stopped);
     })().finally(() => {
@@ -149,6 +151,8 @@ abstract class Listener implements Target, ChannelWatcher, Detachable {
   }
 
   protected abstract load(): Promise<void>;
+  /** offline before the first answer: answer from the documents the client knows (persisted ones too) */
+  protected useCache(): void {}
   /** the snapshot to deliver and a signature of it (nothing is delivered twice) */
   protected abstract view(meta: SnapshotMetadata): { snapshot: unknown; signature: string } | null;
   protected abstract deliver(snapshot: unknown): void;
@@ -221,6 +225,8 @@ class QueryListener extends Listener {
   /** the sort keys of the window's last document, when the window is not complete */
   private boundary: SqlValue[] | null = null;
   private readonly touched = new Set<string>();
+  /** answering from the known documents until the first fetch lands */
+  private cached = false;
 
   constructor(
     client: TelestackClient,
@@ -234,6 +240,10 @@ class QueryListener extends Listener {
   }
 
   serverChanged(id: string): void {
+    if (this.cached && !this.fetched) {
+      this.settle(id);
+      this.schedule();
+    }
     if (this.isFetching || !this.fetched) {
       this.touched.add(id); // settled once the fetch lands
       return;
@@ -253,6 +263,15 @@ class QueryListener extends Listener {
     const doc = this.client.store.known(this.collection, id)?.doc;
     if (doc && this.inWindow(doc)) this.members.add(id);
     else this.members.delete(id);
+  }
+
+  protected override useCache(): void {
+    if (this.fetched) return;
+    this.cached = true;
+    this.complete = true;
+    this.boundary = null;
+    this.members = new Set();
+    for (const id of this.client.store.ids(this.collection)) this.settle(id);
   }
 
   protected async load(): Promise<void> {
@@ -280,7 +299,7 @@ class QueryListener extends Listener {
   }
 
   protected view(meta: SnapshotMetadata): { snapshot: unknown; signature: string } | null {
-    if (!this.fetched) return null;
+    if (!this.fetched && !this.cached) return null;
     const { store } = this.client;
     const candidates = new Set([...this.members, ...store.pendingIds(this.collection)]);
     const docs: DocumentRecord[] = [];

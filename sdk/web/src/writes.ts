@@ -32,28 +32,15 @@ export interface PersistedWrite {
   ops: WriteOp[];
 }
 
-/**
- * Where queued writes survive a reload. Only {@link memoryPendingWrites} exists today: the queue lasts
- * as long as the client object (an IndexedDB implementation can be plugged in here).
- */
-export interface PendingWriteStore {
-  load(): Promise<PersistedWrite[]>;
+/** Where the queue is kept (the client's `Persistence`, bound to the signed-in user). */
+export interface QueueStore {
   save(writes: PersistedWrite[]): Promise<void>;
-}
-
-export function memoryPendingWrites(): PendingWriteStore {
-  let saved: PersistedWrite[] = [];
-  return {
-    load: async () => saved,
-    save: async (writes) => {
-      saved = writes;
-    },
-  };
 }
 
 interface Entry {
   write: PersistedWrite;
   mutations: Mutation[];
+  done: Promise<WriteResult[]>;
   resolve(results: WriteResult[]): void;
   reject(err: unknown): void;
 }
@@ -64,33 +51,56 @@ export class WriteQueue {
   private readonly queue: Entry[] = [];
   private running = false;
   private wake: (() => void) | null = null;
-  /** writes that reached the server's refusal with nobody awaiting them (replayed from persistence) */
-  onOrphanError: (err: TelestackError, write: PersistedWrite) => void = () => {};
+  private restoring: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** a restored write (its promise died with the page that made it) was refused by the server */
+  onOrphanError: (err: TelestackError, write: PersistedWrite) => void = (err, write) =>
+    console.warn('telestack: a queued write from an earlier session was refused', err, write);
 
   constructor(
     private readonly http: Http,
     private readonly store: LocalStore,
-    private readonly persistence: PendingWriteStore,
+    private readonly persistence: QueueStore,
   ) {}
 
-  /** Re-queue what a previous client left in the persistence store. */
-  async restore(): Promise<void> {
-    for (const write of await this.persistence.load()) {
-      void this.enqueue(write).catch((err: unknown) => {
-        if (err instanceof TelestackError) this.onOrphanError(err, write);
-      });
-    }
+  /**
+   * Put the writes a previous client left (made before any write of this one) at the head of the
+   * queue. Nothing is sent or saved before they are in: the order of writes is the order they were made.
+   */
+  restore(saved: Promise<PersistedWrite[]>): void {
+    this.restoring = saved.then(
+      (writes) => {
+        const entries = writes.map((write) => this.entry(write));
+        for (const e of entries) {
+          e.done.catch((err: unknown) => {
+            if (err instanceof TelestackError) this.onOrphanError(err, e.write);
+          });
+        }
+        this.queue.unshift(...entries);
+        for (const e of entries) this.store.addMutations(e.mutations);
+      },
+      (err: unknown) => console.warn('telestack: the saved write queue could not be read', err),
+    );
+    void this.persist();
+    void this.run();
   }
 
   enqueue(write: PersistedWrite): Promise<WriteResult[]> {
-    const mutations = write.ops.map(toMutation);
-    const done = new Promise<WriteResult[]>((resolve, reject) => {
-      this.queue.push({ write, mutations, resolve, reject });
-    });
-    this.store.addMutations(mutations);
+    const e = this.entry(write);
+    this.queue.push(e);
+    this.store.addMutations(e.mutations);
     void this.persist();
     void this.run();
-    return done;
+    return e.done;
+  }
+
+  private entry(write: PersistedWrite): Entry {
+    const e = { write, mutations: write.ops.map(toMutation) } as Entry;
+    e.done = new Promise<WriteResult[]>((resolve, reject) => {
+      e.resolve = resolve;
+      e.reject = reject;
+    });
+    return e;
   }
 
   get size(): number {
@@ -99,6 +109,12 @@ export class WriteQueue {
 
   /** Retry now (e.g. the network came back). */
   retryNow(): void {
+    this.wake?.();
+  }
+
+  /** The client stopped: nothing more is sent; the queue stays persisted for the next client. */
+  close(): void {
+    this.closed = true;
     this.wake?.();
   }
 
@@ -116,7 +132,8 @@ export class WriteQueue {
     this.running = true;
     let failures = 0;
     try {
-      while (this.queue.length) {
+      await this.restoring;
+      while (this.queue.length && !this.closed) {
         const entry = this.queue[0]!;
         let results: WriteResult[];
         try {
@@ -160,8 +177,10 @@ export class WriteQueue {
     });
   }
 
-  private persist(): Promise<void> {
-    return this.persistence.save(this.queue.map((e) => e.write));
+  private async persist(): Promise<void> {
+    await this.restoring;
+    const writes = this.queue.map((e) => e.write);
+    await this.persistence.save(writes).catch((err: unknown) => console.warn('telestack: the write queue could not be saved', err));
   }
 
   private async send(write: PersistedWrite): Promise<WriteResult[]> {
