@@ -34,15 +34,7 @@ def deploy(s: StackSettings) -> dict[str, Any]:
                                        publish_ip=env.docker.publish_ip, restart=env.docker.restart)
     cf = env.cloudflare
     endpoints = cloud_endpoints(env)
-    public = {
-        "gateway_url": endpoints.gateway_url,
-        "centrifugo_ws_url": endpoints.centrifugo_ws_url,
-        "centrifugo_api_url": endpoints.centrifugo_api_url,
-        "s3_endpoint": endpoints.s3_public_endpoint,
-        "s3_bucket": env.storage.bucket,
-        "s3_region": env.storage.region,
-        "auth_url": endpoints.auth_url,
-    }
+    public = endpoints.client_outputs(env)
     collections_json = edge.read_collections(s.root / "config")
     bindings = gateway_bindings(env, s.secrets, endpoints)
     gateway = edge.Edge("edge", edge.EdgeArgs(

@@ -24,6 +24,18 @@ class Endpoints:
     s3_public_endpoint: str
     auth_url: str
 
+    def client_outputs(self, env: Environment) -> dict[str, str]:
+        """The stack outputs clients and the smoke suite read: the same names on every target."""
+        return {
+            "gateway_url": self.gateway_url,
+            "centrifugo_ws_url": self.centrifugo_ws_url,
+            "centrifugo_api_url": self.centrifugo_api_url,
+            "s3_endpoint": self.s3_public_endpoint,
+            "s3_bucket": env.storage.bucket,
+            "s3_region": env.storage.region,
+            "auth_url": self.auth_url,
+        }
+
 
 def local_endpoints(env: Environment) -> Endpoints:
     """Every URL on ``bind_host`` unless the environment file names a public one."""

@@ -35,13 +35,7 @@ def deploy(s: StackSettings) -> dict[str, Any]:
     rules.notes.apply(lambda notes: [pulumi.log.warn(f"bucket rules: {note}") for note in notes or []])
     names = [spec.name for spec in specs]
     return {
-        "gateway_url": endpoints.gateway_url,
-        "centrifugo_ws_url": endpoints.centrifugo_ws_url,
-        "centrifugo_api_url": endpoints.centrifugo_api_url,
-        "s3_endpoint": endpoints.s3_public_endpoint,
-        "s3_bucket": env.storage.bucket,
-        "s3_region": env.storage.region,
-        "auth_url": endpoints.auth_url,
+        **endpoints.client_outputs(env),
         # local-only: where the ops runbooks find each service's files
         "services": names,
         "state_dir": str(s.state_dir),
