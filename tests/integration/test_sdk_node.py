@@ -7,34 +7,26 @@ SeaweedFS and the auth core stand-in. The assertions are in sdk/web/test/integra
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.paths import ROOT, free_port
+from tests.support.process import answers, start_process, stop_process
+
 pytestmark = pytest.mark.stack
 
-ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "sdk" / "web"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def gateway_url(tmp_path: Path, standin: Any, centrifugo: Any, seaweedfs: Any) -> Iterator[str]:
     """A gateway process wired to the ``standin``, ``centrifugo`` and ``seaweedfs`` fixtures."""
-    port = _port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESTACK_")}
     env.update({
         "TELESTACK_HOST": "127.0.0.1",
@@ -55,26 +47,15 @@ def gateway_url(tmp_path: Path, standin: Any, centrifugo: Any, seaweedfs: Any) -
         "TELESTACK_S3_ACCESS_KEY_ID": seaweedfs.access_key,
         "TELESTACK_S3_SECRET_ACCESS_KEY": seaweedfs.secret_key,
     })
-    log = (tmp_path / "gateway.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "worker.asgi"], cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
+    # any answer on /v1/health means it serves (503 while a dependency is down is still an answer)
+    proc = start_process([sys.executable, "-m", "worker.asgi"], log=tmp_path / "gateway.log",
+                         ready=lambda: answers(f"{url}/v1/health", status=None), what="gateway",
+                         env=env, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
-            try:
-                urllib.request.urlopen(f"{url}/v1/health", timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (503 while a dependency is down is still an answer)
-            except OSError:
-                assert time.monotonic() < deadline, "gateway did not start"
-                time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stop_process(proc)
 
 
 def test_sdk_against_the_stack(gateway_url: str) -> None:

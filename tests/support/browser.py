@@ -14,11 +14,7 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +26,7 @@ from infra import centrifugo_config
 from infra.storage_rules import apply_bucket_rules, load_rules
 from tests.support.centrifugo import Centrifugo
 from tests.support.paths import CONFIG, free_port
+from tests.support.process import answers, start_process, stop_process
 from tests.support.seaweedfs import SeaweedFS
 from tests.support.standin import start_standin
 
@@ -69,20 +66,6 @@ def _centrifugo(workdir: Path, origin: str) -> Centrifugo:
     return server
 
 
-def _wait_for_gateway(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            urllib.request.urlopen(f"{url}/v1/health", timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (503 while a dependency is down is still an answer)
-        except OSError:
-            assert time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.1)
-
-
 @contextmanager
 def running_stack(workdir: Path, seaweedfs: SeaweedFS | None) -> Iterator[BrowserStack]:
     """Start the auth stand-in, Centrifugo and a gateway process allowing one page origin (and put
@@ -118,17 +101,15 @@ def running_stack(workdir: Path, seaweedfs: SeaweedFS | None) -> Iterator[Browse
             "TELESTACK_S3_ACCESS_KEY_ID": seaweedfs.access_key,
             "TELESTACK_S3_SECRET_ACCESS_KEY": seaweedfs.secret_key,
         })
-    log_path = workdir / "gateway.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "worker.asgi"], cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
+    # any answer on /v1/health means it serves (503 while a dependency is down is still an answer)
+    proc = start_process([sys.executable, "-m", "worker.asgi"], log=workdir / "gateway.log",
+                         ready=lambda: answers(f"{url}/v1/health", status=None), what="gateway",
+                         env=env, cwd=ROOT)
     try:
-        _wait_for_gateway(proc, url, log_path)
         yield BrowserStack(gateway_url=url, page_origin=origin, page_port=page_port)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stop_process(proc)
         centrifugo.stop()
         standin.stop()
 
