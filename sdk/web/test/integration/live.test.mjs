@@ -1,20 +1,11 @@
 // The SDK (the published bundle, dist/index.js) against a real gateway + Centrifugo + auth core.
 // Started by tests/integration/test_sdk_node.py, which passes TELESTACK_GATEWAY_URL.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import * as sdk from '../../dist/index.js';
+import { open, url } from './stack.mjs';
 
-const url = process.env.TELESTACK_GATEWAY_URL;
-assert.ok(url, 'TELESTACK_GATEWAY_URL is not set (run through tests/integration/test_sdk_node.py)');
-const clients = [];
-/** A client closed after the tests, also when an assertion fails (an open connection keeps Node running). */
-const open = (options) => {
-  const client = sdk.createClient({ url, storage: sdk.memoryStorage(), ...options });
-  clients.push(client);
-  return client;
-};
-after(() => clients.forEach((c) => sdk.terminate(c)));
 const PASSWORD = 'correct horse 1';
 
 async function user() {

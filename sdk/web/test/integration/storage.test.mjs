@@ -1,18 +1,9 @@
 // Files through the SDK against the real gateway and SeaweedFS (see tests/integration/test_sdk_node.py).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '../../dist/index.js';
+import { open, url } from './stack.mjs';
 
-const url = process.env.TELESTACK_GATEWAY_URL;
-assert.ok(url, 'TELESTACK_GATEWAY_URL is not set (run through tests/integration/test_sdk_node.py)');
-const clients = [];
-/** A client closed after the tests, also when an assertion fails (an open connection keeps Node running). */
-const open = (options) => {
-  const client = sdk.createClient({ url, storage: sdk.memoryStorage(), ...options });
-  clients.push(client);
-  return client;
-};
-after(() => clients.forEach((c) => sdk.terminate(c)));
 
 test('upload then download gives the same bytes; another user\'s prefix is refused', async () => {
   const client = open({});
