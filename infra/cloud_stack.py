@@ -35,12 +35,13 @@ def deploy(s: StackSettings) -> dict[str, Any]:
     cf = env.cloudflare
     endpoints = cloud_endpoints(env)
     public = endpoints.client_outputs(env)
-    collections_json = edge.read_collections(s.root / "config")
+    config_dir = s.root / "config"
     bindings = gateway_bindings(env, s.secrets, endpoints)
     gateway = edge.Edge("edge", edge.EdgeArgs(
         account_id=refs.account_id, zone_id=refs.zone_id, api_token=refs.api_token,
-        worker_name=cf.worker_name, database_name=cf.database_name, bundle=build_bundle(),
-        collections_json=collections_json, migrations=edge.read_migrations(s.root / "config"),
+        worker_name=cf.worker_name, database_name=cf.database_name,
+        bundle=build_bundle(config_dir=config_dir), collections_json=edge.read_collections(config_dir),
+        migrations=edge.read_migrations(config_dir),
         plain_vars=bindings.plain,
         secret_vars=bindings.secret,
         custom_domain=cf.custom_domain, route=cf.route, workers_dev=cf.workers_dev,

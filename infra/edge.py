@@ -4,8 +4,8 @@ Deploys, per environment:
 
 - ``D1Database`` and its schema: :class:`infra.d1_migrations.D1Migrations` applies
   ``config/migrations/*.sql`` plus the collections' index migrations through the D1 HTTP API;
-- ``Worker`` + ``WorkerVersion`` (the modules of :mod:`infra.worker_bundle`,
-  bindings: D1 as ``DB``, plain vars, secret text for keys, ``COLLECTIONS``) +
+- ``Worker`` + ``WorkerVersion`` (the modules of :mod:`infra.worker_bundle`, the collections
+  among them; bindings: D1 as ``DB``, plain vars, secret text for keys) +
   ``WorkersDeployment`` sending 100 % of traffic to that version;
 - a custom domain or a route when configured, and the outbox-drain cron trigger.
 
@@ -25,7 +25,6 @@ from typing import Any
 
 import pulumi
 
-from infra.config_error import StackConfigError
 from infra.d1_migrations import D1Migrations
 from infra.worker_bundle import VERSION_TAG_LIMIT, Bundle, binding
 
@@ -37,27 +36,12 @@ with warnings.catch_warnings():
 ROOT = Path(__file__).resolve().parents[1]
 
 
-#: Cloudflare's documented size limit of one Worker environment variable ("Environment variable size:
-#: 5 KB", developers.cloudflare.com/workers/platform/limits), counted in bytes, rounded down
-PLAIN_TEXT_LIMIT_BYTES = 5000
-
-
 def read_collections(config_dir: Path = ROOT / "config") -> str:
-    """COLLECTIONS as the Worker's ``plain_text`` binding: the same JSON text the ASGI entry builds.
+    """The collections' JSON text for the D1 migrations (their indexes): the text the Worker bundle's
+    ``telestack_collections`` module and the local gateway carry (``config_files.collections_json``)."""
+    from worker.adapters.config_files import collections_json
 
-    Refused over :data:`PLAIN_TEXT_LIMIT_BYTES`, naming the directory, so a growing set of collections
-    stops `pulumi preview` with one line instead of the version upload failing at Cloudflare.
-    """
-    from worker import jsoncodec
-    from worker.adapters.config_files import load_collections
-
-    text = jsoncodec.dumps(load_collections(config_dir))
-    size = len(text.encode())
-    if size > PLAIN_TEXT_LIMIT_BYTES:
-        raise StackConfigError(
-            f"{config_dir / 'collections'}: the collections are {size} bytes as the Worker's COLLECTIONS "
-            f"binding, over Cloudflare's {PLAIN_TEXT_LIMIT_BYTES}-byte limit for one variable")
-    return text
+    return collections_json(config_dir)
 
 
 def read_migrations(config_dir: Path = ROOT / "config") -> list[tuple[str, str]]:
@@ -75,7 +59,9 @@ class EdgeArgs:
     account_id: pulumi.Input[str]
     worker_name: str
     database_name: str
+    #: the Worker's modules, ``telestack_collections.py`` (built from the same config/) among them
     bundle: Bundle
+    #: the collections' JSON, for the index migrations (the Worker reads its copy from the bundle)
     collections_json: str
     migrations: Sequence[tuple[str, str]]
     api_token: pulumi.Input[str]
@@ -97,7 +83,7 @@ class EdgeArgs:
 
 def worker_bindings(database_id: pulumi.Input[str], args: EdgeArgs) -> list[dict[str, Any]]:
     """The version's bindings in Cloudflare's metadata shape, sorted by name (stable inputs)."""
-    out = [binding("DB", "d1", database_id), binding("COLLECTIONS", "plain_text", args.collections_json)]
+    out = [binding("DB", "d1", database_id)]
     out += [binding(k, "plain_text", v) for k, v in args.plain_vars.items()]
     out += [binding(k, "secret_text", pulumi.Output.secret(v)) for k, v in args.secret_vars.items()]
     return sorted(out, key=lambda b: b["name"])

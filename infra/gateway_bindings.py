@@ -6,8 +6,9 @@ the cloud stack as the Worker's ``plain_text``/``secret_text`` bindings. Binding
 names, and which of them are secret, come from :mod:`worker.settings`, which
 reads them; a value left out here is the gateway's own default.
 
-``COLLECTIONS`` is not in it: the Worker gets it as a binding
-(:func:`infra.edge.read_collections`), the local gateway reads ``config/`` itself.
+``COLLECTIONS`` is not in it: the Worker gets it in its bundle (the generated
+``telestack_collections`` module of :mod:`infra.worker_bundle`), the local gateway reads
+``config/`` itself; both through ``worker.adapters.config_files.collections_json``.
 """
 
 from __future__ import annotations
@@ -70,5 +71,5 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
     return GatewayBindings(plain=plain, secret=secret)
 
 
-#: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above)
+#: gateway settings the stack never sets as a binding: COLLECTIONS comes from config/ (see above)
 NOT_FROM_STACK = frozenset({"collections_json"})

@@ -149,10 +149,27 @@ class PyodideWorker:
             self.proc.stdout.close()
 
 
-def _collections_json() -> str:
-    from worker.adapters.config_files import load_collections
+def _collections_json(config_dir: Path = CONFIG) -> str:
+    from worker.adapters.config_files import collections_json
 
-    return json.dumps(load_collections(CONFIG))
+    return collections_json(config_dir)
+
+
+#: a collection whose schema alone is several times the 5 KB a Worker's plain-text binding holds: the
+#: collections reach the Worker in its bundle (the generated ``telestack_collections`` module)
+BIG_FIELDS = 150
+
+
+def _config_with_a_big_collection(tmp: Path) -> Path:
+    config = tmp / "config"
+    shutil.copytree(CONFIG, config)
+    fields = {f"field_{i}": {"type": "string", "maxLength": 40, "description": f"field {i} of a large form"}
+              for i in range(BIG_FIELDS)}
+    # admin access: no user channel, so the other tests' realtime grants stay those of config/
+    big = {"access": "admin", "schema": {"type": "object", "properties": fields}}
+    (config / "collections/big.yaml").write_text(json.dumps(big))  # JSON is YAML
+    assert len(_collections_json(config)) > 2 * 5000
+    return config
 
 
 def _migrations() -> list[tuple[str, str]]:
@@ -253,10 +270,11 @@ APP_ORIGIN = "https://app.telestack.test"
 
 
 def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None, main_module: str | None = None,
-           auth_url: str | None = None) -> tuple[PyodideWorker, dict[str, Any]]:
-    """The runner over the upload of infra/worker_bundle.py; ``main_module`` overrides the bundle's."""
+           auth_url: str | None = None, config_dir: Path = CONFIG) -> tuple[PyodideWorker, dict[str, Any]]:
+    """The runner over the upload of infra/worker_bundle.py built from ``config_dir``; ``main_module``
+    overrides the bundle's. No COLLECTIONS binding: the Worker reads the bundle's collections module."""
     node, wheels = _require_setup()
-    bundle = worker_bundle.build_bundle()
+    bundle = worker_bundle.build_bundle(config_dir=config_dir)
     # a real Centrifugo: publishing and the cron drain go through the Workers fetch adapter
     bindings = {}
     if realtime is not None:
@@ -275,8 +293,9 @@ def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None, main_module: s
         "baseUrl": "https://gateway.telestack.test",
         "dbPath": str(db_path),
         "d1Binding": "DB",
-        "bindings": {"ADMIN_KEY": ADMIN_KEY, "COLLECTIONS": _collections_json(),
-                     "CORS_ALLOWED_ORIGINS": APP_ORIGIN, **bindings},
+        "bindings": {"ADMIN_KEY": ADMIN_KEY, "CORS_ALLOWED_ORIGINS": APP_ORIGIN, **bindings},
+        # what the ops path (D1 migrations) passes: the same collections, for their indexes
+        "collections": _collections_json(config_dir),
         "migrations": _migrations(),
         "watchModules": list(FORBIDDEN),
         "reportModules": list(DEPENDENCIES),
@@ -318,7 +337,8 @@ def booted(
 ) -> Iterator[tuple[PyodideWorker, dict[str, Any], Path]]:
     tmp = tmp_path_factory.mktemp("pyodide")
     db_path = tmp / "d1.sqlite"
-    worker, ready = _start(tmp, db_path, realtime, auth_url=auth_core.url)
+    worker, ready = _start(tmp, db_path, realtime, auth_url=auth_core.url,
+                           config_dir=_config_with_a_big_collection(tmp))
     try:
         yield worker, ready, db_path
     finally:
@@ -342,7 +362,8 @@ def migrated(booted: tuple[PyodideWorker, dict[str, Any], Path]) -> dict[str, An
         async def _fallback() -> None:
             db = SqliteDatabase(str(db_path))
             try:
-                await migrate(db, _migrations(), Registry.from_json(_collections_json()))
+                bundled = _collections_json(db_path.parent / "config")
+                await migrate(db, _migrations(), Registry.from_json(bundled))
             finally:
                 close = getattr(db, "close", None)
                 if close is not None:
@@ -609,6 +630,21 @@ def test_document_create_read_query_update_delete_land_in_sqlite(worker: Pyodide
     r = worker.request("DELETE", "/v1/collections/notes/documents/n-1")
     assert r.status == 204
     assert worker.sql("SELECT id FROM documents WHERE id = 'n-1'") == []
+
+
+def test_collections_over_a_bindings_5_kb_are_served_from_the_bundled_module(worker: PyodideWorker) -> None:
+    """The Worker has no COLLECTIONS binding here: ``big`` (several times 5 KB of schema) is known only
+    through the bundle's ``telestack_collections`` module, imported by the Workers entry under Pyodide."""
+    last = f"field_{BIG_FIELDS - 1}"
+    ok = {"id": "big-1", "data": {"field_0": "a", last: "z" * 40}}
+    r = worker.request("POST", "/v1/collections/big/documents", body=ok)
+    assert r.status == 201, r.body
+    too_long = {"id": "big-2", "data": {last: "z" * 41}}
+    r = worker.request("POST", "/v1/collections/big/documents", body=too_long)
+    assert r.status == 422, r.body
+    assert r.json()["error"]["code"] == "schema_violation"
+    loaded = worker.call(op="modules", prefixes=["telestack_collections"], importable=[])["loaded"]
+    assert loaded == ["telestack_collections"], loaded
 
 
 def test_a_document_without_owner_binds_null_through_the_ffi(worker: PyodideWorker) -> None:

@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from worker import app as gateway_app
-from worker import jsoncodec, migrations, settings
-from worker.adapters.config_files import load_collections, load_migrations
+from worker import migrations, settings
+from worker.adapters.config_files import collections_json, load_migrations
 from worker.adapters.httpx_client import HttpxClient
 from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.adapters.sqlite import SqliteDatabase
@@ -49,7 +49,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
     env = dict(os.environ if env is None else env)
     config_dir = Path(env.get("TELESTACK_CONFIG_DIR", CONFIG_DIR))
     values = {k.removeprefix("TELESTACK_"): v for k, v in env.items() if k.startswith("TELESTACK_")}
-    values.setdefault("COLLECTIONS", jsoncodec.dumps(load_collections(config_dir)))
+    values.setdefault("COLLECTIONS", collections_json(config_dir))
     db_path = Path(env.get("TELESTACK_DB_PATH", ".telestack/gateway.sqlite3"))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(db_path)

@@ -1,8 +1,10 @@
 """The Cloudflare Python Worker entrypoint: bindings -> one Gateway per isolate; requests -> app.handle.
 
 Bindings (wrangler / Pulumi): ``DB`` (D1) plus the settings keys of
-``worker/settings.py`` as vars/secrets. Migrations are applied by ops (D1 HTTP
-API), never at request time.
+``worker/settings.py`` as vars/secrets, except ``COLLECTIONS``: the collections
+travel in the bundle as the generated top-level module ``telestack_collections``
+(infra/worker_bundle.py), since a Worker reads no files and a plain-text binding
+holds at most 5 KB. Migrations are applied by ops (D1 HTTP API), never at request time.
 
 Work a request leaves for after its response (publishing the outbox events a
 write committed) is handed to ``ctx.waitUntil``: the runtime sends the response
@@ -19,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import telestack_collections  # type: ignore[import-not-found]  # generated into the bundle
 from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found]
 
 from worker import app, settings
@@ -31,13 +34,19 @@ from worker.http import Request
 _gateway: Gateway | None = None
 
 
+#: settings the bundle carries instead of a binding (a binding of the same name is not read)
+_BUNDLED = {"COLLECTIONS": telestack_collections.COLLECTIONS_JSON}
+
+
 class _Bindings:
-    """``env`` as the mapping ``settings.from_mapping`` reads."""
+    """``env`` as the mapping ``settings.from_mapping`` reads, plus the settings the bundle carries."""
 
     def __init__(self, env: Any) -> None:
         self._env = env
 
     def get(self, key: str, default: Any = None) -> Any:
+        if key in _BUNDLED:
+            return _BUNDLED[key]
         value = getattr(self._env, key, default)
         return default if value is None or type(value).__name__ == "JsUndefined" else value
 

@@ -23,7 +23,7 @@ from infra.environment import ContainerSettings, Environment
 from infra.gateway_bindings import gateway_bindings
 from infra.secret_keys import SECRET_KEYS
 from infra.settings import ROOT, CloudRefs, load_environment
-from infra.worker_bundle import MAIN_MODULE, PYTHON
+from infra.worker_bundle import COLLECTIONS_MODULE, MAIN_MODULE, PYTHON
 from tests.support.cloud_stack import (
     ACCOUNT_ID,
     API_TOKEN,
@@ -47,6 +47,10 @@ from tests.support.cloud_stack import (
     worker_bindings,
 )
 from worker import settings as gateway_settings
+
+#: one Worker environment variable (a plain_text binding) holds at most 5 KB ("Environment variable size",
+#: developers.cloudflare.com/workers/platform/limits), counted here in bytes, rounded down
+PLAIN_TEXT_LIMIT_BYTES = 5000
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
@@ -99,7 +103,9 @@ def test_worker_modules_are_exactly_the_worker_sources(stack: Stack) -> None:
     assert version.inputs["mainModule"] == MAIN_MODULE
     assert "python_workers" in version.inputs["compatibilityFlags"], version.name
     assert version.inputs["compatibilityDate"] >= "2025-09-29", "needs Pyodide 0.28 / Python 3.13"
-    vendored = {n.split("/", 1)[0] for n in modules if not n.startswith("worker/") and n != MAIN_MODULE}
+    generated = {MAIN_MODULE, COLLECTIONS_MODULE}
+    assert generated <= set(modules), f"{version}: {sorted(generated - set(modules))} not uploaded"
+    vendored = {n.split("/", 1)[0] for n in modules if not n.startswith("worker/") and n not in generated}
     assert vendored == {"fastjsonschema"}, f"{version}: {sorted(vendored)}"
     assert all(m["contentType"] == PYTHON for m in modules.values()), "workerd ignores requirement modules"
 
@@ -129,11 +135,14 @@ def test_worker_bindings(stack: Stack) -> None:
     mapped = gateway_bindings(env, fake_secrets(), cloud_endpoints(env))
     secret_names = gateway_settings.secret_binding_names()
     assert not set(mapped.plain) & secret_names and set(mapped.secret) <= secret_names
-    plain = {"COLLECTIONS", *mapped.plain}
+    plain = set(mapped.plain)
     secret = set(mapped.secret)
+    # the collections travel as a module (test_worker_modules_are_exactly_the_worker_sources), not a binding
     assert set(bindings) == {"DB"} | plain | secret, f"{version}: {sorted(bindings)}"
     for name in plain:
         assert bindings[name]["type"] == "plain_text" and isinstance(bindings[name]["text"], str), name
+        size = len(bindings[name]["text"].encode())
+        assert size <= PLAIN_TEXT_LIMIT_BYTES, f"{version}: {name} is {size} bytes, over Cloudflare's limit"
     for name in secret:
         assert bindings[name]["type"] == "secret_text", f"{version}: {name}"
         assert is_secret(version.inputs["bindings"]) or is_secret(
@@ -314,7 +323,7 @@ def test_outputs_have_the_local_stacks_names(stack: Stack) -> None:
 def frozen_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both runs of a comparison see the same worker/ tree, even while someone edits it mid-test."""
     bundle = worker_bundle.build_bundle()
-    monkeypatch.setattr(worker_bundle, "build_bundle", lambda: bundle)
+    monkeypatch.setattr(worker_bundle, "build_bundle", lambda **_: bundle)
 
 
 def _by_urnless_key(stack: Stack) -> dict[tuple[str, str], Any]:

@@ -10,13 +10,11 @@ everything names the managed one.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from infra import d1_migrations, edge
+from infra import d1_migrations
 from infra.config_error import StackConfigError
 from tests.support.cloud_stack import declared_defaults, is_secret, run_stack
 
@@ -47,18 +45,6 @@ def test_state_never_keeps_the_api_token() -> None:
     props = {"database_id": "db1", "api_token": "SECRET", "migration_hash": "h"}
     outs = d1_migrations._outs(props, ["0001_documents"])
     assert "api_token" not in outs and outs["applied"] == ["0001_documents"]
-
-
-def test_collections_binding_over_the_variable_limit_is_refused_naming_the_directory(tmp_path: Path) -> None:
-    """A Worker variable holds at most 5 KB (developers.cloudflare.com/workers/platform/limits)."""
-    shipped = edge.read_collections()
-    assert len(shipped.encode()) <= edge.PLAIN_TEXT_LIMIT_BYTES
-    (tmp_path / "collections").mkdir()
-    fields = {f"field_{i}": {"type": "string", "maxLength": 100} for i in range(200)}
-    big = {"access": "private", "schema": {"type": "object", "properties": fields}}
-    (tmp_path / "collections/big.yaml").write_text(yaml.safe_dump(big))
-    with pytest.raises(StackConfigError, match=r"collections: the collections are \d+ bytes .* 5000-byte"):
-        edge.read_collections(tmp_path)
 
 
 RESTORED = "4f1c2b7e-0a3d-4c5e-9b8a-1d2e3f405162"

@@ -169,3 +169,69 @@ def test_unpinned_or_native_dependencies_are_refused(tmp_path: Path, worker_copy
     wrong.write_text("PyJWT==1.0.0\n")
     with pytest.raises(wb.BundleError, match="pinned to 1.0.0"):
         wb.build_bundle(worker_copy, wrong)
+
+
+# --- the collections travel in the bundle ------------------------------------------------------------
+
+#: one Worker environment variable holds at most 5 KB ("Environment variable size",
+#: developers.cloudflare.com/workers/platform/limits): what the old ``COLLECTIONS`` plain-text binding hit
+PLAIN_TEXT_LIMIT_BYTES = 5000
+
+
+def _bundled_collections(bundle: wb.Bundle) -> str:
+    """``COLLECTIONS_JSON`` of the uploaded collections module, read as Python reads its literal."""
+    tree = ast.parse(bundle.module(wb.COLLECTIONS_MODULE).content)
+    [value] = [n.value for n in tree.body if isinstance(n, ast.Assign)
+               and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["COLLECTIONS_JSON"]]
+    text = ast.literal_eval(value)
+    assert isinstance(text, str)
+    return text
+
+
+def _big_config(tmp_path: Path) -> Path:
+    """config/ plus a collection whose schema alone is far over the 5 KB a plain-text binding holds."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    fields = {f"field_{i}": {"type": "string", "maxLength": 100, "description": "é" * 10} for i in range(200)}
+    big = {"access": "private", "schema": {"type": "object", "properties": fields}}
+    (config / "collections/big.yaml").write_text(json.dumps(big))  # JSON is YAML
+    return config
+
+
+def test_the_upload_carries_the_collections_as_a_module_not_a_binding() -> None:
+    from worker.adapters.config_files import collections_json
+
+    bundle = wb.build_bundle()
+    content_type, body = wb.multipart_upload(bundle, _bindings())
+    parts = _parse(content_type, body)
+    uploaded = {name: (ctype, payload) for name, _, ctype, payload in parts[1:]}
+    assert uploaded[wb.COLLECTIONS_MODULE] == (wb.PYTHON, bundle.module(wb.COLLECTIONS_MODULE).content)
+    assert "/" not in wb.COLLECTIONS_MODULE, "top-level: worker/entry.py imports it by its bare name"
+    assert _bundled_collections(bundle) == collections_json(ROOT / "config")
+    entry = ast.parse((ROOT / "worker/entry.py").read_text())
+    imported = {a.name for n in ast.walk(entry) if isinstance(n, ast.Import) for a in n.names}
+    assert wb.COLLECTIONS_MODULE.removesuffix(".py") in imported
+    assert "COLLECTIONS" not in {b["name"] for b in json.loads(parts[0][3])["bindings"]}
+
+
+def test_collections_over_a_bindings_5_kb_are_bundled_whole(tmp_path: Path) -> None:
+    from worker.collections import Registry
+
+    config = _big_config(tmp_path)
+    bundle = wb.build_bundle(config_dir=config)
+    text = _bundled_collections(bundle)
+    assert len(text.encode()) > 3 * PLAIN_TEXT_LIMIT_BYTES, "the test set must not fit a plain-text binding"
+    big = Registry.from_json(text).get("big")
+    assert big.schema is not None and len(big.schema["properties"]) == 200
+    assert bundle.content_hash != wb.build_bundle().content_hash, "a collections change is a new version"
+    _, body = wb.multipart_upload(bundle, _bindings())
+    assert bundle.module(wb.COLLECTIONS_MODULE).content in body
+
+
+def test_a_collection_the_gateway_refuses_fails_the_bundle_naming_the_file(tmp_path: Path) -> None:
+    from worker.collections import CollectionsError
+
+    config = _big_config(tmp_path)
+    (config / "collections/bad.yaml").write_text("access: everyone\n")
+    with pytest.raises(CollectionsError, match=r"bad.yaml: collection.bad.access"):
+        wb.build_bundle(config_dir=config)

@@ -3,7 +3,8 @@
 // Usage: node runner.mjs <spec.json>
 // The spec names the cache dir (node_modules from scripts/pyodide_setup.sh), the wheels of what the
 // runtime provides (the workers SDK), the Worker's modules as uploaded (name, content type, base64
-// content) and its main module, the SQLite file behind the D1 binding and the plain-text bindings.
+// content) and its main module, the SQLite file behind the D1 binding, the plain-text bindings and
+// the collections JSON the ops path hands the migrations (the Worker reads its own from the bundle).
 // Protocol: one JSON object per line. The runner first prints {"ready":true,...} (versions, timings,
 // memory), then answers each line read from stdin:
 //   {"op":"request","method","path","headers":{},"body":str|null} -> {"status","headers","body"}
@@ -237,7 +238,7 @@ async function handle(msg) {
     return { commits: d1.commits, replica_at: d1.replicaAt, reads: d1.reads };
   }
   if (msg.op === "migrate") {
-    const applied = await host.migrate(env, JSON.stringify(spec.migrations), spec.bindings.COLLECTIONS);
+    const applied = await host.migrate(env, JSON.stringify(spec.migrations), spec.collections);
     return { applied: applied.toJs() };
   }
   if (msg.op === "scheduled") {

@@ -1,7 +1,9 @@
-"""Read the gateway's config files on CPython (Workers cannot read files; they get COLLECTIONS as text).
+"""Read the gateway's config files on CPython (a Worker reads no files: the bundle carries COLLECTIONS).
 
-``config/collections/<name>.yaml`` -> the COLLECTIONS dict; ``config/migrations/*.sql`` -> (name, sql)
-pairs. Errors name the file and the key.
+``config/collections/<name>.yaml`` -> the COLLECTIONS dict, and :func:`collections_json`, its one JSON
+text: the local gateway's setting, the Worker bundle's generated module and the D1 migrations all use
+it, so every target parses the same registry. ``config/migrations/*.sql`` -> (name, sql) pairs. Errors
+name the file and the key.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from worker import jsoncodec
 from worker.collections import CollectionsError, parse_collection
 
 
@@ -28,6 +31,11 @@ def load_collections(config_dir: str | Path) -> dict[str, Any]:
             raise CollectionsError(f"{path}: {exc}") from None
         found[path.stem] = spec
     return {"collections": found}
+
+
+def collections_json(config_dir: str | Path) -> str:
+    """The COLLECTIONS setting's text: :func:`load_collections` as JSON."""
+    return jsoncodec.dumps(load_collections(config_dir))
 
 
 def load_migrations(config_dir: str | Path) -> list[tuple[str, str]]:
