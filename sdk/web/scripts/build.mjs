@@ -2,7 +2,10 @@
 // the .d.ts files come from `tsc --emitDeclarationOnly` (package.json "build").
 // build/src/*.js: each module transpiled on its own, for the unit tests of internals (not published).
 import { build } from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+
+// from scratch: a file left by an older build would otherwise be published (scripts/pack-check.mjs)
+rmSync('dist', { recursive: true, force: true });
 
 await build({
   entryPoints: ['src/index.ts'],

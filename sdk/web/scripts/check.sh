@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (npm ci, only when package-lock.json changed; npm's cache outside the repo), build and
-# unit-test the Web SDK. Quiet when everything passes. Called by scripts/test before pytest.
+# unit-test the Web SDK, then check that `npm pack` would publish exactly the built files. Quiet when
+# everything passes. Called by scripts/test before pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v node >/dev/null || { echo "sdk/web: node (>= 20) is required" >&2; exit 1; }
@@ -18,3 +19,4 @@ if ! npm test --silent >"$log" 2>&1; then
   exit 1
 fi
 echo "sdk/web: unit tests $(grep -E '^# (pass|fail) ' "$log" | tr '\n' ' ')" >&2
+node scripts/pack-check.mjs
