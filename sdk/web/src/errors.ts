@@ -21,3 +21,8 @@ export const SESSION_ENDED_CODES: ReadonlySet<string> = new Set(['session_expire
 export function isNetworkError(err: unknown): boolean {
   return err instanceof TelestackError && err.code === NETWORK_ERROR;
 }
+
+/** `err` as the SDK reports it: a TelestackError as is, anything else (a bug, a malformed answer) as `internal`. */
+export function asTelestackError(err: unknown): TelestackError {
+  return err instanceof TelestackError ? err : new TelestackError('internal', 0, String((err as Error)?.message ?? err));
+}

@@ -10,7 +10,7 @@
  */
 import type { Target } from './cache.js';
 import type { Detachable, TelestackClient } from './client.js';
-import { isNetworkError, TelestackError } from './errors.js';
+import { asTelestackError as asError, isNetworkError, TelestackError } from './errors.js';
 import { compareKeys, matches, plan as planOf, run, sortKeys, type Plan, type SqlValue } from './evaluate.js';
 import type { ChannelWatcher } from './realtime.js';
 import { DocumentReference, type Query } from './refs.js';
@@ -325,9 +325,5 @@ class QueryListener extends Listener {
   protected deliver(snapshot: unknown): void {
     this.next(snapshot as QuerySnapshot);
   }
-}
-
-function asError(err: unknown): TelestackError {
-  return err instanceof TelestackError ? err : new TelestackError('internal', 0, String((err as Error)?.message ?? err));
 }
 

@@ -3,9 +3,14 @@
  * at a time in the order they were made. A write the server refuses is rolled back and its promise
  * rejects with the server's error; a write that cannot reach the server (network error) stays queued
  * and is retried with back-off, so the app's promise stays pending until the server answers.
+ *
+ * Each refusal is reported exactly once, as Firestore does, and never to a listener's error callback
+ * (that callback ends the listener; listeners just see the rolled-back state): to the write's
+ * promise, or, for a write restored from persistence (its promise died with the page that made it),
+ * to `onOrphanError` (the client's `onWriteError`).
  */
 import type { LocalStore, Mutation } from './cache.js';
-import { isNetworkError, SIGNED_OUT, TelestackError } from './errors.js';
+import { asTelestackError, isNetworkError, SIGNED_OUT, TelestackError } from './errors.js';
 import type { Http, HttpReply } from './http.js';
 import type { DocumentData, DocumentRecord } from './types.js';
 
@@ -71,11 +76,7 @@ export class WriteQueue {
     this.restoring = saved.then(
       (writes) => {
         const entries = writes.map((write) => this.entry(write));
-        for (const e of entries) {
-          e.done.catch((err: unknown) => {
-            if (err instanceof TelestackError) this.onOrphanError(err, e.write);
-          });
-        }
+        for (const e of entries) e.done.catch((err: TelestackError) => this.onOrphanError(err, e.write));
         this.queue.unshift(...entries);
         for (const e of entries) this.store.addMutations(e.mutations);
       },
@@ -146,7 +147,7 @@ export class WriteQueue {
           if (this.queue[0] === entry) this.queue.shift();
           this.store.removeMutations(entry.mutations);
           void this.persist();
-          entry.reject(err);
+          entry.reject(asTelestackError(err));
           continue;
         }
         failures = 0;

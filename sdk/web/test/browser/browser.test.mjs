@@ -86,7 +86,7 @@ test('a live query with a filter and a limit equals a fresh getDocs after 100 ra
   await Promise.all(users.map((u) => u.context.close()));
 });
 
-test('offline: writes queued, page reloaded, back online: the server and the listener are right; a conflict reaches onWriteError', async () => {
+test('offline: writes queued, page reloaded, back online: the server and the listener are right; a conflict reaches onWriteError, not the listener', async () => {
   const store = 'offline-test';
   const u = await newUser(browser, store);
   const listen = `t.listen('notes', sdk.query(sdk.collection(t.client, 'notes'), sdk.orderBy('$id'), sdk.limit(50)))`;
@@ -142,6 +142,12 @@ test('offline: writes queued, page reloaded, back online: the server and the lis
   await until(u.page, 'the queue sent; the conflicting write rolled back', (want) => t.titles() === want && !t.last('notes').meta.fromCache, settled, 30000);
   assert.deepEqual(await u.page.evaluate(() => t.writeErrors), [['version_mismatch', 412, 'n3']]);
   assert.deepEqual([await server('n1'), await server('n2'), await server('n3')], ['one offline', 'two offline', 'three elsewhere']);
+  // the refusal went to onWriteError alone: the listener's error callback (which would end it) was not
+  // called, and the listener stays live: another session's next change to n3 reaches it
+  assert.deepEqual(await u.page.evaluate(() => t.events.notes.filter((e) => e.error)), []);
+  await other.page.evaluate(() => sdk.updateDoc(sdk.doc(t.client, 'notes', 'n3'), { title: 'three again' }));
+  await until(u.page, 'the listener still live after the refused write', (want) => t.titles() === want, settled.replace('three elsewhere', 'three again'));
+  assert.equal((await u.page.evaluate(() => t.writeErrors)).length, 1);
   await Promise.all([u.context.close(), other.context.close()]);
 });
 

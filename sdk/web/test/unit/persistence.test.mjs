@@ -62,7 +62,7 @@ test('writes queued offline survive a reload and are sent in the order they were
   sdk.terminate(second.client);
 });
 
-test('a restored write the server refuses (412) reaches onWriteError and the listener rolls back', async () => {
+test('a restored write the server refuses (412) reaches onWriteError once; the listener rolls back and stays live', async () => {
   const { shared, first } = await signedInShared();
   const base = record({ id: 'n1', data: { title: 'server' }, version: 3 });
   first.setOnline(false);
@@ -80,11 +80,41 @@ test('a restored write the server refuses (412) reaches onWriteError and the lis
     { onWriteError: (err, write) => refused.push([err.code, err.status, write.ops[0].data.title]) },
   );
   const seen = [];
-  sdk.onSnapshot(sdk.doc(second.client, 'notes', 'n1'), (s) => seen.push([s.data()?.title, s.metadata.hasPendingWrites]));
+  const listenerErrors = [];
+  sdk.onSnapshot(
+    sdk.doc(second.client, 'notes', 'n1'),
+    (s) => seen.push([s.data()?.title, s.metadata.hasPendingWrites]),
+    (err) => listenerErrors.push(err.code),
+  );
   for (let i = 0; i < 20 && !refused.length; i++) await settle();
   await settle();
   assert.deepEqual(refused, [['version_mismatch', 412, 'mine']]);
   assert.deepEqual(seen.at(-1), ['server', false]);
+  // Firestore's contract: the error callback ends a listener, so a refused write never goes there
+  assert.deepEqual(listenerErrors, []);
+  const later = record({ id: 'n1', data: { title: 'later' }, version: 4 });
+  second.client.store.applyServer('notes', 'n1', 4, later, later.updated_at);
+  await settle();
+  assert.deepEqual(seen.at(-1), ['later', false], 'the listener stopped after the refused write');
+  assert.equal(refused.length, 1);
+  sdk.terminate(second.client);
+});
+
+test('a restored write that fails with a non-server error still reaches onWriteError, as a TelestackError', async () => {
+  const { shared, first } = await signedInShared();
+  first.setOnline(false);
+  void sdk.updateDoc(sdk.doc(first.client, 'notes', 'n1'), { title: 'mine' });
+  await settle();
+  sdk.terminate(first.client);
+
+  const refused = [];
+  const second = page(
+    { 'PATCH /v1/collections/notes/documents/n1': () => reply(200, null) }, // a malformed answer
+    shared,
+    { onWriteError: (err, write) => refused.push([err instanceof sdk.TelestackError, err.code, write.ops[0].id]) },
+  );
+  for (let i = 0; i < 20 && !refused.length; i++) await settle();
+  assert.deepEqual(refused, [[true, 'internal', 'n1']]);
   sdk.terminate(second.client);
 });
 

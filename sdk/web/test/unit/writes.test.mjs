@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { error, record, reply, sdk, signedIn } from '../helpers.mjs';
+import { error, fakeRealtime, record, reply, sdk, settle, signedIn } from '../helpers.mjs';
 
 test('writeBatch encodes each write for /v1/batch and resolves with the versions', async () => {
   const { client, calls } = await signedIn({
@@ -58,4 +58,29 @@ test('setDoc creates the document when the PUT finds none; not with ifVersion', 
   assert.equal(await sdk.setDoc(sdk.doc(client, 'notes', 'new1'), { title: 'x' }), 1);
   assert.deepEqual(calls.map((c) => `${c.method} ${c.body?.id ?? ''}`), ['PUT ', 'POST new1']);
   await assert.rejects(sdk.setDoc(sdk.doc(client, 'notes', 'new2'), { title: 'x' }, { ifVersion: 1 }), (e) => e.code === 'not_found');
+});
+
+test('a refused write: its promise rejects, listeners roll back and stay live, onWriteError is not called', async () => {
+  const writeErrors = [];
+  const { client } = await signedIn(
+    {
+      'GET /v1/collections/notes/documents/n1': () => reply(200, record({ id: 'n1', data: { title: 'server' }, version: 2 })),
+      'PATCH /v1/collections/notes/documents/n1': () => error(403, 'forbidden'),
+    },
+    { onWriteError: (err) => writeErrors.push(err.code) },
+  );
+  fakeRealtime(client);
+  const seen = [];
+  const listenerErrors = [];
+  sdk.onSnapshot(sdk.doc(client, 'notes', 'n1'), (s) => seen.push([s.data().title, s.metadata.hasPendingWrites]), (e) => listenerErrors.push(e.code));
+  for (let i = 0; i < 20 && !seen.length; i++) await settle();
+  await assert.rejects(sdk.updateDoc(sdk.doc(client, 'notes', 'n1'), { title: 'mine' }), (e) => e.code === 'forbidden' && e.status === 403);
+  await settle();
+  assert.deepEqual(seen, [['server', false], ['mine', true], ['server', false]]);
+  assert.deepEqual([listenerErrors, writeErrors], [[], []], 'the promise holder alone gets the refusal');
+  const later = record({ id: 'n1', data: { title: 'later' }, version: 3 });
+  client.store.applyServer('notes', 'n1', 3, later, later.updated_at);
+  await settle();
+  assert.deepEqual(seen.at(-1), ['later', false]);
+  sdk.terminate(client);
 });
