@@ -207,10 +207,10 @@ def _auth_value(path: tuple[str | int, ...], env: Env) -> _Val:
     if name == "is_admin":
         return _Const(bool(p.is_admin))
     if name == "roles":
-        return _Const(tuple(getattr(p, "roles", ()) or ()))
+        return _Const(tuple(p.roles))
     if name == "email_verified":
-        return _Const(bool(getattr(p, "email_verified", False)))
-    return _Const(getattr(p, "email", None))
+        return _Const(bool(p.email_verified))
+    return _Const(p.email)
 
 
 _DOC_COLUMNS = {"id": "text", "owner_id": "text", "version": "integer", "created_at": "integer",
