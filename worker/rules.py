@@ -237,6 +237,8 @@ class _Parser:
             while not self.at("op", "]"):
                 if items:
                     self.take("op", ",")
+                if not self.at("lit"):
+                    raise RuleError("a list holds literals only: strings, numbers, true, false, null")
                 items.append(self.take("lit"))
             self.take("op", "]")
             return Lit(tuple(items))
@@ -276,8 +278,9 @@ class _Parser:
 
     def lookup(self) -> Get:
         self.take("op", "(")
-        name = self.take("lit")
-        if not isinstance(name, str):
+        kind, name = self.peek()
+        self.i += 1
+        if kind != "lit" or not isinstance(name, str):
             raise RuleError("get(...) takes a collection name in quotes first")
         self.take("op", ",")
         id_node = self.rule()
