@@ -557,3 +557,25 @@ def readers(collection: str, doc_id: str, rule: Node) -> Sql:
             + _join(" UNION ALL ", parts) + ") AS r, documents WHERE " + row
             + " AND typeof(r.uid) = 'text' AND " + check
             + f" ORDER BY r.uid LIMIT {MAX_READERS_PER_EVENT + 1}))")
+
+
+def index_paths(rule: Node) -> list[tuple[str | int, ...]]:
+    """Document paths a read rule compares with ``auth.id`` (``auth.id == doc.data.p``): worth an index.
+
+    ``migrations.index_sql`` adds them to the collection's indexed paths, so the rule's filter is a
+    range on an index instead of a scan. (An array membership cannot be indexed in SQLite.)
+    """
+    found: list[tuple[str | int, ...]] = []
+    try:
+        alternatives = _disjuncts(rule)
+    except RuleError:
+        return found
+    for conj in alternatives:
+        for atom in conj:
+            source = _source(atom)
+            expr = source[1] if source and source[0] == "scalar" else None
+            if isinstance(expr, Ref) and expr.path[0] == "data":
+                path = expr.path[1:]
+                if path not in found:
+                    found.append(path)
+    return found

@@ -81,6 +81,34 @@ def _expr(collection: Collection, field: Field, params: list[Any]) -> str:
     return "json_extract(data, ?)"
 
 
+def _kind_sql(value: Any) -> str:
+    """The ``json_type`` values a filter value matches: JSON types, not SQLite's (true is not 1)."""
+    if isinstance(value, bool):
+        return f"= '{'true' if value else 'false'}'"
+    if isinstance(value, str):
+        return "= 'text'"
+    return "IN ('integer', 'real')"
+
+
+def _equals(collection: Collection, f: Filter, values: tuple[Any, ...], params: list[Any]) -> str:
+    """The field equals one of ``values`` with the same JSON type (an array never equals its JSON text)."""
+    if isinstance(f.field, str):  # a metadata column: one SQL type
+        e = _expr(collection, f.field, params)
+        params.extend(values)
+        return f"{e} IN ({', '.join('?' * len(values))})" if len(values) > 1 else f"{e} = ?"
+    groups: dict[str, list[Any]] = {}
+    for v in values:
+        groups.setdefault(_kind_sql(v), []).append(v)
+    parts = []
+    for kind, vs in groups.items():
+        e = _expr(collection, f.field, params)
+        params.extend(vs)
+        test = f"{e} IN ({', '.join('?' * len(vs))})" if len(vs) > 1 else f"{e} = ?"
+        params.append(json_path(f.field))
+        parts.append(f"{test} AND json_type(data, ?) {kind}")
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(f"({p})" for p in parts) + ")"
+
+
 def _filter(collection: Collection, f: Filter, params: list[Any]) -> str:
     op, value = f.op, f.value
     if op == "exists":
@@ -89,20 +117,24 @@ def _filter(collection: Collection, f: Filter, params: list[Any]) -> str:
     if op == "array-contains":
         path = json_path(f.field)  # type: ignore[arg-type]
         params.extend((path, path, value))
-        return "(json_type(data, ?) = 'array' AND EXISTS (SELECT 1 FROM json_each(data, ?) WHERE value = ?))"
-    e = _expr(collection, f.field, params)
+        return (f"(json_type(data, ?) = 'array' AND EXISTS (SELECT 1 FROM json_each(data, ?) "
+                f"WHERE value = ? AND type {_kind_sql(value)}))")
     if op in ("==", "!=") and value is None:
-        return f"{e} IS {'NOT ' if op == '!=' else ''}NULL"
-    if op in ("in", "not-in"):
-        params.extend(value)
-        return f"{e} {'NOT ' if op == 'not-in' else ''}IN ({', '.join('?' * len(value))})"
-    sql_op = {"==": "=", "!=": "<>"}.get(op, op)
+        return f"{_expr(collection, f.field, params)} IS {'NOT ' if op == '!=' else ''}NULL"
+    if op in ("==", "in"):
+        return _equals(collection, f, value if op == "in" else (value,), params)
+    if op in ("!=", "not-in"):  # present, not null, and not equal (a value of another type is not equal)
+        e = _expr(collection, f.field, params)
+        equal = _equals(collection, f, value if op == "not-in" else (value,), params)
+        return f"{e} IS NOT NULL AND NOT ({equal})"
+    e = _expr(collection, f.field, params)
     params.append(value)
-    clause = f"{e} {sql_op} ?"
-    if op in ("<", "<=", ">", ">=") and not isinstance(f.field, str):
-        # SQLite orders every number before every string: keep ranges within the value's type
-        kinds = "'text'" if isinstance(value, str) else "'integer', 'real'"
-        clause += f" AND typeof({_expr(collection, f.field, params)}) IN ({kinds})"
+    clause = f"{e} {op} ?"
+    if not isinstance(f.field, str):
+        # SQLite orders every number before every string, and stores true as 1: keep ranges within
+        # the value's JSON type
+        params.append(json_path(f.field))
+        clause += f" AND json_type(data, ?) {_kind_sql(value)}"
     return clause
 
 

@@ -185,3 +185,14 @@ async def test_filter_on_indexed_path_uses_the_expression_index(db: SqliteDataba
                 )
             await d.execute("ANALYZE")
         d.close()
+
+
+def test_a_read_rule_comparing_a_field_with_auth_id_gets_an_index() -> None:
+    reg = Registry.from_dict({"collections": {
+        "cards": {"rules": {"read": "auth.id == doc.data.assignee || auth.id in doc.data.watchers"}},
+        "notes": {"access": "private", "indexes": ["status"]},
+    }})
+    [cards] = migrations.index_sql(reg.get("cards")).values()
+    assert "ON documents(json_extract(data, '$.assignee'), id) WHERE collection = 'cards'" in cards
+    [notes] = migrations.index_sql(reg.get("notes")).values()  # the owner-only preset leads with owner_id
+    assert "ON documents(owner_id, json_extract(data, '$.status'), id)" in notes
