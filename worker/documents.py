@@ -118,11 +118,14 @@ def check_write(principal: Principal, collection: Collection, owner_id: str | No
 
 
 async def _write_rule(
-    db: Database, principal: Principal, coll: Collection, op: str, doc_id: str | None, body: str | None
+    db: Database, principal: Principal, coll: Collection, op: str, doc_id: str | None, body: str | None,
+    precheck: bool,
 ) -> Sql | None:
     """A custom rule collection's write rule as the guard of the write statement (None = no guard), or 403.
 
-    Checked here first for a clear answer, and again in the batch, atomically with the write.
+    The guard checks it in the batch, atomically with the write. A first attempt trusts the guard
+    alone (one query fewer per write); when the guard failed, the next attempt (``precheck``) checks
+    the rule first, so a refused write gets its 403 rather than a conflict.
     """
     if principal.is_admin or coll.custom_rules is None:
         return None
@@ -130,7 +133,7 @@ async def _write_rule(
     rule = compile_rule(coll.rules.for_operation(op), env)
     if rule == TRUE_SQL:
         return None
-    if rule == FALSE_SQL or not await store.allowed(db, coll, doc_id, rule):
+    if rule == FALSE_SQL or (precheck and not await store.allowed(db, coll, doc_id, rule)):
         raise ApiError(403, "forbidden", f"the {op} rule of {coll.name} does not allow this write")
     return rule
 
@@ -206,12 +209,13 @@ def event_json(op: str, collection: Collection, row: Row, deleted: bool) -> str:
 
 
 async def _plan(
-    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | int]
+    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | int],
+    precheck: bool = True,
 ) -> tuple[list[Statement], Committed]:
     """One write's statements. ``overlay``: rows this batch wrote (an int: deleted at that version)."""
     coll = w.collection
     if w.op == "create":
-        return await _plan_create(db, principal, w, now, overlay)
+        return await _plan_create(db, principal, w, now, overlay, precheck)
 
     doc_id = check_id(w.id)
     key = (coll.name, doc_id)
@@ -233,7 +237,7 @@ async def _plan(
             headers={"etag": f'"{current.version}"'},
         )
     if w.op == "delete":
-        rule = await _write_rule(db, principal, coll, "delete", doc_id, None)
+        rule = await _write_rule(db, principal, coll, "delete", doc_id, None, precheck)
         row = Row(doc_id, current.owner_id, current.data, current.version + 1, current.created_at, now)
         overlay[key] = row.version
         write = store.delete(coll, doc_id, current.version, rule)
@@ -243,7 +247,7 @@ async def _plan(
         row = Row(
             doc_id, current.owner_id, encode_body(coll, data), current.version + 1, current.created_at, now
         )
-        rule = await _write_rule(db, principal, coll, "update", doc_id, row.data)
+        rule = await _write_rule(db, principal, coll, "update", doc_id, row.data, precheck)
         overlay[key] = row
         write = store.update(coll, row, current.version, rule)
         op = "updated"
@@ -264,7 +268,8 @@ async def _plan(
 
 
 async def _plan_create(
-    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | int]
+    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | int],
+    precheck: bool,
 ) -> tuple[list[Statement], Committed]:
     coll = w.collection
     doc_id = check_id(w.id) if w.id is not None else new_id()
@@ -292,7 +297,7 @@ async def _plan_create(
             raise ApiError(409, "already_exists", "a document with this id already exists")
         raise ApiError(403, "forbidden", f"the create rule of {coll.name} does not allow this write")
     row = Row(doc_id, owner, encode_body(coll, w.data), previous + 1, now, now)
-    rule = await _write_rule(db, principal, coll, "create", None, row.data)
+    rule = await _write_rule(db, principal, coll, "create", None, row.data, precheck)
     overlay[key] = row
     op = "created"
     after = readers(coll.name, doc_id, coll.rules.list) if coll.lists_readers else None
@@ -309,13 +314,15 @@ async def commit(db: Database, principal: Principal, writes: list[Write]) -> lis
         raise ApiError(400, "invalid_request", "no writes")
     if len(writes) > MAX_BATCH_WRITES:
         raise ApiError(413, "batch_too_large", f"a batch holds at most {MAX_BATCH_WRITES} writes")
-    for attempt in range(_RETRIES):
+    precheck = False
+    ruled = not principal.is_admin and any(w.collection.custom_rules is not None for w in writes)
+    for attempt in range(_RETRIES + 1):
         now = now_ms()
         overlay: dict[tuple[str, str], Row | int] = {}
         statements: list[Statement] = []
         done: list[Committed] = []
         for w in writes:
-            stmts, committed = await _plan(db, principal, w, now, overlay)
+            stmts, committed = await _plan(db, principal, w, now, overlay, precheck)
             statements += stmts
             done.append(committed)
         try:
@@ -331,6 +338,9 @@ async def commit(db: Database, principal: Principal, writes: list[Write]) -> lis
                 continue
             if outbox.CONFLICT_MARKER not in message:
                 raise
+            if ruled and not precheck:  # perhaps a write rule refused: plan again, checking it first
+                precheck = True
+                continue
             if any(w.if_match is not None for w in writes):
                 raise ApiError(412, "version_mismatch", "the document changed concurrently") from None
             if attempt == _RETRIES - 1:

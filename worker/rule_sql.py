@@ -80,6 +80,8 @@ class _Json:
 
     source: Sql
     path: str
+    #: for a lookup: (alias, the looked-up row's WHERE), so a membership test joins it once
+    join: tuple[str, Sql] | None = None
 
     @property
     def value(self) -> Sql:
@@ -241,6 +243,14 @@ def _value(node: Node, env: Env) -> _Val:
 
 def _lookup_row(node: Get, env: Env, column: str) -> Sql | None:
     """``(SELECT g.<column> FROM documents g WHERE g.collection = '<c>' AND g.id = <id>)``; None if no id."""
+    found = _lookup_where(node, env)
+    if found is None:
+        return None
+    alias, where = found
+    return f"(SELECT {alias}.{column} FROM documents AS {alias} WHERE " + where + ")"
+
+
+def _lookup_where(node: Get, env: Env) -> tuple[str, Sql] | None:
     key = _value(node.id, env)
     alias = env.alias("g")
     if isinstance(key, _Const):
@@ -253,14 +263,17 @@ def _lookup_row(node: Get, env: Env, column: str) -> Sql | None:
         cond = f"{alias}.id = " + key.sql
     else:
         cond = f"{alias}.id = " + key.value + " AND " + key.type + " = 'text'"
-    return (f"(SELECT {alias}.{column} FROM documents AS {alias} WHERE {alias}.collection = "
-            f"'{_name(node.collection)}' AND " + cond + ")")
+    return alias, f"{alias}.collection = '{_name(node.collection)}' AND " + cond
 
 
 def _lookup(node: Get, env: Env) -> _Val:
     if node.path[0] == "data":
-        row = _lookup_row(node, env, "data")
-        return _Const(None) if row is None else _Json(row, json_path(node.path[1:]))
+        found = _lookup_where(node, env)
+        if found is None:
+            return _Const(None)
+        alias, where = found
+        row = f"(SELECT {alias}.data FROM documents AS {alias} WHERE " + where + ")"
+        return _Json(row, json_path(node.path[1:]), join=found)
     row = _lookup_row(node, env, str(node.path[0]))
     return _Const(None) if row is None else _Column(row, "text")
 
@@ -451,6 +464,10 @@ def _member(item: _Val, array: _Val, env: Env) -> Sql:
     test = _eq_const(element, item.value) if isinstance(item, _Const) else _eq(element, item)
     if test == FALSE_SQL:
         return FALSE_SQL
+    if isinstance(array, _Json) and array.join is not None:  # one join with the looked-up row
+        g, where = array.join
+        return (f"EXISTS (SELECT 1 FROM documents AS {g}, json_each({g}.data, '{path}') AS {alias} WHERE "
+                + where + f" AND json_type({g}.data, '{path}') = 'array' AND " + test + ")")
     return ("(" + array.type + " = 'array' AND EXISTS (SELECT 1 FROM json_each(" + source
             + f", '{path}') AS {alias} WHERE " + test + "))")
 
@@ -547,12 +564,20 @@ def readers(collection: str, doc_id: str, rule: Node) -> Sql:
             if isinstance(value, _Column):
                 parts.append("SELECT " + value.sql + " AS uid FROM documents WHERE " + row)
             elif isinstance(value, _Json):
-                parts.append("SELECT " + value.value + " AS uid FROM documents WHERE " + row)
+                parts.append("SELECT " + value.value + " AS uid FROM documents WHERE " + row
+                             + " AND " + value.type + " = 'text'")
         elif isinstance(value, _Json):
             alias = env.alias("c")
             parts.append(f"SELECT {alias}.value AS uid FROM documents, json_each(" + value.source
-                         + f", '{value.path}') AS {alias} WHERE " + row)
-    check = compile_rule(rule, env)
+                         + f", '{value.path}') AS {alias} WHERE " + row + " AND " + value.type
+                         + f" = 'array' AND {alias}.type = 'text'")
+    # an alternative that is its source alone admits exactly its candidates: no re-check needed
+    exact = all(len(conj) == 1 and _source(conj[0]) is not None for conj in _disjuncts(rule))
+    check = TRUE_SQL if exact else compile_rule(rule, env)
+    if exact:
+        return ("(SELECT json_group_array(uid) FROM (SELECT DISTINCT r.uid AS uid FROM ("
+                + _join(" UNION ALL ", parts) + ") AS r WHERE typeof(r.uid) = 'text'"
+                + f" ORDER BY r.uid LIMIT {MAX_READERS_PER_EVENT + 1}))")
     return ("(SELECT json_group_array(uid) FROM (SELECT DISTINCT r.uid AS uid FROM ("
             + _join(" UNION ALL ", parts) + ") AS r, documents WHERE " + row
             + " AND typeof(r.uid) = 'text' AND " + check

@@ -4,7 +4,6 @@ every event's recipients are exactly the readers it admits (tests/support/rule_o
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -93,7 +92,7 @@ def _readers(c: Client, coll: str, doc: dict[str, Any], stored: Stored) -> list[
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(teams=st.lists(_team, max_size=3), lists=st.lists(_list, max_size=4),
        tasks=st.lists(_task, max_size=5))
-def test_queries_and_recipients_equal_the_brute_force_sets(
+async def test_queries_and_recipients_equal_the_brute_force_sets(
     teams: list[dict[str, Any]], lists: list[dict[str, Any]], tasks: list[dict[str, Any]]
 ) -> None:
-    asyncio.run(_scenario(teams, lists, tasks))
+    await _scenario(teams, lists, tasks)
