@@ -210,6 +210,8 @@ def test_changelog_versions_are_dated_and_bullets_cite_an_issue() -> None:
     versions = re.findall(r"^## (.+)$", text, re.MULTILINE)
     assert versions, "CHANGELOG.md has no '## <version> — <date>' section"
     for heading in versions:
+        if heading == "Unreleased" and heading == versions[0]:  # changes not yet in a release, on top
+            continue
         assert re.fullmatch(
             r"\d+\.\d+\.\d+ — \d{4}-\d{2}-\d{2}", heading
         ), f"CHANGELOG.md: {heading!r} is not '<version> — <YYYY-MM-DD>'"
