@@ -16,7 +16,9 @@ Secrets are never in the file. Centrifugo reads them from the environment
 - ``CENTRIFUGO_CLIENT_TOKEN_HMAC_PREVIOUS_SECRET_KEY`` -> the previous key, accepted
   alongside during a rotation.
 
-Namespace options per access rule (see worker/channels.py for the channel names):
+Namespace options per access rule (see worker/channels.py for the channel names). A collection with
+``rules`` gets the class its read rule implies (``collections.realtime_class``): ``private`` (user-limited
+channels of the readers each event lists), ``shared-read`` or ``admin``:
 
 - ``private``: ``allow_user_limited_channels`` only. ``c:{id}#{owner}`` and
   ``c:*#{owner}`` admit the listed user and nobody else; ``c:*`` (admin firehose)

@@ -16,7 +16,12 @@ an empty ASGI app the same way: its figures are the machine's floor right now (o
 figure is CPU-starved; "server CPU us/req" is what a request costs).
 
 Phases: creates (notes, document + outbox row each), gets by id, 20-row filtered lists
-(``status == "open"`` on the indexed path, scoped to the caller). ``--pocketbase`` then runs the same
+(``status == "open"`` on the indexed path, scoped to the caller). Then the sharing patterns of
+docs/rules.md, each as a ratio to the owner-only preset (``notes``) in the same run: a
+membership-array rule (``lists``: create with three members, list 20 of the lists one owns or is a
+member of, against an unfiltered owner-only list) and a team-lookup rule (``tasks``: create into a
+team one edits, list 20 of one's team's tasks by ``team_id``, against the filtered owner-only list),
+with ``EXPLAIN QUERY PLAN`` of each list query. ``--pocketbase`` then runs the same
 phases against PocketBase (scripts/bench_pocketbase.py) and prints gateway ÷ PocketBase. Last, the same
 three operations run directly with Python ``sqlite3`` on the gateway's file (one connection, WAL,
 synchronous=NORMAL, each create one transaction of document + outbox row) as the ratio's denominator.
@@ -373,6 +378,7 @@ def _server_phases(args: argparse.Namespace, workdir: Path, db_path: Path, token
             url, _get_script(workdir, tokens, db_path), args.seconds, args.connections, server.pid
         )
         gw["list"] = _wrk(url, scripts["list"], args.seconds, args.connections, server.pid)
+        gw.update(_sharing_phases(url, workdir, tokens, args, server.pid))
     finally:
         server.terminate()  # our own child (Popen: by PID)
         server.wait(timeout=10)
@@ -381,6 +387,107 @@ def _server_phases(args: argparse.Namespace, workdir: Path, db_path: Path, token
     if errors.strip():
         print(f"server output:\n{errors[-3000:]}", file=sys.stderr)
     return gw
+
+
+# -- sharing patterns (docs/rules.md) --------------------------------------------------------------------
+
+TEAMS = 5
+
+
+def _teams_of(i: int) -> tuple[int, int]:
+    """The teams user-i is a member and an editor of (each team has two neighbouring user groups)."""
+    return i % TEAMS, (i - 1) % TEAMS
+
+
+def _seed_teams(url: str, tokens: list[str]) -> None:
+    users = len(tokens)
+    for k in range(TEAMS):
+        members = [f"user-{i}" for i in range(users) if k in _teams_of(i)]
+        body = json.dumps({"id": f"team-{k}", "data": {"name": f"team {k}", "members": members,
+                                                       "editors": members}}).encode()
+        req = urllib.request.Request(  # noqa: S310 -- loopback bench server
+            f"{url}/v1/collections/teams/documents", data=body, method="POST",
+            headers={"authorization": f"Bearer {tokens[k % users]}", "content-type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()  # noqa: S310
+
+
+def _request_script(workdir: Path, name: str, tokens: list[str], lua_body: str, per_token: list[str]) -> Path:
+    """A wrk script: request n goes out with token n % #tokens and that token's ``extra`` string."""
+    path = workdir / f"{name}.lua"
+    path.write_text(f"""
+local tokens = {_lua_list(tokens)}
+local extra = {_lua_list(per_token)}
+local n = 0
+request = function()
+  n = n + 1
+  local i = (n % #tokens) + 1
+  local headers = {{["Authorization"] = "Bearer " .. tokens[i], ["Content-Type"] = "application/json"}}
+  {lua_body}
+end
+""" + _DONE)
+    return path
+
+
+def _sharing_phases(url: str, workdir: Path, tokens: list[str], args: argparse.Namespace,
+                    pid: int) -> dict[str, dict[str, float]]:
+    users = len(tokens)
+    _seed_teams(url, tokens)
+    members = [json.dumps([f"user-{(i + d) % users}" for d in (1, 2, 3)]) for i in range(users)]
+    teams = [f"team-{_teams_of(i)[0]}" for i in range(users)]
+    scripts = {
+        "share_notes_list_all": _request_script(workdir, "notes_all", tokens, """return wrk.format("POST",
+    "/v1/collections/notes/query", headers, '{"limit":20}')""", [""] * users),
+        "share_lists_create": _request_script(workdir, "lists_create", tokens, """return wrk.format("POST",
+    "/v1/collections/lists/documents", headers,
+    string.format('{"data":{"title":"list %d","members":%s}}', n, extra[i]))""", members),
+        "share_lists_list": _request_script(workdir, "lists_list", tokens, """return wrk.format("POST",
+    "/v1/collections/lists/query", headers, '{"limit":20}')""", [""] * users),
+        "share_tasks_create": _request_script(workdir, "tasks_create", tokens, """return wrk.format("POST",
+    "/v1/collections/tasks/documents", headers,
+    string.format('{"data":{"title":"task %d","team_id":"%s"}}', n, extra[i]))""", teams),
+        "share_tasks_list": _request_script(workdir, "tasks_list", tokens, """return wrk.format("POST",
+    "/v1/collections/tasks/query", headers,
+    string.format('{"where":[["team_id","==","%s"]],"limit":20}', extra[i]))""", teams),
+    }
+    return {name: _wrk(url, script, args.seconds, args.connections, pid) for name, script in scripts.items()}
+
+
+def _plans(db_path: Path) -> list[tuple[str, list[str]]]:
+    """EXPLAIN QUERY PLAN of the list queries the sharing phases sent, as the gateway builds them."""
+    import asyncio
+
+    from worker import documents, store
+    from worker.adapters.config_files import load_collections
+    from worker.collections import Registry
+    from worker.database import Result
+    from worker.principal import Principal
+    from worker.query import parse_query
+
+    class Capture:
+        sql, params = "", ()
+
+        async def execute(self, sql, params=()):  # type: ignore[no-untyped-def]
+            self.sql, self.params = sql, params
+            return Result()
+
+    reg = Registry.from_dict(load_collections(ROOT / "config"))
+    who = Principal(user_id="user-1")
+    cases = [
+        ("owner-only (notes), status == open", "notes", {"where": [["status", "==", "open"]], "limit": 20}),
+        ("owner-only (notes), no filter", "notes", {"limit": 20}),
+        ("membership array (lists), no filter", "lists", {"limit": 20}),
+        ("team lookup (tasks), team_id == team-1", "tasks",
+         {"where": [["team_id", "==", "team-1"]], "limit": 20}),
+    ]
+    conn = sqlite3.connect(db_path)
+    out = []
+    for label, name, body in cases:
+        coll, cap = reg.get(name), Capture()
+        asyncio.run(store.select(cap, coll, parse_query(body), documents.read_scope(who, coll)))  # type: ignore[arg-type]
+        rows = conn.execute("EXPLAIN QUERY PLAN " + cap.sql, cap.params).fetchall()
+        out.append((label, [f"{'  ' * (r[1] > 0)}{r[3]}" for r in rows]))
+    conn.close()
+    return out
 
 
 def free_port() -> int:
@@ -458,9 +565,11 @@ def main() -> None:
             pb = bench_pocketbase.run(pb_binary, workdir, args.seconds, args.connections, args.users)
         raw = _raw(db_path, args.seconds, args.users)
         docs = sqlite3.connect(db_path).execute("SELECT count(*) FROM documents").fetchone()[0]
+        plans = _plans(db_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     _report(args, gw, raw, pb, docs, load_before)
+    _report_sharing(gw, plans)
 
 
 def _report(args: argparse.Namespace, gw: dict[str, dict[str, float]], raw: dict[str, float],
@@ -504,6 +613,30 @@ def _report(args: argparse.Namespace, gw: dict[str, dict[str, float]], raw: dict
             else ""
         )
     )
+
+
+def _report_sharing(gw: dict[str, dict[str, float]], plans: list[tuple[str, list[str]]]) -> None:
+    print("\naccess rules with sharing (docs/rules.md), as ratios to the owner-only preset in this run "
+          "(target >= 0.7)")
+    print(f"{'operation':<44}{'gateway/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'owner-only/s':>14}{'ratio':>8}"
+          f"{'server CPU us/req':>19}")
+    rows = [
+        ("create, membership array (lists)", "share_lists_create", "create"),
+        ("create, team lookup (tasks)", "share_tasks_create", "create"),
+        ("list 20, membership array (lists)", "share_lists_list", "share_notes_list_all"),
+        ("list 20 by team_id, team lookup (tasks)", "share_tasks_list", "list"),
+    ]
+    for label, key, base in rows:
+        g, b = gw[key], gw[base]
+        print(f"{label:<44}{g['rps']:>11,.0f}{g['p50_ms']:>9.2f}{g['p99_ms']:>9.2f}{b['rps']:>14,.0f}"
+              f"{g['rps'] / b['rps']:>8.2f}{g['cpu_us']:>19.0f}")
+    print("(owner-only denominators: create = notes create; lists = notes list 20 without a filter; "
+          "tasks = notes list 20 filtered on an indexed path)")
+    print("\nEXPLAIN QUERY PLAN of the list queries (caller user-1):")
+    for label, lines in plans:
+        print(f"  {label}:")
+        for line in lines:
+            print(f"    {line}")
 
 
 if __name__ == "__main__":

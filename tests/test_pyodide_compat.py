@@ -496,7 +496,10 @@ def test_realtime_tokens_are_signed_under_pyodide_and_centrifugo_accepts_them(
     assert r.status == 200, r.body
     grant = r.json()
     assert grant["user"] == "user-rt" and grant["url"] == realtime.ws_url
-    assert {g["channel"]: g["token"] for g in grant["channels"]} == {"notes:*#user-rt": None, "posts:*": None}
+    # the rules examples (lists, tasks, teams) get user-limited collection channels like private notes
+    assert {g["channel"]: g["token"] for g in grant["channels"]} == {
+        "notes:*#user-rt": None, "posts:*": None, "lists:*#user-rt": None, "tasks:*#user-rt": None,
+        "teams:*#user-rt": None}
     claims = jwt.decode(grant["token"], realtime.token_secret, algorithms=["HS256"])
     assert claims["sub"] == "user-rt" and claims["exp"] - claims["iat"] == 600
     assert claims["exp"] == grant["expires_at"]

@@ -43,15 +43,21 @@ class ChannelGrant(Enum):
     SIGNED = "signed"
 
 
-def event_channels(access: str, collection: str, doc_id: str, owner_id: str | None) -> list[str]:
-    """Every channel an event of this document is broadcast to (see the module table)."""
+def event_channels(access: str, collection: str, doc_id: str, owner_id: str | None,
+                   readers: list[str] | None = None) -> list[str]:
+    """Every channel an event of this document is broadcast to (see the module table).
+
+    ``readers``: in a ``private`` namespace, the users whose channels get the event (default: the
+    owner alone); a rule collection lists them with the event (``Collection.lists_readers``).
+    """
     channels: list[str] = []
     doc_ok = bool(_SAFE.match(doc_id))
     if access == "private":
-        if owner_id and _SAFE.match(owner_id):
-            if doc_ok:
-                channels.append(f"{collection}:{doc_id}#{owner_id}")
-            channels.append(f"{collection}:{ALL}#{owner_id}")
+        for user in (readers if readers is not None else [owner_id] if owner_id else []):
+            if user and _SAFE.match(user):
+                if doc_ok:
+                    channels.append(f"{collection}:{doc_id}#{user}")
+                channels.append(f"{collection}:{ALL}#{user}")
     elif doc_ok:
         channels.append(f"{collection}:{doc_id}")
     channels.append(f"{collection}:{ALL}")

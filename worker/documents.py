@@ -1,9 +1,13 @@
 """The document core: row-level security, schema validation, versions, the write batch + its outbox event.
 
-Access rules (``config/collections/*.yaml``):
-- ``private``: only the owner reads or writes; other users get 404 (existence is not revealed).
-- ``shared-read``: any signed-in user reads; only the owner writes (403 for others).
-- ``admin``: the admin key only (403 for users). The admin key bypasses every rule.
+Access rules (``config/collections/*.yaml``, ``worker/rules.py``; docs/rules.md):
+- presets: ``private`` (only the owner reads or writes), ``shared-read`` (any signed-in user
+  reads; only the owner writes), ``admin`` (the admin key only: 403 for users);
+- ``rules``: one expression per operation, compiled to SQL (``rule_sql.py``): a read rule
+  narrows every read in SQL, a write rule guards the write's own statement in the batch.
+A document the caller may not read is a 404 everywhere (existence is not revealed); a
+readable one the write rule refuses is a 403. The admin key bypasses every rule; a caller
+without a token is a 401.
 
 A write reads the current row, checks access, ``If-Match`` (412 on a stale
 version) and the schema, then commits ONE batch: the document statement and
@@ -27,7 +31,8 @@ from worker.collections import Collection
 from worker.database import Database, DatabaseError, Statement
 from worker.http import ApiError
 from worker.principal import Principal
-from worker.store import Row
+from worker.rule_sql import FALSE_SQL, TRUE_SQL, Env, Sql, compile_rule, readers
+from worker.store import Row, Scope
 
 MAX_DOCUMENT_BYTES = 1_000_000
 MAX_BATCH_WRITES = 100
@@ -84,24 +89,53 @@ def iso(ms: int) -> str:
 # -- row-level security: the only place access is decided -------------------------------------------
 
 
-def read_scope(principal: Principal, collection: Collection) -> str | None:
-    """The owner id every read of this collection is narrowed to (None = all rows), or 403."""
-    if principal.is_admin:
-        return None
+def _gate(principal: Principal, collection: Collection) -> None:
+    """Every document route: a signed-in caller, and a user only where the rules let users in at all."""
     if principal.user_id is None:
         raise ApiError(401, "unauthenticated", "a valid access token is required")
-    if collection.access == "admin":
+    if collection.access == "admin" and collection.custom_rules is None:
         raise ApiError(403, "forbidden", "this collection is reserved to the admin key")
-    return principal.user_id if collection.access == "private" else None
+
+
+def read_scope(principal: Principal, collection: Collection) -> Scope:
+    """What every read of this collection is narrowed to (None = all rows), or 401/403."""
+    if principal.is_admin:
+        return None
+    _gate(principal, collection)
+    if collection.owner_scoped:
+        return principal.user_id
+    rule = compile_rule(collection.rules.list, Env(auth=principal))
+    return None if rule == TRUE_SQL else rule
 
 
 def check_write(principal: Principal, collection: Collection, owner_id: str | None) -> None:
+    """A preset collection's write check: the owner writes (the caller already reads the row)."""
     if principal.is_admin:
         return
     read_scope(principal, collection)
     if owner_id != principal.user_id:
         raise ApiError(403, "forbidden", "only the owner may change this document")
 
+
+async def _write_rule(
+    db: Database, principal: Principal, coll: Collection, op: str, doc_id: str | None, body: str | None,
+    precheck: bool,
+) -> Sql | None:
+    """A custom rule collection's write rule as the guard of the write statement (None = no guard), or 403.
+
+    The guard checks it in the batch, atomically with the write. A first attempt trusts the guard
+    alone (one query fewer per write); when the guard failed, the next attempt (``precheck``) checks
+    the rule first, so a refused write gets its 403 rather than a conflict.
+    """
+    if principal.is_admin or coll.custom_rules is None:
+        return None
+    env = Env(doc=None if op == "create" else "documents", auth=principal, request_json=body)
+    rule = compile_rule(coll.rules.for_operation(op), env)
+    if rule == TRUE_SQL:
+        return None
+    if rule == FALSE_SQL or (precheck and not await store.allowed(db, coll, doc_id, rule)):
+        raise ApiError(403, "forbidden", f"the {op} rule of {coll.name} does not allow this write")
+    return rule
 
 # -- reads -------------------------------------------------------------------------------------------
 
@@ -170,42 +204,31 @@ def event_json(op: str, collection: Collection, row: Row, deleted: bool) -> str:
     return (
         f'{{"type":"{op}","collection":"{collection.name}","id":{_id_json(row.id)},"version":{row.version},'
         f'"owner_id":{_owner_json(row.owner_id)},"data":{"null" if deleted else row.data},'
-        f'"updated_at":"{iso(row.updated_at)}"}}'
+        f'"created_at":"{iso(row.created_at)}","updated_at":"{iso(row.updated_at)}"}}'
     )
 
 
 async def _plan(
-    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | None]
+    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | int],
+    precheck: bool = True,
 ) -> tuple[list[Statement], Committed]:
+    """One write's statements. ``overlay``: rows this batch wrote (an int: deleted at that version)."""
     coll = w.collection
     if w.op == "create":
-        doc_id = check_id(w.id) if w.id is not None else new_id()
-        if principal.is_admin:
-            owner = w.owner_id
-        elif w.owner_id is not None:
-            raise ApiError(403, "forbidden", "only the admin key may set owner_id")
-        else:
-            read_scope(principal, coll)
-            owner = principal.user_id
-        if w.if_match is not None:
-            raise ApiError(400, "invalid_request", "If-Match does not apply to a create")
-        row = Row(doc_id, owner, encode_body(coll, w.data), 1, now, now)
-        overlay[(coll.name, doc_id)] = row
-        op = "created"
-        stmts = [
-            store.insert(coll, row),
-            outbox.insert(coll, row, op, event_json(op, coll, row, False), now, guarded=False),
-        ]
-        return stmts, Committed("create", coll, row)
+        return await _plan_create(db, principal, w, now, overlay, precheck)
 
     doc_id = check_id(w.id)
     key = (coll.name, doc_id)
+    seen = overlay.get(key)
     current = (
-        overlay[key] if key in overlay else await store.get(db, coll, doc_id, read_scope(principal, coll))
+        (seen if isinstance(seen, Row) else None)
+        if key in overlay
+        else await store.get(db, coll, doc_id, read_scope(principal, coll))
     )
     if current is None:
         raise ApiError(404, "not_found", "no such document")
-    check_write(principal, coll, current.owner_id)
+    if coll.custom_rules is None:
+        check_write(principal, coll, current.owner_id)
     if w.if_match is not None and w.if_match != current.version:
         raise ApiError(
             412,
@@ -214,20 +237,75 @@ async def _plan(
             headers={"etag": f'"{current.version}"'},
         )
     if w.op == "delete":
+        rule = await _write_rule(db, principal, coll, "delete", doc_id, None, precheck)
         row = Row(doc_id, current.owner_id, current.data, current.version + 1, current.created_at, now)
-        overlay[key] = None
-        stmts = [store.delete(coll, doc_id, current.version)]
+        overlay[key] = row.version
+        write = store.delete(coll, doc_id, current.version, rule)
         op = "deleted"
     else:
         data = w.data if w.op == "replace" else merge_patch(jsoncodec.loads(current.data), w.data)
         row = Row(
             doc_id, current.owner_id, encode_body(coll, data), current.version + 1, current.created_at, now
         )
+        rule = await _write_rule(db, principal, coll, "update", doc_id, row.data, precheck)
         overlay[key] = row
-        stmts = [store.update(coll, row, current.version)]
+        write = store.update(coll, row, current.version, rule)
         op = "updated"
-    stmts.append(outbox.insert(coll, row, op, event_json(op, coll, row, op == "deleted"), now, guarded=True))
+    payload = event_json(op, coll, row, op == "deleted")
+    if coll.lists_readers:
+        after = readers(coll.name, doc_id, coll.rules.list)
+        stmts = [
+            outbox.insert(coll, row, op, payload, now, guarded=False,
+                          prior_readers=readers(coll.name, doc_id, coll.rules.list)),
+            write,
+            outbox.confirm(after),
+        ]
+    else:
+        stmts = [write, outbox.insert(coll, row, op, payload, now, guarded=True)]
+    if op == "deleted":
+        stmts.append(store.bury(coll, doc_id, row.version, now))
     return stmts, Committed(w.op, coll, row, deleted=op == "deleted")
+
+
+async def _plan_create(
+    db: Database, principal: Principal, w: Write, now: int, overlay: dict[tuple[str, str], Row | int],
+    precheck: bool,
+) -> tuple[list[Statement], Committed]:
+    coll = w.collection
+    doc_id = check_id(w.id) if w.id is not None else new_id()
+    if principal.is_admin:
+        owner = w.owner_id
+    elif w.owner_id is not None:
+        raise ApiError(403, "forbidden", "only the admin key may set owner_id")
+    else:
+        _gate(principal, coll)
+        owner = principal.user_id
+    if w.if_match is not None:
+        raise ApiError(400, "invalid_request", "If-Match does not apply to a create")
+    key = (coll.name, doc_id)
+    seen = overlay.get(key)
+    if key in overlay:
+        taken, previous = isinstance(seen, Row), seen if isinstance(seen, int) else 0
+    else:
+        # a generated id is new (120 random bits): no existence or tombstone read on that hot path
+        taken = w.id is not None and await store.exists(db, coll, doc_id)
+        previous = 0 if taken or w.id is None else await store.tombstone_version(db, coll, doc_id)
+    if taken:
+        # 409 only for a document the caller may read; otherwise the same answer as a refused create
+        visible = isinstance(seen, Row) or await store.get(db, coll, doc_id, read_scope(principal, coll))
+        if visible:
+            raise ApiError(409, "already_exists", "a document with this id already exists")
+        raise ApiError(403, "forbidden", f"the create rule of {coll.name} does not allow this write")
+    row = Row(doc_id, owner, encode_body(coll, w.data), previous + 1, now, now)
+    rule = await _write_rule(db, principal, coll, "create", None, row.data, precheck)
+    overlay[key] = row
+    op = "created"
+    after = readers(coll.name, doc_id, coll.rules.list) if coll.lists_readers else None
+    stmts = [
+        store.insert(coll, row, rule),
+        outbox.insert(coll, row, op, event_json(op, coll, row, False), now, guarded=True, readers=after),
+    ]
+    return stmts, Committed("create", coll, row)
 
 
 async def commit(db: Database, principal: Principal, writes: list[Write]) -> list[Committed]:
@@ -236,13 +314,15 @@ async def commit(db: Database, principal: Principal, writes: list[Write]) -> lis
         raise ApiError(400, "invalid_request", "no writes")
     if len(writes) > MAX_BATCH_WRITES:
         raise ApiError(413, "batch_too_large", f"a batch holds at most {MAX_BATCH_WRITES} writes")
-    for attempt in range(_RETRIES):
+    precheck = False
+    ruled = not principal.is_admin and any(w.collection.custom_rules is not None for w in writes)
+    for attempt in range(_RETRIES + 1):
         now = now_ms()
-        overlay: dict[tuple[str, str], Row | None] = {}
+        overlay: dict[tuple[str, str], Row | int] = {}
         statements: list[Statement] = []
         done: list[Committed] = []
         for w in writes:
-            stmts, committed = await _plan(db, principal, w, now, overlay)
+            stmts, committed = await _plan(db, principal, w, now, overlay, precheck)
             statements += stmts
             done.append(committed)
         try:
@@ -253,9 +333,14 @@ async def commit(db: Database, principal: Principal, writes: list[Write]) -> lis
             if not exc.constraint:
                 raise
             if "documents.collection" in message or "documents.id" in message:
-                raise ApiError(409, "already_exists", "a document with this id already exists") from None
+                if attempt == _RETRIES - 1:  # the id was taken meanwhile: the next plan answers as above
+                    raise ApiError(409, "write_conflict", "the document kept changing; retry") from None
+                continue
             if outbox.CONFLICT_MARKER not in message:
                 raise
+            if ruled and not precheck:  # perhaps a write rule refused: plan again, checking it first
+                precheck = True
+                continue
             if any(w.if_match is not None for w in writes):
                 raise ApiError(412, "version_mismatch", "the document changed concurrently") from None
             if attempt == _RETRIES - 1:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from worker.collections import Collection, Registry
 from worker.database import Database, DatabaseError, Statement
 from worker.paths import extract_sql
+from worker.rule_sql import index_paths
 
 TABLE = "_migrations"
 _CREATE_TABLE = (
@@ -107,9 +108,12 @@ def split_sql(sql: str) -> list[str]:
 
 def index_sql(collection: Collection) -> dict[str, str]:
     """Index name -> CREATE INDEX statement for a collection's indexed paths."""
-    lead = "owner_id, " if collection.access == "private" else ""
+    lead = "owner_id, " if collection.owner_scoped else ""
     wanted: dict[str, str] = {}
-    for path in collection.indexes:
+    paths = list(collection.indexes)
+    if collection.custom_rules is not None:  # paths the read rule compares with auth.id
+        paths += [p for p in index_paths(collection.rules.list) if p not in paths]
+    for path in paths:
         columns = f"{lead}{extract_sql(path)}, id"
         digest = hashlib.sha256(f"{collection.access}|{columns}".encode()).hexdigest()[:10]
         name = f"ix_{collection.name}_{digest}"

@@ -35,6 +35,7 @@ from worker.centrifugo import CentrifugoApi, CentrifugoError
 from worker.channels import event_channels
 from worker.collections import Collection
 from worker.database import Database, Statement
+from worker.rule_sql import MAX_READERS_PER_EVENT, Sql
 from worker.store import Row
 
 log = logging.getLogger("telestack.outbox")
@@ -58,19 +59,43 @@ _BACKOFF_START, _BACKOFF_MAX = 0.5, 30.0
 
 
 def insert(
-    collection: Collection, row: Row, op: str, payload: str, now_ms: int, *, guarded: bool
+    collection: Collection, row: Row, op: str, payload: str, now_ms: int, *, guarded: bool,
+    readers: Sql | None = None, prior_readers: Sql | None = None,
 ) -> Statement:
-    """The change event, appended in the write's batch; ``guarded`` ties it to the preceding statement."""
+    """The change event, appended in the write's batch; ``guarded`` ties it to the preceding statement.
+
+    ``readers``/``prior_readers``: sub-selects (``rule_sql.readers``) listing who may read the
+    document after / before the write, evaluated in the batch (see the module doc).
+    """
     op_sql = "CASE WHEN changes() = 1 THEN ? END" if guarded else "?"
+    params: tuple[Any, ...] = (collection.name, row.id, row.owner_id, row.version, op, payload, now_ms)
+    if readers is None and prior_readers is None:
+        return Statement(
+            "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
+            f"VALUES (?, ?, ?, ?, {op_sql}, ?, ?)",
+            params,
+        )
+    after, before = readers or Sql("NULL"), prior_readers or Sql("NULL")
     return Statement(
-        "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at) "
-        f"VALUES (?, ?, ?, ?, {op_sql}, ?, ?)",
-        (collection.name, row.id, row.owner_id, row.version, op, payload, now_ms),
+        "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at, readers, "
+        f"prior_readers) VALUES (?, ?, ?, ?, {op_sql}, ?, ?, {after.text}, {before.text})",
+        params + after.params + before.params,
+    )
+
+
+def confirm(readers: Sql) -> Statement:
+    """After a write whose event was inserted before it (to record its prior readers): the guard, and
+    the readers after the write. Same rule as a guarded insert: no row changed -> ``op`` NULL -> the
+    batch fails on :data:`CONFLICT_MARKER`."""
+    return Statement(
+        f"UPDATE outbox SET op = CASE WHEN changes() = 1 THEN op END, readers = {readers.text} "
+        "WHERE seq = (SELECT max(seq) FROM outbox)",
+        readers.params,
     )
 
 
 _PENDING_SQL = (
-    "SELECT seq, collection, doc_id, owner_id, version, payload FROM outbox "
+    "SELECT seq, collection, doc_id, owner_id, version, payload, readers, prior_readers FROM outbox "
     "WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT ?"
 )
 
@@ -135,7 +160,7 @@ async def drain(db: Database, centrifugo: CentrifugoApi, access_by_collection: M
     commands: list[dict[str, Any]] = []
     sent: list[int] = []
     failed: dict[str, list[int]] = {}
-    publishable: list[dict[str, Any]] = []
+    publishable: list[tuple[dict[str, Any], int]] = []  # (row, how many commands it made)
     for row in rows:
         access = access_by_collection.get(row["collection"])
         try:
@@ -146,31 +171,71 @@ async def drain(db: Database, centrifugo: CentrifugoApi, access_by_collection: M
             why = "unknown collection" if access is None else "payload is not a JSON object"
             failed.setdefault(why, []).append(row["seq"])
             continue
-        publishable.append(row)
-        commands.append({"broadcast": {
-            "channels": event_channels(access, row["collection"], row["doc_id"], row["owner_id"]),
-            "data": data,
-            "idempotency_key": f"{row['collection']}/{row['doc_id']}/{row['version']}/{row['seq']}",
-        }})
+        made = _commands(row, access, data)
+        publishable.append((row, len(made)))
+        commands += made
     if commands:
         try:
             replies = await centrifugo.batch(commands)
         except CentrifugoError as exc:
             result.error, result.unavailable = str(exc), True
-            failed.setdefault(str(exc), []).extend(row["seq"] for row in publishable)
+            failed.setdefault(str(exc), []).extend(row["seq"] for row, _ in publishable)
         else:
-            for row, reply in zip(publishable, replies, strict=True):
-                problem = _broadcast_problem(reply)
-                if problem is None:
-                    sent.append(row["seq"])
+            if len(replies) != len(commands):
+                raise CentrifugoError("batch reply does not match the commands sent")
+            at = 0
+            for row, n in publishable:
+                problems = [p for p in map(_broadcast_problem, replies[at:at + n]) if p is not None]
+                at += n
+                if problems:
+                    failed.setdefault(problems[0], []).append(row["seq"])
                 else:
-                    failed.setdefault(problem, []).append(row["seq"])
+                    sent.append(row["seq"])
     await _record(db, sent, failed)
     result.sent = len(sent)
     result.failed = sum(len(v) for v in failed.values())
     if result.failed and result.error is None:
         result.error = next(iter(failed))
     return result
+
+
+def _reader_list(text: str | None, seq: int) -> list[str] | None:
+    if text is None:
+        return None
+    ids = [u for u in jsoncodec.loads(text) if isinstance(u, str)]
+    if len(ids) > MAX_READERS_PER_EVENT:
+        log.warning("outbox row %s has more than %d readers; the event goes to the first %d by id",
+                    seq, MAX_READERS_PER_EVENT, MAX_READERS_PER_EVENT)
+        ids = ids[:MAX_READERS_PER_EVENT]
+    return ids
+
+
+def _commands(row: Mapping[str, Any], access: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The broadcasts of one event: to its readers, and a removal event to readers it lost.
+
+    A collection that lists readers (``Collection.lists_readers``) stored them with the event: the
+    readers after the write get it (for a delete: the readers before it), and whoever could read the
+    document before but not after gets ``{"type": "removed", ...}`` without the data.
+    """
+    collection, doc_id, version = row["collection"], row["doc_id"], row["version"]
+    key = f"{collection}/{doc_id}/{version}/{row['seq']}"
+    after = _reader_list(row.get("readers"), row["seq"])
+    before = _reader_list(row.get("prior_readers"), row["seq"]) or []
+    if after is None and not before:
+        channels = event_channels(access, collection, doc_id, row["owner_id"])
+        return [{"broadcast": {"channels": channels, "data": data, "idempotency_key": key}}]
+    deleted = data.get("type") == "deleted"
+    targets = before if deleted else (after or [])
+    out = [{"broadcast": {"channels": event_channels(access, collection, doc_id, None, readers=targets),
+                          "data": data, "idempotency_key": key}}]
+    lost = [] if deleted else sorted(set(before) - set(targets))
+    if lost:
+        removal = {k: data.get(k) for k in ("collection", "id", "version", "owner_id", "created_at",
+                                             "updated_at")}
+        channels = [c for c in event_channels(access, collection, doc_id, None, readers=lost) if "#" in c]
+        out.append({"broadcast": {"channels": channels, "data": {"type": "removed", **removal, "data": None},
+                                  "idempotency_key": f"{key}/removed"}})
+    return out
 
 
 def _broadcast_problem(reply: Any) -> str | None:

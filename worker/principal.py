@@ -11,3 +11,7 @@ class Principal:
     user_id: str | None
     is_admin: bool = False
     session_handle: str | None = None
+    #: read by access rules as ``auth.email``, ``auth.email_verified``, ``auth.roles``
+    email: str | None = None
+    email_verified: bool = False
+    roles: tuple[str, ...] = ()

@@ -74,7 +74,10 @@ async def test_token_endpoint_grants_only_readable_channels(gw: Gateway, centrif
     assert (await client.request("POST", "/v1/realtime/token", user=None)).status == 401
     alice = await grant(client, "alice")
     assert alice["url"] == centrifugo.ws_url and alice["user"] == "alice"
-    assert {g["channel"]: g["token"] for g in alice["channels"]} == {"notes:*#alice": None, "posts:*": None}
+    # the rules examples (lists, tasks, teams) get user-limited collection channels like private notes
+    assert {g["channel"]: g["token"] for g in alice["channels"]} == {
+        "notes:*#alice": None, "posts:*": None, "lists:*#alice": None, "tasks:*#alice": None,
+        "teams:*#alice": None}
     claims = jwt.decode(alice["token"], centrifugo.token_secret, algorithms=["HS256"])
     assert claims["sub"] == "alice" and 0 < claims["exp"] - claims["iat"] <= 3600
     for forbidden in ("notes:*#bob", "notes:abc#bob", "notes:*", "settings:*", "posts:x#alice", "nope:*",
@@ -293,3 +296,29 @@ async def test_the_response_is_sent_while_its_publish_is_still_in_flight(tmp_pat
         assert await pending(gw) == []
         sent = (await gw.db.execute("SELECT doc_id, sent_at FROM outbox")).rows
         assert [r["doc_id"] for r in sent] == [jsoncodec.loads(reply)["id"]] and sent[0]["sent_at"]
+
+
+async def test_rule_collection_events_reach_exactly_the_readers_and_a_lost_reader_gets_removed(
+    gw: Gateway, centrifugo: Centrifugo
+) -> None:
+    """lists (members array) through real Centrifugo: members get the event, a stranger does not, and a
+    member taken out of ``members`` gets a ``removed`` event on their own channel."""
+    client = Client(gw)
+    bob, carol = await grant(client, "bob"), await grant(client, "carol")
+    async with Subscriber(bob["url"], bob["token"]) as b, Subscriber(carol["url"], carol["token"]) as c:
+        bob_lists = await b.subscribe("lists:*#bob")
+        carol_lists = await c.subscribe("lists:*#carol")
+        made = await client.create("lists", {"title": "g", "members": ["bob"]}, user="alice", id="l1")
+        assert made.status == 201
+        path = "/v1/collections/lists/documents/l1"
+        removed = await client.request("PATCH", path, user="alice", json={"data": {"members": []}})
+        assert removed.status == 200
+        sentinel = await client.create("lists", {"title": "c", "members": ["carol"]}, user="alice", id="l2")
+        assert sentinel.status == 201
+        events = await bob_lists.wait_for(2)
+        got = [(e["type"], e["id"], e["version"]) for e in events]
+        assert got == [("created", "l1", 1), ("removed", "l1", 2)]
+        assert events[1]["data"] is None
+        seen = await carol_lists.wait_for(1)
+        assert [(e["type"], e["id"]) for e in seen] == [("created", "l2")]  # never saw l1
+    assert await pending(gw) == []

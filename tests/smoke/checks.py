@@ -326,6 +326,75 @@ async def check_if_match(s: Smoke) -> str:
     return "current version accepted, stale version refused (412)"
 
 
+async def _create_in(s: Smoke, collection: str, who: str, data: dict[str, Any]) -> str:
+    """A document of an example rules collection, recorded for cleanup before it is made."""
+    doc_id = s.new_id()
+    s.docs.append((collection, doc_id, who))
+    if s.journal:
+        s.journal.add("docs", [collection, doc_id])
+    r = await s.api.call("POST", s.api.doc_path(collection), token=s.users[who].access_token,
+                         json={"id": doc_id, "data": {**data, "meta": {"smoke_run": s.run_id}}})
+    expect(r.status_code == 201, f"user {who} create in {collection} → {describe(r)}")
+    return doc_id
+
+
+async def _call(s: Smoke, who: str, method: str, collection: str, doc_id: str,
+                data: dict[str, Any] | None = None) -> httpx.Response:
+    return await s.api.call(method, s.api.doc_path(collection, doc_id), token=s.users[who].access_token,
+                            json=None if data is None else {"data": data})
+
+
+async def _delete_own(s: Smoke, collection: str, doc_id: str, who: str) -> None:
+    d = await _call(s, who, "DELETE", collection, doc_id)
+    expect(d.status_code == 204, f"{who} deleting {collection}/{doc_id} → {describe(d)}")
+    s.docs = [x for x in s.docs if x[:2] != (collection, doc_id)]
+
+
+async def check_sharing(s: Smoke) -> str:
+    """config/collections/lists.yaml: a list shared through its members array."""
+    b = s.users["B"]
+    lid = await _create_in(s, "lists", "A", {"title": f"list ({s.run_id})", "members": [b.id]})
+    r = await _call(s, "B", "GET", "lists", lid)
+    expect(r.status_code == 200, f"member B reading the shared list → {describe(r)}")
+    r = await _call(s, "B", "PATCH", "lists", lid, {"items": [{"text": "milk"}]})
+    expect(r.status_code == 200, f"member B editing the list → {describe(r)}")
+    r = await _call(s, "B", "PATCH", "lists", lid, {"members": [b.id, "someone-else"]})
+    expect(r.status_code == 403, f"member B changing the members → {describe(r)} (expected 403)")
+    r = await _call(s, "B", "DELETE", "lists", lid)
+    expect(r.status_code == 403, f"member B deleting the list → {describe(r)} (expected 403)")
+    r = await _call(s, "A", "PATCH", "lists", lid, {"members": []})
+    expect(r.status_code == 200, f"owner A removing B → {describe(r)}")
+    r = await _call(s, "B", "GET", "lists", lid)
+    expect(r.status_code == 404, f"B reading after removal → {describe(r)} (expected 404)")
+    q = await s.api.call("POST", "/v1/collections/lists/query", token=b.access_token,
+                         json={"where": [["meta.smoke_run", "==", s.run_id]], "count": True})
+    expect(q.status_code == 200 and q.json()["count"] == 0, f"B's query after removal → {describe(q)}")
+    await _delete_own(s, "lists", lid, "A")
+    return "member reads and edits, may not change members or delete; removed member gets 404"
+
+
+async def check_team_tasks(s: Smoke) -> str:
+    """config/collections/teams.yaml, tasks.yaml: tasks read by the team's members, written by editors."""
+    a, b = s.users["A"], s.users["B"]
+    tid = await _create_in(s, "teams", "A", {"name": f"team ({s.run_id})", "members": [a.id, b.id],
+                                             "editors": [a.id]})
+    kid = await _create_in(s, "tasks", "A", {"title": "task", "team_id": tid})
+    r = await _call(s, "B", "GET", "tasks", kid)
+    expect(r.status_code == 200, f"team member B reading a task → {describe(r)}")
+    r = await s.api.call("POST", s.api.doc_path("tasks"), token=b.access_token,
+                         json={"data": {"title": "x", "team_id": tid, "meta": {"smoke_run": s.run_id}}})
+    expect(r.status_code == 403, f"non-editor B creating a task → {describe(r)} (expected 403)")
+    r = await _call(s, "B", "PATCH", "tasks", kid, {"done": True})
+    expect(r.status_code == 403, f"non-editor B editing a task → {describe(r)} (expected 403)")
+    r = await _call(s, "A", "PATCH", "teams", tid, {"members": [a.id]})
+    expect(r.status_code == 200, f"owner A removing B from the team → {describe(r)}")
+    r = await _call(s, "B", "GET", "tasks", kid)
+    expect(r.status_code == 404, f"B reading a task after leaving the team → {describe(r)} (expected 404)")
+    await _delete_own(s, "tasks", kid, "A")
+    await _delete_own(s, "teams", tid, "A")
+    return "member reads; non-editor refused create/edit (403); removed member gets 404"
+
+
 CHECKS: list[Check[Smoke]] = [
     Check("health", check_health, description="GET /v1/health: every dependency ok"),
     Check("auth.signup", check_signup, description="two fresh users sign up"),
@@ -338,4 +407,6 @@ CHECKS: list[Check[Smoke]] = [
     Check("storage.roundtrip", check_storage, ("auth.signin",), "presigned PUT + GET; wrong size, B refused"),
     Check("documents.schema", check_schema, ("auth.signin",), "schema-invalid write refused (422)"),
     Check("documents.if_match", check_if_match, ("auth.signin",), "stale If-Match refused (412)"),
+    Check("rules.sharing", check_sharing, ("auth.signin",), "lists shared by a members array"),
+    Check("rules.team_tasks", check_team_tasks, ("auth.signin",), "tasks readable by the team's members"),
 ]

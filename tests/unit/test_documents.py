@@ -270,6 +270,7 @@ async def test_outbox_event_body_matches_the_contract(client: Client) -> None:
         "version": 1,
         "owner_id": "alice",
         "data": {"title": "evt"},
+        "created_at": r.json["created_at"],  # events carry created_at, so a listener can build the document
         "updated_at": r.json["updated_at"],
     }
     assert events[1]["type"] == "updated" and events[1]["data"] == {"title": "evt", "status": "open"}
@@ -293,11 +294,13 @@ def test_event_json_is_what_the_encoder_would_write(doc_id: str, owner: str | No
     notes, op = Collection("notes", "private"), "deleted" if deleted else "created"
     event = jsoncodec.loads(event_json(op, notes, row, deleted))
     expected = {"type": op, "collection": "notes", "id": doc_id, "version": 3, "owner_id": owner,
-                "data": None if deleted else {"a": [1, "\u00e9"]}, "updated_at": iso(row.updated_at)}
+                "data": None if deleted else {"a": [1, "\u00e9"]}, "created_at": iso(row.created_at),
+                "updated_at": iso(row.updated_at)}
     assert event == expected
     assert event_json(op, notes, row, deleted) == (
         jsoncodec.dumps({k: expected[k] for k in ("type", "collection", "id", "version", "owner_id")})[:-1]
-        + f',"data":{"null" if deleted else row.data},"updated_at":"{iso(row.updated_at)}"}}'
+        + f',"data":{"null" if deleted else row.data},"created_at":"{iso(row.created_at)}",'
+        + f'"updated_at":"{iso(row.updated_at)}"}}'
     )
 
 

@@ -54,8 +54,8 @@ def test_split_sql_keeps_a_trigger_body_whole() -> None:
 
 
 async def test_a_migration_with_a_trigger_applies_and_the_trigger_fires(db: SqliteDatabase) -> None:
-    files = [*load_migrations(CONFIG), ("0003_audit", TRIGGER_SQL)]
-    assert (await migrations.migrate(db, files))[-1] == "0003_audit"
+    files = [*load_migrations(CONFIG), ("9999_audit", TRIGGER_SQL)]  # after every repo migration
+    assert (await migrations.migrate(db, files))[-1] == "9999_audit"
     await db.execute("INSERT INTO documents VALUES ('notes', 'd1', 'u1', '{}', 1, 0, 0)")
     rows = (await db.execute("SELECT doc, n FROM audit")).rows
     assert [(r["doc"], r["n"]) for r in rows] == [("d1", 2)]
@@ -63,12 +63,13 @@ async def test_a_migration_with_a_trigger_applies_and_the_trigger_fires(db: Sqli
 
 async def test_repo_migrations_apply_once_and_record(db: SqliteDatabase) -> None:
     files = load_migrations(CONFIG)
-    assert [n for n, _ in files] == ["0001_documents", "0002_outbox"]
-    assert await migrations.migrate(db, files) == ["0001_documents", "0002_outbox"]
-    assert {"documents", "outbox", "_migrations"} <= await _tables(db)
+    names = [n for n, _ in files]
+    assert names[:3] == ["0001_documents", "0002_outbox", "0003_rules"] and names == sorted(names)
+    assert await migrations.migrate(db, files) == names
+    assert {"documents", "outbox", "tombstones", "_migrations"} <= await _tables(db)
     assert await migrations.migrate(db, files) == []  # re-apply is a no-op
     recorded = await migrations.applied(db)
-    assert set(recorded) == {"0001_documents", "0002_outbox"}
+    assert set(recorded) == set(names)
 
 
 async def test_outbox_schema_is_the_shared_contract(db: SqliteDatabase) -> None:
@@ -88,6 +89,8 @@ async def test_outbox_schema_is_the_shared_contract(db: SqliteDatabase) -> None:
         "sent_at": ("INTEGER", 0),
         "attempts": ("INTEGER", 1),
         "last_error": ("TEXT", 0),
+        "readers": ("TEXT", 0),  # 0003_rules: the event's readers, computed in the write's batch
+        "prior_readers": ("TEXT", 0),
     }
     indexes = (await db.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox_pending'")).rows
     assert "WHERE sent_at IS NULL" in indexes[0]["sql"]
@@ -182,3 +185,14 @@ async def test_filter_on_indexed_path_uses_the_expression_index(db: SqliteDataba
                 )
             await d.execute("ANALYZE")
         d.close()
+
+
+def test_a_read_rule_comparing_a_field_with_auth_id_gets_an_index() -> None:
+    reg = Registry.from_dict({"collections": {
+        "cards": {"rules": {"read": "auth.id == doc.data.assignee || auth.id in doc.data.watchers"}},
+        "notes": {"access": "private", "indexes": ["status"]},
+    }})
+    [cards] = migrations.index_sql(reg.get("cards")).values()
+    assert "ON documents(json_extract(data, '$.assignee'), id) WHERE collection = 'cards'" in cards
+    [notes] = migrations.index_sql(reg.get("notes")).values()  # the owner-only preset leads with owner_id
+    assert "ON documents(owner_id, json_extract(data, '$.status'), id)" in notes

@@ -16,6 +16,7 @@ from worker.adapters.sqlite import SqliteDatabase
 from worker.centrifugo import CentrifugoApi
 from worker.collections import Collection
 from worker.database import DatabaseError, Statement
+from worker.migrations import split_sql
 from worker.outbound import HttpError
 from worker.store import Row
 
@@ -31,8 +32,8 @@ def api(http: ScriptedHttp) -> CentrifugoApi:
 def outbox_db(tmp_path: Path) -> Iterator[SqliteDatabase]:
     """The outbox table as migrated, holding three events of commit order a1, b1, a2."""
     db = SqliteDatabase(tmp_path / "o.sqlite3")
-    for stmt in (CONFIG / "migrations" / "0002_outbox.sql").read_text().split(";"):
-        if stmt.strip():
+    for name in ("0002_outbox.sql", "0003_rules.sql"):  # 0003 adds the readers columns
+        for stmt in split_sql((CONFIG / "migrations" / name).read_text()):
             db.execute_sync(stmt)
     for i, (doc, version) in enumerate([("a", 1), ("b", 1), ("a", 2)]):
         payload = json.dumps({"type": "created", "collection": "posts", "id": doc, "version": version})

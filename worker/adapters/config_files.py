@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from worker import jsoncodec
-from worker.collections import CollectionsError, parse_collection
+from worker.collections import CollectionsError, Registry, parse_collection
 
 
 def load_collections(config_dir: str | Path) -> dict[str, Any]:
@@ -30,7 +30,13 @@ def load_collections(config_dir: str | Path) -> dict[str, Any]:
         except CollectionsError as exc:
             raise CollectionsError(f"{path}: {exc}") from None
         found[path.stem] = spec
-    return {"collections": found}
+    doc = {"collections": found}
+    try:  # rules may look up other collections: checked once all are read
+        Registry.from_dict(doc)
+    except CollectionsError as exc:
+        name = str(exc).split(".")[1] if str(exc).startswith("collections.") else ""
+        raise CollectionsError(f"{Path(config_dir) / 'collections' / name}.yaml: {exc}") from None
+    return doc
 
 
 def collections_json(config_dir: str | Path) -> str:

@@ -3,7 +3,9 @@
 Body (optional, JSON): ``{"channels": ["notes:abc#<me>", ...]}`` asks for specific
 channels; without it the caller gets the per-collection channel of every
 collection it may read. A requested channel the caller may not read is a 403
-naming it: the gateway never signs a grant that the RLS rule would refuse.
+naming it: the gateway never signs a grant that the RLS rule would refuse. In a collection
+whose read rule lists readers, a document channel also needs the document to be readable
+now (the same compiled rule as a GET; a missing document is refused alike).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from worker.channels import ChannelGrant, authorize_channel, default_channels, subject
+from worker import documents
+from worker.channels import ALL, ChannelGrant, authorize_channel, default_channels, subject
 from worker.http import ApiError, Response, read_object
+from worker.principal import Principal
 from worker.realtime_tokens import TOKEN_TTL_SECONDS, connection_token, subscription_token
 from worker.routing import Route
 
@@ -45,7 +49,7 @@ async def token(ctx: Context) -> Response:
     grants = []
     for channel in channels:
         grant = authorize_channel(principal, channel, access)
-        if grant is ChannelGrant.REFUSED:
+        if grant is ChannelGrant.REFUSED or not await _may_read_document(ctx, principal, channel):
             raise ApiError(403, "forbidden", f"not allowed to subscribe to {channel}")
         signed = grant is ChannelGrant.SIGNED
         sub_token = subscription_token(secret, sub, channel, now=now) if signed else None
@@ -57,6 +61,26 @@ async def token(ctx: Context) -> Response:
         "expires_at": int(now) + TOKEN_TTL_SECONDS,
         "channels": grants,
     }, headers={"cache-control": "no-store"})
+
+
+async def _may_read_document(ctx: Context, principal: Principal, channel: str) -> bool:
+    """A rule collection's document channel: only for a document the compiled get rule lets the caller read.
+
+    A missing document is refused like an unreadable one, so the answer reveals nothing. (Its events
+    reach the channel only for readers anyway: the outbox lists them.)
+    """
+    name, _, rest = channel.partition(":")
+    doc_id = rest.partition("#")[0]
+    if principal.is_admin or doc_id == ALL:
+        return True
+    collection = ctx.gateway.collections.get(name)
+    if not collection.lists_readers:
+        return True
+    try:
+        await documents.get(ctx.db, principal, collection, doc_id)
+    except ApiError:
+        return False
+    return True
 
 
 ROUTES: list[Route] = [Route("POST", "/v1/realtime/token", token)]
