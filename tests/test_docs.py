@@ -21,6 +21,7 @@ import yaml
 
 from infra import environment as infra_environment
 from scripts.ops.cli import build_parser
+from worker import openapi
 from worker import settings as worker_settings
 from worker.app import ROUTES
 
@@ -47,6 +48,21 @@ def _documented(term: str, relative: str) -> bool:
 def test_route_documented(route: str) -> None:
     # literal "METHOD /path", not followed by more path (so "POST /v1/x" does not pass for "POST /v1/x/{id}")
     assert re.search(re.escape(route) + r"(?![\w/{}-])", doc(API_MD)), f"{route} is missing from {API_MD}"
+
+
+def _routes_table() -> set[str]:
+    """The "METHOD /path" of every row of docs/api.md's routes table."""
+    section = doc(API_MD).split("\n## Routes\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([A-Z]+ /v1/[^`]+)` \|", section, re.MULTILINE))
+
+
+def test_routes_table_matches_the_openapi_document() -> None:
+    """Both ways: every operation of /v1/openapi.json has a row, and every row is an operation."""
+    described = {f"{method.upper()} {path}" for path, methods in openapi.document(ROUTES)["paths"].items()
+                 for method in methods}
+    table = _routes_table()
+    assert described - table == set(), f"operations missing from {API_MD}'s routes table"
+    assert table - described == set(), f"{API_MD} lists routes the gateway does not serve"
 
 
 # --- (b) gateway settings -----------------------------------------------------------------------

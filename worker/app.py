@@ -23,6 +23,7 @@ from worker import cors
 from worker.api import auth as auth_api
 from worker.api import documents as documents_api
 from worker.api import health as health_api
+from worker.api import openapi as openapi_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
 from worker.context import BOOKMARK_HEADER, Context, Gateway
@@ -38,6 +39,7 @@ ROUTES: list[Route] = [
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
 ]
+ROUTES += openapi_api.routes(ROUTES)  # GET /v1/openapi.json: the document of this very table
 _ROUTER = Router(ROUTES)
 
 
