@@ -172,7 +172,7 @@ def decode_cursor(text: Any, query: Query) -> tuple[Scalar, ...]:
     if not isinstance(text, str) or not 0 < len(text) <= 4096:
         raise _bad("cursor must be a string returned by a previous query")
     try:
-        doc = jsoncodec.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        doc = jsoncodec.loads_input(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, binascii.Error):
         raise _bad("cursor is malformed") from None
     if not isinstance(doc, dict) or doc.get("o") != query.fingerprint:
