@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gateway import ADMIN_KEY, Client, StubAuthenticator, asgi_call, lifespan
+from tests.support.hostile_json import NASTY
 from tests.support.paths import CONFIG
 from worker import jsoncodec, jws
 from worker.app import ROUTES
@@ -20,23 +21,6 @@ from worker.openapi import BODY_ERRORS, errors_of
 from worker.operations import operation_of
 
 DOCS = "/v1/collections/notes/documents"
-#: (what, body): each must be answered 400 invalid_json on every route that reads a body
-NASTY: list[tuple[str, bytes]] = [
-    ("deep nesting", b'{"data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
-    ("nesting just past the limit", b'{"data":{"a":' + b"[" * 31 + b"]" * 31 + b"}}"),
-    ("duplicate key", b'{"data":{"title":"a","title":"b"}}'),
-    ("duplicate top-level key", b'{"data":{"title":"a"},"data":{"title":"b"}}'),
-    ("unsafe integer", b'{"data":{"title":"a","n":9007199254740992}}'),
-    ("huge integer", b'{"data":{"title":"a","n":' + b"9" * 5000 + b"}}"),
-    ("overflowing float", b'{"data":{"title":"a","n":1e400}}'),
-    ("NaN literal", b'{"data":{"title":"a","n":NaN}}'),
-    ("Infinity literal", b'{"data":{"title":"a","n":-Infinity}}'),
-    ("invalid UTF-8", b'{"data":{"title":"\xff\xfe"}}'),
-    ("encoded surrogate", b'{"data":{"title":"\xed\xa0\x80"}}'),
-    ("lone surrogate escape", b'{"data":{"title":"\\ud800"}}'),
-    ("lone surrogate key", b'{"data":{"\\udc00":"x"}}'),
-    ("UTF-16 body", '{"data":{"title":"a"}}'.encode("utf-16")),
-]
 
 
 async def _written(client: Client) -> tuple[int, int]:
