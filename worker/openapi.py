@@ -103,10 +103,14 @@ def errors_of(op: Operation) -> dict[int, tuple[str, ...]]:
     return {status: tuple(codes) for status, codes in sorted(merged.items())}
 
 
+def operation_id(route: Route) -> str:
+    """``<method>_<handler module>_<handler>``, e.g. ``get_documents_get``: stable while the handler is."""
+    return f"{route.method.lower()}_{route.handler.__module__.rsplit('.', 1)[-1]}_{route.handler.__name__}"
+
+
 def _operation(route: Route, op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "operationId": f"{route.method.lower()}_{route.handler.__module__.rsplit('.', 1)[-1]}_"
-                       f"{route.handler.__name__}",
+        "operationId": operation_id(route),
         "summary": op.summary,
         "parameters": _parameters(route, op),
         "responses": {},
@@ -124,6 +128,9 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
         for name, description in op.response_headers.get(status, {}).items():
             headers[name] = {"schema": {"type": "string"}, "description": description}
         answer: dict[str, Any] = {"description": _status_text(status), "headers": headers}
+        if op.links:
+            answer["links"] = {target: {"operationId": target, "parameters": dict(params)}
+                               for target, params in op.links.items()}
         if schema is not None:
             answer["content"] = {"application/json": {"schema": schema}}
         out["responses"][str(status)] = answer

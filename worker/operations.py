@@ -40,6 +40,9 @@ class Operation:
     response_headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     #: the path parameters' schemas, by name; a parameter not named here is any non-empty segment
     params: Mapping[str, JsonSchema] = field(default_factory=dict)
+    #: OpenAPI links of the success answers: target operationId -> {its parameter: runtime expression}
+    #: (lets a client generator or a fuzzer follow a create to the document it made)
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 _OPERATIONS: dict[Callable[..., Any], Operation] = {}

@@ -79,6 +79,17 @@ def test_a_route_documents_its_own_error_codes() -> None:
     assert "security" not in signup and "security" in doc["paths"]["/v1/auth/me"]["get"]
 
 
+def test_every_link_names_an_operation_and_its_parameters() -> None:
+    doc = openapi.document(ROUTES)
+    operations = {op["operationId"]: op for methods in doc["paths"].values() for op in methods.values()}
+    links = [link for op in operations.values() for answer in op["responses"].values()
+             for link in answer.get("links", {}).values()]
+    assert links, "documents link a create to the operations on what it created"
+    for link in links:
+        target = operations[link["operationId"]]
+        assert set(link["parameters"]) == {p["name"] for p in target["parameters"] if p["in"] == "path"}
+
+
 def test_documented_marks_the_handler_it_returns() -> None:
     op = Operation("y", "none", {204: None})
 

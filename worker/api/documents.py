@@ -41,7 +41,12 @@ DOCUMENT = obj({"id": _ID, "collection": {"type": "string"}, "owner_id": {"type"
                 "version": _VERSION, "created_at": _TIME, "updated_at": _TIME, "data": _DATA},
                ("id", "collection", "owner_id", "version", "created_at", "updated_at", "data"))
 _PARAMS = {"collection": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}, "id": _ID}
-_IF_MATCH = {"if-match": {"type": "string", "description": 'a document version: "3", W/"3" or 3'}}
+_IF_MATCH = {"if-match": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,18}"?$',
+                          "description": 'a document version: "3", W/"3" or 3'}}
+#: from a created document to the operations on it
+_CREATED = {"collection": "$request.path.collection", "id": "$response.body#/id"}
+_FOLLOW = {target: _CREATED for target in
+           ("get_documents_get", "put_documents_replace", "patch_documents_patch", "delete_documents_delete")}
 _ETAG = {"ETag": '"<version>"'}
 #: every route that reads or writes documents: the session's bookmark, the collection, RLS
 _READ_ERRORS = {400: ("invalid_bookmark", "invalid_id"), 403: ("forbidden",),
@@ -53,7 +58,7 @@ _WRITE_ERRORS = {**_READ_ERRORS,
 CREATE = Operation("create a document (201, Location and ETag)", "bearer", {201: DOCUMENT}, _WRITE_ERRORS,
                    body=obj({"data": _DATA, "id": _ID, "owner_id": {"type": "string"}}, ("data",)),
                    headers=_IF_MATCH, params=_PARAMS,
-                   response_headers={201: {**_ETAG, "Location": "its URL"}})
+                   response_headers={201: {**_ETAG, "Location": "its URL"}}, links=_FOLLOW)
 GET = Operation("read a document", "bearer", {200: DOCUMENT}, _READ_ERRORS, params=_PARAMS,
                 response_headers={200: _ETAG})
 REPLACE = Operation("replace a document's body", "bearer", {200: DOCUMENT}, _WRITE_ERRORS,

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 _UPLOAD_KEYS = {"key", "content_type", "size", "expires_in"}
 _DOWNLOAD_KEYS = {"key", "expires_in"}
 _KEY = {"type": "string", "minLength": 1, "description": "users/<your id>/... unless admin"}
-_EXPIRES_IN = {"type": "integer", "minimum": 1, "description": "seconds; never beyond STORAGE_URL_TTL"}
+_EXPIRES_IN = {"type": ["integer", "null"], "minimum": 1,
+               "description": "seconds; never beyond STORAGE_URL_TTL; null or absent: STORAGE_URL_TTL"}
 _TIME = {"type": "string", "format": "date-time"}
 _KEY_ERRORS = {400: ("invalid_key", "invalid_expires_in"), 403: ("forbidden",), 503: ("storage_unavailable",)}
 UPLOAD_URL = Operation(
@@ -35,7 +36,8 @@ UPLOAD_URL = Operation(
               ("method", "url", "headers", "key", "content_type", "size", "expires_at"))},
     {**_KEY_ERRORS, 400: ("invalid_key", "invalid_expires_in", "invalid_content_type", "invalid_size"),
      413: ("too_large",)},
-    body=obj({"key": _KEY, "content_type": {"type": "string"}, "size": {"type": "integer", "minimum": 0},
+    body=obj({"key": _KEY, "size": {"type": "integer", "minimum": 0},
+              "content_type": {"type": ["string", "null"], "description": "null: application/octet-stream"},
               "expires_in": _EXPIRES_IN}, ("key", "size")))
 DOWNLOAD_URL = Operation(
     "a presigned GET of one file", "bearer",
