@@ -39,3 +39,6 @@ def test_fuzzing_finds_no_server_error_and_no_undocumented_answer(gw: SessionGat
     assert not {s: n for s, n in answered.items() if s >= 500 and s not in fuzzing.ALLOWED_5XX}, answered
     # both kinds of answer were exercised: accepted requests and refused ones
     assert any(200 <= s < 300 for s in answered) and any(400 <= s < 500 for s in answered), answered
+    log = gw.log.read_text(errors="replace")
+    for secret in (done.token, *gw.secrets.values()):
+        assert secret[-16:] not in log, "a token or secret of the fuzz run is in the gateway log"

@@ -33,6 +33,8 @@ class Round:
     who: str
     returncode: int
     output: Path
+    #: the bearer token the round sent (a secret the gateway's log must not hold)
+    token: str
 
     @property
     def passed(self) -> bool:
@@ -80,7 +82,7 @@ def run_round(st: Path, gw: SessionGateway, who: str, out: Path, *, max_examples
         argv += ["--max-time", str(max_time)]
     with out.open("wb") as log:
         done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=out.parent, check=False)
-    return Round(who, done.returncode, out)
+    return Round(who, done.returncode, out, token)
 
 
 def statuses(gw: SessionGateway) -> collections.Counter[int]:
