@@ -191,7 +191,9 @@ def parse_query(body: Any) -> Query:
         raise ApiError(
             400, "unknown_field", f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_BODY_KEYS))})"
         )
-    where = body.get("where") or []
+    where = body.get("where")
+    if where is None:  # absent or null: no filter; any other non-list (false, "", 0) is refused below
+        where = []
     if not isinstance(where, list) or len(where) > MAX_FILTERS:
         raise _bad(f"where is a list of at most {MAX_FILTERS} [field, operator, value] items")
     limit = body.get("limit", DEFAULT_LIMIT)

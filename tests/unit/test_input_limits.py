@@ -93,3 +93,16 @@ async def test_asgi_refuses_an_announced_or_actual_oversized_body_before_the_han
         assert status == 413 and jsoncodec.loads(body)["error"]["request_id"] == headers["x-request-id"]
         rows = (await app.gateway.db.execute("SELECT count(*) AS n FROM documents")).rows
     assert rows == [{"n": 0}]
+
+
+@pytest.mark.parametrize("owner", [{}, [], 5, True, "", "x" * 256])
+async def test_an_owner_id_that_is_not_a_user_id_is_a_400(client: Client, owner: object) -> None:
+    """A dict or list owner_id was a 500 (unhashable), a number or boolean stored as the owner."""
+    r = await client.request("POST", DOCS, user="admin", json={"data": {"title": "t"}, "owner_id": owner})
+    assert r.status == 400 and r.json["error"]["code"] == "invalid_owner_id"
+    write = {"op": "create", "collection": "notes", "data": {"title": "t"}, "owner_id": owner}
+    r = await client.request("POST", "/v1/batch", user="admin", json={"writes": [write]})
+    assert r.status == 400 and r.json["error"]["code"] == "invalid_owner_id"
+    assert await _written(client) == (0, 0)
+    r = await client.request("POST", DOCS, user="admin", json={"data": {"title": "t"}, "owner_id": "user-1"})
+    assert r.status == 201 and r.json["owner_id"] == "user-1"

@@ -34,7 +34,11 @@ _BATCH_FIELDS = {"op", "collection", "id", "data", "if_match", "owner_id"}
 
 # --- what each handler promises (worker/operations.py; served in /v1/openapi.json) ---------------
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}
-_DATA = {"type": "object", "description": "the document body; the collection's JSON Schema applies (422)"}
+_DATA = {"type": "object", "description": "the document body; the collection's JSON Schema applies (422)",
+         "examples": [{"title": "hello"}]}
+_NEW_ID = {**_ID, "type": ["string", "null"], "description": "null or absent: a random 20-character id"}
+_OWNER = {"type": ["string", "null"], "minLength": 1, "maxLength": documents.MAX_OWNER_ID_LENGTH,
+          "description": "admin key only: the owner's user id"}
 _VERSION = {"type": "integer", "minimum": 1}
 _TIME = {"type": "string", "format": "date-time"}
 DOCUMENT = obj({"id": _ID, "collection": {"type": "string"}, "owner_id": {"type": ["string", "null"]},
@@ -52,11 +56,12 @@ _ETAG = {"ETag": '"<version>"'}
 _READ_ERRORS = {400: ("invalid_bookmark", "invalid_id"), 403: ("forbidden",),
                 404: ("collection_not_found", "not_found")}
 _WRITE_ERRORS = {**_READ_ERRORS,
-                 400: ("invalid_bookmark", "invalid_id", "invalid_if_match", "invalid_request"),
+                 400: ("invalid_bookmark", "invalid_id", "invalid_if_match", "invalid_request",
+                       "invalid_owner_id"),
                  409: ("already_exists", "write_conflict"), 412: ("version_mismatch",),
                  413: ("document_too_large",), 422: ("schema_violation",)}
 CREATE = Operation("create a document (201, Location and ETag)", "bearer", {201: DOCUMENT}, _WRITE_ERRORS,
-                   body=obj({"data": _DATA, "id": _ID, "owner_id": {"type": "string"}}, ("data",)),
+                   body=obj({"data": _DATA, "id": _NEW_ID, "owner_id": _OWNER}, ("data",)),
                    headers=_IF_MATCH, params=_PARAMS,
                    response_headers={201: {**_ETAG, "Location": "its URL"}}, links=_FOLLOW)
 GET = Operation("read a document", "bearer", {200: DOCUMENT}, _READ_ERRORS, params=_PARAMS,
@@ -87,7 +92,8 @@ QUERY = Operation(
               "count": {"type": "boolean"}}),
     params={"collection": _PARAMS["collection"]})
 _BATCH_WRITE = obj({"op": {"enum": list(documents.WRITE_OPS)}, "collection": {"type": "string"},
-                    "id": _ID, "data": _DATA, "if_match": _VERSION, "owner_id": {"type": "string"}},
+                    "id": _NEW_ID, "data": _DATA, "if_match": {**_VERSION, "type": ["integer", "null"]},
+                    "owner_id": _OWNER},
                    ("op", "collection"))
 BATCH = Operation(
     "several writes, all or nothing", "bearer",
