@@ -48,7 +48,7 @@ async def test_a_preflight_from_an_allowed_origin_is_answered(cors_client: Clien
     assert r.headers["access-control-allow-origin"] == APP
     assert r.headers["access-control-allow-methods"] == "POST"
     allowed = {h.strip() for h in r.headers["access-control-allow-headers"].split(",")}
-    assert allowed == {"authorization", "content-type", "if-match", "x-telestack-bookmark"}
+    assert allowed == {"authorization", "content-type", "if-match", "x-telestack-bookmark", "x-request-id"}
     assert int(r.headers["access-control-max-age"]) > 0
     assert r.headers["vary"] == "Origin"
     assert "access-control-allow-credentials" not in r.headers  # bearer tokens, never cookies
