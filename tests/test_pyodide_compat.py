@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra import worker_bundle
 from tests.support.centrifugo import Centrifugo, start_centrifugo
+from tests.support.hostile_json import NASTY
 from tests.support.paths import CONFIG, ROOT
 from tests.support.realtime_client import Subscriber
 
@@ -585,6 +586,29 @@ def test_requests_without_credentials_or_with_bad_json_get_json_errors(worker: P
     assert r.json()["error"]["code"] == "invalid_json"
     r = worker.request("GET", "/v1/collections/nope/documents/x")
     assert r.status == 404
+
+
+def test_hostile_bodies_get_the_cpython_answer_through_the_workers_entry(worker: PyodideWorker) -> None:
+    """The nastiest bodies, as raw bytes through entry.Default.fetch: 400 invalid_json, nothing written,
+    and the security headers and request id on each answer, as under CPython."""
+    before = worker.sql("SELECT count(*) AS n FROM documents")[0]["n"]
+    for what, body in NASTY:
+        r = worker.call(op="request", method="POST", path="/v1/collections/notes/documents",
+                        headers={"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json",
+                                 "x-request-id": f"pyodide-{len(what):04d}"},
+                        body=None, body_base64=base64.b64encode(body).decode("ascii"))
+        assert r["status"] == 400, (what, r["body"][:300])
+        error = json.loads(r["body"])["error"]
+        assert error["code"] == "invalid_json", (what, error)
+        assert error["request_id"] == r["headers"]["x-request-id"] == f"pyodide-{len(what):04d}"
+        assert r["headers"]["x-content-type-options"] == "nosniff"
+        assert r["headers"]["cache-control"] == "no-store"
+    assert worker.sql("SELECT count(*) AS n FROM documents")[0]["n"] == before
+    edge = {"data": {"title": "edge", "meta": {"n": 2**53 - 1, "f": 1.5e300}}}
+    r = worker.request("POST", "/v1/collections/notes/documents", body=edge)
+    assert r.status == 201 and r.json()["data"] == edge["data"]
+    spec = worker.request("GET", "/v1/openapi.json", admin=False)
+    assert spec.status == 200 and spec.json()["openapi"].startswith("3.1")
 
 
 def test_document_create_read_query_update_delete_land_in_sqlite(worker: PyodideWorker) -> None:

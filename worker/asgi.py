@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from worker import app as gateway_app
-from worker import migrations, settings
+from worker import migrations, request_ids, settings
 from worker.adapters.config_files import collections_json, load_migrations
 from worker.adapters.httpx_client import HttpxClient
 from worker.adapters.pyjwt_signatures import PyJwtSignatures
@@ -75,19 +75,23 @@ def create_app(env: dict[str, str] | None = None) -> Any:
             db.close()
             await http.aclose()  # no sockets left open at shutdown
             return await send({"type": "lifespan.shutdown.complete"})
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        announced = headers.get("content-length", "")
+        if announced.isdigit() and int(announced) > MAX_BODY_BYTES:  # refused before reading a byte of it
+            return await _send(send, gateway_app.refuse(headers, _TOO_LARGE))
         body, more = b"", True
         while more:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > MAX_BODY_BYTES:  # refuse before buffering more; the handlers' limits are lower
-                return await _send(send, _TOO_LARGE.to_response())
+                return await _send(send, gateway_app.refuse(headers, _TOO_LARGE))
         qs = scope["query_string"]
         request = Request(
             method=scope["method"],
             path=scope["path"],
             query=dict(parse_qsl(qs.decode("latin-1"))) if qs else {},
-            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            headers=headers,
             body=body,
         )
         handled = await gateway_app.handle(gateway, request)
@@ -168,5 +172,6 @@ def run(app: Any, host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
+    request_ids.configure_logging(os.environ.get("TELESTACK_LOG_LEVEL", "WARNING").upper())
     host = os.environ.get("TELESTACK_HOST", "127.0.0.1")
     run(create_app(), host, int(os.environ.get("TELESTACK_PORT", "8787")))

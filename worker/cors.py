@@ -19,10 +19,10 @@ from functools import lru_cache
 from worker.http import Request, Response
 from worker.routing import Router
 
-#: request headers an app may send: the token, JSON bodies, ``If-Match`` versions, the read bookmark
-ALLOWED_HEADERS = ("authorization", "content-type", "if-match", "x-telestack-bookmark")
+#: request headers an app may send: the token, JSON bodies, ``If-Match``, the read bookmark, a request id
+ALLOWED_HEADERS = ("authorization", "content-type", "if-match", "x-telestack-bookmark", "x-request-id")
 #: response headers an app may read besides the CORS-safelisted ones
-EXPOSED_HEADERS = ("etag", "location", "x-telestack-bookmark")
+EXPOSED_HEADERS = ("etag", "location", "x-telestack-bookmark", "x-request-id")
 #: how long a browser may reuse a preflight's answer, s (Chromium caps it at 7200, Firefox at 86400)
 MAX_AGE_SECONDS = 7200
 #: the configured origin that stands for every origin (accepted by the local environment only)

@@ -67,6 +67,18 @@ def check_id(doc_id: Any) -> str:
     return doc_id
 
 
+#: an owner the admin key names: a user id as the auth core issues them (UUIDs), never another JSON type
+MAX_OWNER_ID_LENGTH = 255
+
+
+def check_owner_id(owner_id: Any) -> str | None:
+    if owner_id is None:
+        return None
+    if not (isinstance(owner_id, str) and 0 < len(owner_id) <= MAX_OWNER_ID_LENGTH):
+        raise ApiError(400, "invalid_owner_id", f"owner_id is a user id: 1-{MAX_OWNER_ID_LENGTH} characters")
+    return owner_id
+
+
 def new_id() -> str:
     return secrets.token_urlsafe(15)  # 20 characters, 120 random bits
 
@@ -274,7 +286,7 @@ async def _plan_create(
     coll = w.collection
     doc_id = check_id(w.id) if w.id is not None else new_id()
     if principal.is_admin:
-        owner = w.owner_id
+        owner = check_owner_id(w.owner_id)  # a dict here was a 500, a number a corrupt owner
     elif w.owner_id is not None:
         raise ApiError(403, "forbidden", "only the admin key may set owner_id")
     else:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import telestack_collections  # type: ignore[import-not-found]  # generated into the bundle
 from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found]
 
-from worker import app, settings
+from worker import app, request_ids, settings
 from worker.adapters.d1 import D1Database
 from worker.adapters.webcrypto import WebCryptoSignatures
 from worker.adapters.workers_fetch import WorkersFetchClient
@@ -54,6 +54,7 @@ class _Bindings:
 def gateway_for(env: Any) -> Gateway:
     global _gateway
     if _gateway is None:
+        request_ids.configure_logging()
         _gateway = Gateway(
             settings=settings.from_mapping(_Bindings(env)), db=D1Database(env.DB), http=WorkersFetchClient(),
             signatures=WebCryptoSignatures(),

@@ -43,7 +43,7 @@ class Response:
 
 
 class ApiError(Exception):
-    """An error the client sees as ``{"error": {"code", "message"}}`` with ``status``."""
+    """An error the client sees as ``{"error": {"code", "message", "request_id"}}`` with ``status``."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -52,16 +52,22 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
-    def to_response(self) -> Response:
-        return Response.json(
-            {"error": {"code": self.code, "message": self.message}}, status=self.status, headers=self.headers
-        )
+    def to_response(self, request_id: str | None = None) -> Response:
+        """The error answer; ``request_id`` (the dispatcher passes it) lets a user quote the request."""
+        error = {"code": self.code, "message": self.message}
+        if request_id is not None:
+            error["request_id"] = request_id
+        return Response.json({"error": error}, status=self.status, headers=dict(self.headers))
 
 
 def read_json(
     request: Request, *, max_bytes: int = 4 * 1024 * 1024, content_types: Collection[str] = (JSON,)
 ) -> Any:
-    """Decode a JSON request body, refusing wrong content types and malformed input with a 4xx."""
+    """Decode a JSON request body, refusing wrong content types and malformed input with a 4xx.
+
+    The body is read under :func:`jsoncodec.loads_input`'s rules (depth, duplicate keys, safe integers,
+    UTF-8), so both runtimes refuse the same input with the same ``400 invalid_json``.
+    """
     ctype = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
     if ctype not in content_types:
         expected = " or ".join(sorted(content_types))
@@ -69,7 +75,7 @@ def read_json(
     if len(request.body) > max_bytes:
         raise ApiError(413, "payload_too_large", f"request body exceeds {max_bytes} bytes")
     try:
-        return jsoncodec.loads(request.body)
+        return jsoncodec.loads_input(request.body)
     except ValueError as exc:  # UnicodeDecodeError included
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
 

@@ -80,7 +80,7 @@ def _decode(segment: str) -> bytes:
 def _json_object(segment: str) -> dict[str, Any]:
     raw = _decode(segment)
     try:
-        value = jsoncodec.loads(raw)
+        value = jsoncodec.loads_input(raw)  # a client's text: nesting bounded before parsing
     except ValueError:  # also UnicodeDecodeError
         raise MalformedToken("a segment is not JSON") from None
     if not isinstance(value, dict):

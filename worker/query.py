@@ -172,7 +172,7 @@ def decode_cursor(text: Any, query: Query) -> tuple[Scalar, ...]:
     if not isinstance(text, str) or not 0 < len(text) <= 4096:
         raise _bad("cursor must be a string returned by a previous query")
     try:
-        doc = jsoncodec.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        doc = jsoncodec.loads_input(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, binascii.Error):
         raise _bad("cursor is malformed") from None
     if not isinstance(doc, dict) or doc.get("o") != query.fingerprint:
@@ -191,7 +191,9 @@ def parse_query(body: Any) -> Query:
         raise ApiError(
             400, "unknown_field", f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_BODY_KEYS))})"
         )
-    where = body.get("where") or []
+    where = body.get("where")
+    if where is None:  # absent or null: no filter; any other non-list (false, "", 0) is refused below
+        where = []
     if not isinstance(where, list) or len(where) > MAX_FILTERS:
         raise _bad(f"where is a list of at most {MAX_FILTERS} [field, operator, value] items")
     limit = body.get("limit", DEFAULT_LIMIT)

@@ -108,7 +108,7 @@ def test_every_cors_header_reaches_the_client_over_http(local: StackSettings, ga
     origin = local.environment.allowed_origins[0]
     r = httpx.get(f"{gateway_url}/v1/health", headers={"Origin": origin}, trust_env=False, timeout=10)
     exposed = {h.strip() for h in r.headers["access-control-expose-headers"].split(",")}
-    assert exposed == {"etag", "location", "x-telestack-bookmark"}
+    assert exposed == {"etag", "location", "x-telestack-bookmark", "x-request-id"}
     assert "Origin" in r.headers["vary"]
 
 

@@ -292,8 +292,12 @@ def test_wrong_password_and_unknown_user_are_indistinguishable(gw: Gw) -> None:
     wrong = gw.post("/v1/auth/signin", {"email": email, "password": "wrong password 1"})
     unknown = gw.post("/v1/auth/signin", {"email": _email(), "password": "wrong password 1"})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"error": {"code": "invalid_credentials",
-                                                        "message": "email or password is incorrect"}}
+    # identical but for each answer's own request id
+    bodies = [wrong.json(), unknown.json()]
+    assert [b["error"].pop("request_id") for b in bodies] == [wrong.headers["x-request-id"],
+                                                               unknown.headers["x-request-id"]]
+    assert bodies[0] == bodies[1] == {"error": {"code": "invalid_credentials",
+                                                "message": "email or password is incorrect"}}
     duplicate = gw.post("/v1/auth/signup", {"email": email, "password": "correct horse 1"})
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "email_exists"
 

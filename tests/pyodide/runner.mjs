@@ -7,7 +7,7 @@
 // the collections JSON the ops path hands the migrations (the Worker reads its own from the bundle).
 // Protocol: one JSON object per line. The runner first prints {"ready":true,...} (versions, timings,
 // memory), then answers each line read from stdin:
-//   {"op":"request","method","path","headers":{},"body":str|null} -> {"status","headers","body"}
+//   {"op":"request","method","path","headers":{},"body":str|null,"body_base64"?:str} -> {"status","headers","body"}
 //   {"op":"sql","sql","params":[]}                                  -> {"rows":[...]} (better-sqlite3)
 //   {"op":"replication","paused":bool}                              -> {"commits","replica_at","reads"}
 //   {"op":"migrate"}                                                -> {"applied":[names]} (worker.migrations over D1)
@@ -208,6 +208,8 @@ async function handle(msg) {
   if (msg.op === "request") {
     const init = { method: msg.method, headers: msg.headers ?? {} };
     if (msg.body !== null && msg.body !== undefined) init.body = msg.body;
+    // raw bytes, for bodies that are not UTF-8 text (a str body is sent UTF-8 encoded)
+    if (msg.body_base64 !== undefined) init.body = Buffer.from(msg.body_base64, "base64");
     const request = new Request(new URL(msg.path, spec.baseUrl).href, init);
     const ctx = new ExecutionContext();
     const started = performance.now();

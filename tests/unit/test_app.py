@@ -47,7 +47,8 @@ async def test_errors_are_json_and_never_a_stack_trace(
     monkeypatch.setattr(health_api.ROUTES[0], "handler", broken)
     failed = await app.handle(gw, request("GET", "/v1/health"))
     assert failed.response.status == 500 and b"secret internals" not in failed.response.body
-    error = {"error": {"code": "internal", "message": "internal error"}}
+    request_id = failed.response.headers["x-request-id"]
+    error = {"error": {"code": "internal", "message": "internal error", "request_id": request_id}}
     assert jsoncodec.loads(failed.response.body) == error
 
 

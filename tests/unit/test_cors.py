@@ -48,7 +48,7 @@ async def test_a_preflight_from_an_allowed_origin_is_answered(cors_client: Clien
     assert r.headers["access-control-allow-origin"] == APP
     assert r.headers["access-control-allow-methods"] == "POST"
     allowed = {h.strip() for h in r.headers["access-control-allow-headers"].split(",")}
-    assert allowed == {"authorization", "content-type", "if-match", "x-telestack-bookmark"}
+    assert allowed == {"authorization", "content-type", "if-match", "x-telestack-bookmark", "x-request-id"}
     assert int(r.headers["access-control-max-age"]) > 0
     assert r.headers["vary"] == "Origin"
     assert "access-control-allow-credentials" not in r.headers  # bearer tokens, never cookies
@@ -79,7 +79,11 @@ async def test_a_refused_origin_gets_no_cors_header_and_the_same_answer(cors_cli
     refused = await cors_client.request("OPTIONS", QUERY, user=None, headers=_preflight(EVIL))
     without_origin = await cors_client.request("OPTIONS", QUERY, user=None, headers=_preflight(None))
     assert refused.status == without_origin.status == 405
-    assert refused.headers == without_origin.headers and refused.body == without_origin.body
+    # each answer has its own request id (header and error body); everything else is the same
+    assert refused.headers.pop("x-request-id") != without_origin.headers.pop("x-request-id")
+    bodies = [refused.json, without_origin.json]
+    assert bodies[0]["error"].pop("request_id") != bodies[1]["error"].pop("request_id")
+    assert refused.headers == without_origin.headers and bodies[0] == bodies[1]
     assert refused.headers["allow"] == "POST" and not _cors_headers(refused.headers)
     # a near miss is no match: another scheme, port or a trailing slash is another origin
     for near in ("https://localhost:3000", "http://localhost:3001", f"{APP}/", "null"):

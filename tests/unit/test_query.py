@@ -76,6 +76,11 @@ def test_paths_parse_to_checked_keys() -> None:
         {"order_by": ["title", "title"]},
         {"order_by": []},
         {"where": {"title": "a"}},
+        # falsy non-lists once read as "no filter" (the fuzzer sent "where": "" and got 200)
+        {"where": ""},
+        {"where": False},
+        {"where": 0},
+        {"where": {}},
     ],
 )
 def test_invalid_queries_are_400(body: dict) -> None:

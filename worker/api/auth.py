@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker.auth import bearer_token
 from worker.http import ApiError, Response, read_object
+from worker.operations import Operation, documented, obj
 from worker.routing import Route
 from worker.supertokens import CoreSession, CoreUser
 
@@ -35,6 +36,37 @@ MAX_EMAIL = 254
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _EMAIL = re.compile(rf"^[^\s@\"(),:;<>\[\]\\]+@{_LABEL}(?:\.{_LABEL})+$")
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{1,4096}$")
+
+# --- what each handler promises (worker/operations.py; served in /v1/openapi.json) ---------------
+_STRING = {"type": "string"}
+_MS = {"type": "integer", "description": "unix milliseconds"}
+_CREDENTIALS = obj({"email": {"type": "string", "maxLength": MAX_EMAIL},
+                    "password": {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD}},
+                   ("email", "password"))
+_USER = obj({"id": _STRING, "email": _STRING, "time_joined": _MS}, ("id", "email", "time_joined"))
+_TOKEN_FIELDS = {"access_token": _STRING, "access_token_expires_at": _MS, "refresh_token": _STRING,
+                 "refresh_token_expires_at": _MS, "token_type": {"const": "Bearer"}}
+_TOKENS = obj({**_TOKEN_FIELDS, "user": _USER}, tuple(_TOKEN_FIELDS))
+_CORE_ERRORS = {502: ("auth_upstream_error", "auth_misconfigured"),
+                503: ("auth_unavailable", "auth_not_configured")}
+SIGNUP = Operation("create an account and its first session", "none", {201: _TOKENS},
+                   {400: ("invalid_email", "invalid_password", "weak_password"), 409: ("email_exists",),
+                    **_CORE_ERRORS}, body=_CREDENTIALS)
+SIGNIN = Operation("start a session with email and password", "none", {200: _TOKENS},
+                   {400: ("invalid_email", "invalid_password"), 401: ("invalid_credentials",),
+                    **_CORE_ERRORS}, body=_CREDENTIALS)
+REFRESH = Operation("spend a refresh token for new tokens (rotation; reuse revokes the session)", "none",
+                    {200: _TOKENS}, {401: ("session_expired", "token_reuse_detected"), **_CORE_ERRORS},
+                    body=obj({"refresh_token": _STRING}, ("refresh_token",)))
+SIGNOUT = Operation("end the caller's session", "user",
+                    {200: obj({"signed_out": {"const": True}}, ("signed_out",))},
+                    {400: ("no_session",), **_CORE_ERRORS})
+ME = Operation("the caller, as its verified token says", "bearer", {200: {"oneOf": [
+    obj({"user": obj({"id": _STRING, "email": {"type": ["string", "null"]}}, ("id", "email")),
+         "session_handle": _STRING, "is_admin": {"const": False}, "expires_at": _MS},
+        ("user", "session_handle", "is_admin", "expires_at")),
+    obj({"user": {"type": "null"}, "is_admin": {"const": True}}, ("user", "is_admin")),
+]}})
 
 
 def _body(ctx: Context, allowed: set[str]) -> dict[str, Any]:
@@ -86,6 +118,7 @@ async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
         user.id, jwt_data={"email": user.email}, access_token_validity_ms=_validity_ms(ctx))
 
 
+@documented(SIGNUP)
 async def signup(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=True)
     user = await ctx.gateway.supertokens.sign_up(email, password)
@@ -93,6 +126,7 @@ async def signup(ctx: Context) -> Response:
     return Response.json(_tokens(session, _user(user)), status=201)
 
 
+@documented(SIGNIN)
 async def signin(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=False)
     user = await ctx.gateway.supertokens.sign_in(email, password)
@@ -100,6 +134,7 @@ async def signin(ctx: Context) -> Response:
     return Response.json(_tokens(session, _user(user)))
 
 
+@documented(REFRESH)
 async def refresh(ctx: Context) -> Response:
     token = _body(ctx, {"refresh_token"})["refresh_token"]
     if not isinstance(token, str) or not _TOKEN.match(token):
@@ -109,6 +144,7 @@ async def refresh(ctx: Context) -> Response:
     return Response.json(_tokens(session))
 
 
+@documented(SIGNOUT)
 async def signout(ctx: Context) -> Response:
     principal = await ctx.principal()
     if principal.session_handle is None:
@@ -117,6 +153,7 @@ async def signout(ctx: Context) -> Response:
     return Response.json({"signed_out": True})
 
 
+@documented(ME)
 async def me(ctx: Context) -> Response:
     principal = await ctx.principal()
     if principal.is_admin:

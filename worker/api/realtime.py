@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from worker import documents
 from worker.channels import ALL, ChannelGrant, authorize_channel, default_channels, subject
 from worker.http import ApiError, Response, read_object
+from worker.operations import Operation, documented, obj
 from worker.principal import Principal
 from worker.realtime_tokens import TOKEN_TTL_SECONDS, connection_token, subscription_token
 from worker.routing import Route
@@ -24,8 +25,21 @@ if TYPE_CHECKING:
     from worker.context import Context
 
 MAX_CHANNELS = 100
+_GRANT = obj({"channel": {"type": "string"}, "collection": {"type": "string"},
+              "token": {"type": ["string", "null"]}}, ("channel", "collection", "token"))
+TOKEN = Operation(
+    "a Centrifugo connection token and the channels the caller may read", "bearer",
+    {200: obj({"url": {"type": ["string", "null"]}, "user": {"type": "string"}, "token": {"type": "string"},
+               "expires_at": {"type": "integer", "description": "unix seconds"},
+               "channels": {"type": "array", "items": _GRANT}},
+              ("url", "user", "token", "expires_at", "channels"))},
+    {403: ("forbidden",), 503: ("realtime_unavailable",)},
+    body=obj({"channels": {"type": ["array", "null"], "maxItems": MAX_CHANNELS,
+                           "items": {"type": "string", "minLength": 1, "maxLength": 255}}}),
+    body_required=False)
 
 
+@documented(TOKEN)
 async def token(ctx: Context) -> Response:
     principal = await ctx.principal()
     settings = ctx.settings
