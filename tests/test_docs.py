@@ -210,7 +210,7 @@ def test_changelog_versions_are_dated_and_bullets_cite_an_issue() -> None:
     versions = re.findall(r"^## (.+)$", text, re.MULTILINE)
     assert versions, "CHANGELOG.md has no '## <version> — <date>' section"
     for heading in versions:
-        assert re.fullmatch(
+        assert heading == "Unreleased" or re.fullmatch(
             r"\d+\.\d+\.\d+ — \d{4}-\d{2}-\d{2}", heading
         ), f"CHANGELOG.md: {heading!r} is not '<version> — <YYYY-MM-DD>'"
     for line in re.findall(r"^- .+(?:\n  .+)*", text, re.MULTILINE):
