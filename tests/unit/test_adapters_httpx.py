@@ -46,14 +46,16 @@ async def test_timeout_bounds_the_whole_call_not_each_read() -> None:
 
     async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handlers.append(asyncio.current_task())  # type: ignore[arg-type]
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
-        with contextlib.suppress(ConnectionError):
-            for _ in range(1000):
-                writer.write(b".")
-                await writer.drain()
-                await asyncio.sleep(0.2)
-        writer.close()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(1000):
+                    writer.write(b".")
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+        finally:  # also when cancelled: no writer left for the garbage collector after the loop closed
+            writer.close()
 
     server = await asyncio.start_server(trickle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -70,6 +72,7 @@ async def test_timeout_bounds_the_whole_call_not_each_read() -> None:
         for task in handlers:
             task.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
     assert "no answer within 1s" in str(err.value)
     # generous slack: the point is that the deadline holds at all (without it: 1000 x 0.2 s)
     assert elapsed < 10, elapsed
