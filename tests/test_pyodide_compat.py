@@ -31,6 +31,7 @@ import os
 import queue
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -819,6 +820,36 @@ def test_a_hung_centrifugo_costs_the_publish_its_fetch_timeout(
     [row] = worker.sql("SELECT sent_at FROM outbox WHERE doc_id = ?", "hung-1")
     assert row["sent_at"] is not None
 
+
+
+def test_a_hung_auth_core_is_a_503_within_the_call_deadline_under_pyodide(
+    worker: PyodideWorker, auth_core: AuthCore
+) -> None:
+    """The request path's deadline on Workers: the fetch adapter's AbortSignal ends a hung core call.
+
+    The core's port keeps accepting connections that nobody answers (as a SIGSTOP'd core does);
+    the sign-in is a 503 ``auth_unavailable`` after the CDI call's deadline, not a hang.
+    """
+    from worker import supertokens
+
+    port = auth_core.server.server_address[1]
+    handler = auth_core.server.RequestHandlerClass
+    auth_core.stop()
+    try:
+        with socket.socket() as silent:
+            silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            silent.bind(("127.0.0.1", port))
+            silent.listen(16)
+            started = time.monotonic()
+            r = worker.request("POST", "/v1/auth/signin", admin=False,
+                               body={"email": "hung@example.com", "password": "correct horse battery"})
+            elapsed = time.monotonic() - started
+        assert (r.status, r.json()["error"]["code"]) == (503, "auth_unavailable"), r.body
+        # generous slack: the point is that the call is aborted at all (Pyodide in Node is slow to start)
+        assert elapsed < supertokens.CALL_TIMEOUT_SECONDS + 10, f"signin took {elapsed:.1f}s"
+    finally:  # the core answers again on the same port for whatever runs after
+        auth_core.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        threading.Thread(target=auth_core.server.serve_forever, daemon=True).start()
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/test_pyodide_compat.py
     sys.exit(pytest.main([__file__, "-v", "-s"]))

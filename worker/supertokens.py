@@ -26,6 +26,9 @@ log = logging.getLogger("telestack.supertokens")
 
 CDI_VERSION = "5.6"
 TENANT = "public"
+#: each call's deadline (connect to last body byte): a hung core costs a request this long per call,
+#: then the answer is 503 ``auth_unavailable``; docs/api.md "Deadlines" adds them up per route
+CALL_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,8 @@ def _bad_gateway(what: str) -> ApiError:
 
 
 class SuperTokens:
-    def __init__(self, http: HttpClient, base_url: str, api_key: str = "", *, timeout: float = 5.0) -> None:
+    def __init__(self, http: HttpClient, base_url: str, api_key: str = "", *,
+                 timeout: float = CALL_TIMEOUT_SECONDS) -> None:
         if not base_url:
             raise ApiError(503, "auth_not_configured", "AUTH_URL is not set on the gateway")
         self._http = http

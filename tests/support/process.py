@@ -84,3 +84,18 @@ def silent_url() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         s.listen(16)
         yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@contextlib.contextmanager
+def paused(proc: Process | None) -> Iterator[None]:
+    """The process frozen by SIGSTOP (its sockets still accept, nothing answers), SIGCONT on exit.
+
+    A hung dependency as a real one hangs: connections queue in the kernel's backlog and
+    requests already sent wait for a reply that only comes after SIGCONT.
+    """
+    assert proc is not None and proc.poll() is None, "pause a running process"
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGCONT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,19 +186,37 @@ async def test_nothing_is_published_without_centrifugo_or_when_writes_do_not_pub
 
 
 async def test_after_a_failure_writes_back_off_but_the_cron_does_not(outbox_db: SqliteDatabase) -> None:
-    http = ScriptedHttp(HttpError("refused"), ACCEPT_ALL)
+    http = ScriptedHttp(HttpError("refused"), HttpError("refused"), ACCEPT_ALL)
     pub = publisher(outbox_db, http)
     await pub.after_write()
     assert len(http.bodies) == 1 and all(r["attempts"] == 1 for r in rows(outbox_db))
     await pub.after_write()  # paused: Centrifugo just failed
-    assert await pub.sweep() == 0
     assert len(http.bodies) == 1
+    # the sweep asks whether Centrifugo is back (one info call, no attempt counted); it is not
+    assert await pub.sweep() == 0
+    assert [u.rsplit("/", 1)[1] for _, u, _ in http.requests] == ["batch", "info"]
+    assert all(r["attempts"] == 1 for r in rows(outbox_db))
     assert await pub.sweep(respect_backoff=False) == 3
     # Centrifugo answered the cron: the next write publishes at once, without waiting out the pause
     outbox_db.execute_sync("INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, "
                            "created_at) VALUES ('posts', 'c', 'u1', 1, 'created', '{\"id\": \"c\"}', 9)")
     await pub.after_write()
     assert all(r["sent_at"] is not None for r in rows(outbox_db))
+
+
+async def test_a_sweep_does_not_wait_out_a_long_pause_once_centrifugo_answers(
+    outbox_db: SqliteDatabase,
+) -> None:
+    """A long outage grows the pause to 30 s; once Centrifugo is back the sweep publishes at once."""
+    http = ScriptedHttp(HttpError("refused"), {"result": {}}, ACCEPT_ALL)
+    pub = publisher(outbox_db, http)
+    await pub.after_write()
+    pub._backoff = 30.0  # as after many failures in a row
+    pub._paused_until = time.monotonic() + 30.0
+    assert await pub.sweep() == 3
+    assert [u.rsplit("/", 1)[1] for _, u, _ in http.requests] == ["batch", "info", "batch"]
+    await pub.after_write()  # and writes publish at once again
+    assert not pub._paused()
 
 
 async def test_after_write_ends_by_its_deadline_and_leaves_the_rows_pending(
