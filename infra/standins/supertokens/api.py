@@ -20,6 +20,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from infra.standins.supertokens.config import StandinConfig
+from infra.standins.supertokens.emailverification import EmailVerification
+from infra.standins.supertokens.passwords import Passwords
 from infra.standins.supertokens.server import (
     SUPPORTED_CDI_VERSIONS,
     Call,
@@ -28,6 +30,7 @@ from infra.standins.supertokens.server import (
     bad_request,
     ok,
 )
+from infra.standins.supertokens.session_payload import SessionPayload
 from infra.standins.supertokens.store import Session, Store, User
 from infra.standins.supertokens.tokens import (
     PROTECTED_CLAIMS,
@@ -37,6 +40,7 @@ from infra.standins.supertokens.tokens import (
     sha256hex,
     sign_access_token,
 )
+from infra.standins.supertokens.users import UserLookup
 
 
 def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
@@ -60,6 +64,10 @@ class Core:
         # verified against when the email is unknown, so both failures cost one Argon2 run
         self._dummy_hash = self.hasher.hash(uuid.uuid4().hex)
         self.keys.current(self.now_ms())
+        self.email_verification = EmailVerification(self)
+        self.passwords = Passwords(self)
+        self.session_payload = SessionPayload(self)
+        self.user_lookup = UserLookup(self, _user_json)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -84,6 +92,10 @@ class Core:
             "/.well-known/jwks.json": Endpoint({"GET": self.jwks_public}, check_api_key=False,
                                                version_needed=False),
             "/recipe/jwt/jwks": Endpoint({"GET": self.jwks_legacy}, public_tenant_only=True),
+            **self.email_verification.endpoints(),
+            **self.passwords.endpoints(),
+            **self.session_payload.endpoints(),
+            **self.user_lookup.endpoints(),
         }
 
     # --- core ----------------------------------------------------------------------------
@@ -106,6 +118,8 @@ class Core:
         user_id = _field(body, "userId", str)
         _field(body, "removeAllLinkedAccounts", bool, required=False)
         self.store.delete_user(call.app_id, user_id)
+        self.email_verification.forget_user(call.app_id, user_id)
+        self.passwords.forget_user(call.app_id, user_id)
         return ok({"status": "OK"})
 
     # --- email password ------------------------------------------------------------------
