@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker import cors
+from worker.api import account as account_api
 from worker.api import auth as auth_api
 from worker.api import documents as documents_api
 from worker.api import health as health_api
@@ -37,6 +38,7 @@ ROUTES: list[Route] = [
     *documents_api.ROUTES,
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
+    *account_api.ROUTES,
 ]
 _ROUTER = Router(ROUTES)
 

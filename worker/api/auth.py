@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from worker.account import session_claims
 from worker.auth import bearer_token
 from worker.http import ApiError, Response, read_object
 from worker.routing import Route
@@ -80,16 +81,19 @@ def _user(user: CoreUser) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "time_joined": user.time_joined}
 
 
-async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
+async def _session_for(ctx: Context, user: CoreUser, *, verified: bool | None = None) -> CoreSession:
     # the email rides in the token so /me needs no core call; it is not a protected claim
-    return await ctx.gateway.supertokens.create_session(
-        user.id, jwt_data={"email": user.email}, access_token_validity_ms=_validity_ms(ctx))
+    st = ctx.gateway.supertokens
+    if verified is None:
+        verified = await st.is_email_verified(user.id, user.email)
+    return await st.create_session(user.id, jwt_data=session_claims(user.email, verified),
+                                   access_token_validity_ms=_validity_ms(ctx))
 
 
 async def signup(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=True)
     user = await ctx.gateway.supertokens.sign_up(email, password)
-    session = await _session_for(ctx, user)
+    session = await _session_for(ctx, user, verified=False)
     return Response.json(_tokens(session, _user(user)), status=201)
 
 
@@ -123,7 +127,8 @@ async def me(ctx: Context) -> Response:
         return Response.json({"user": None, "is_admin": True})
     # verified again for the claims the Principal does not carry (cached key: microseconds)
     claims = await ctx.gateway.authenticator.verify(bearer_token(ctx.request) or "")
-    return Response.json({"user": {"id": principal.user_id, "email": claims.get("email")},
+    return Response.json({"user": {"id": principal.user_id, "email": claims.get("email"),
+                                   "email_verified": principal.email_verified},
                           "session_handle": principal.session_handle, "is_admin": False,
                           "expires_at": int(claims["exp"]) * 1000})
 
