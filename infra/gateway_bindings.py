@@ -72,3 +72,7 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
 
 #: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above)
 NOT_FROM_STACK = frozenset({"collections_json"})
+#: mail settings are not yet generated from config/environments/*.yaml: set them as bindings / TELESTACK_*
+#: variables by hand (docs/runbooks.md, "Configure SMTP"); until then the stack sends no mail
+NOT_FROM_STACK |= frozenset({"smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_password",
+                             "smtp_from", "auth_action_url"})

@@ -54,8 +54,8 @@ def test_split_sql_keeps_a_trigger_body_whole() -> None:
 
 
 async def test_a_migration_with_a_trigger_applies_and_the_trigger_fires(db: SqliteDatabase) -> None:
-    files = [*load_migrations(CONFIG), ("0003_audit", TRIGGER_SQL)]
-    assert (await migrations.migrate(db, files))[-1] == "0003_audit"
+    files = [*load_migrations(CONFIG), ("9999_audit", TRIGGER_SQL)]
+    assert (await migrations.migrate(db, files))[-1] == "9999_audit"
     await db.execute("INSERT INTO documents VALUES ('notes', 'd1', 'u1', '{}', 1, 0, 0)")
     rows = (await db.execute("SELECT doc, n FROM audit")).rows
     assert [(r["doc"], r["n"]) for r in rows] == [("d1", 2)]
