@@ -52,6 +52,12 @@ async def _delete(target: Target, user_id: str) -> dict[str, Any]:
         await http.aclose()
 
 
+async def _owned(target: Target, user_id: str) -> int:
+    async with open_database(target) as db:
+        rows = (await db.execute("SELECT count(*) AS n FROM documents WHERE owner_id = ?", (user_id,))).rows
+        return int(rows[0]["n"])
+
+
 async def _list(target: Target, unfinished: bool) -> list[dict[str, Any]]:
     from worker import account
 
@@ -63,6 +69,12 @@ def delete_command(args: argparse.Namespace, target: Target, console: Console) -
     if not target.auth_url:
         raise OpsError("the stack exposes no auth_url: the user cannot be removed from the core",
                        ExitStatus.USAGE)
+    if args.dry_run:
+        owned = asyncio.run(_owned(target, args.user))
+        console.result({"user_id": args.user, "documents": owned, "dry_run": True},
+                       f"would delete user {args.user}: their sessions, {owned} document(s), "
+                       f"users/{args.user}/")
+        return ExitStatus.OK
     try:
         with Step(console, f"deleting user {args.user}"):
             result = asyncio.run(_delete(target, args.user))

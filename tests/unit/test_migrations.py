@@ -63,12 +63,13 @@ async def test_a_migration_with_a_trigger_applies_and_the_trigger_fires(db: Sqli
 
 async def test_repo_migrations_apply_once_and_record(db: SqliteDatabase) -> None:
     files = load_migrations(CONFIG)
-    assert [n for n, _ in files] == ["0001_documents", "0002_outbox"]
-    assert await migrations.migrate(db, files) == ["0001_documents", "0002_outbox"]
-    assert {"documents", "outbox", "_migrations"} <= await _tables(db)
+    names = ["0001_documents", "0002_outbox", "0004_account_deletions"]
+    assert [n for n, _ in files] == names
+    assert await migrations.migrate(db, files) == names
+    assert {"documents", "outbox", "account_deletions", "_migrations"} <= await _tables(db)
     assert await migrations.migrate(db, files) == []  # re-apply is a no-op
     recorded = await migrations.applied(db)
-    assert set(recorded) == {"0001_documents", "0002_outbox"}
+    assert set(recorded) == set(names)
 
 
 async def test_outbox_schema_is_the_shared_contract(db: SqliteDatabase) -> None:
