@@ -1,8 +1,9 @@
 """The mail port and the gateway's messages (email verification, password reset).
 
 The core renders a :class:`Message` and awaits a :class:`Mailer`; sending is the
-runtime's (:mod:`worker.adapters.smtp` under CPython). Python Workers have no
-SMTP client (Pyodide's ``smtplib`` cannot open a socket there), so the mail
+runtime's (:mod:`worker.adapters.smtp` under CPython). On Python Workers the
+gateway has no SMTP client (Pyodide's ``smtplib`` gets no socket there; one over
+``cloudflare:sockets`` is not written), so the mail
 endpoints work on the local target and on gateways run under CPython; a Worker
 without ``SMTP_HOST`` answers 503 ``mail_not_configured`` and one with it 503
 ``mail_unavailable`` (see docs/runbooks.md, "Configure SMTP").

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.integration.test_auth_gateway import ADMIN_KEY, Gw, _serve
+from tests.support.auth_gateway import ADMIN_KEY, Gw, serve_gateway
 from tests.support.mailpit import Mailpit, mailpit  # noqa: F401 - fixture
 from tests.support.standin import start_standin
 
@@ -32,7 +32,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, mailpit: Mailpit) -> Iterator[G
     tmp = tmp_path_factory.mktemp("account")
     s = start_standin(tmp, password_reset_token_lifetime="2000")  # 2 s: the expiry test waits it out
     try:
-        yield from _serve(tmp, s, **_mail_settings(mailpit))
+        yield from serve_gateway(tmp, s, **_mail_settings(mailpit))
     finally:
         s.stop()
 
@@ -231,7 +231,7 @@ async def _query(gw: Gw, sql: str, params: tuple[Any, ...]) -> list[dict[str, An
 def test_mail_endpoints_answer_503_without_smtp(tmp_path: Path) -> None:
     s = start_standin(tmp_path)
     try:
-        for gw in _serve(tmp_path, s):
+        for gw in serve_gateway(tmp_path, s):
             user = _signup(gw)
             r = gw.post("/v1/auth/email/verification", token=user["access_token"])
             assert (r.status_code, r.json()["error"]["code"]) == (503, "mail_not_configured")
