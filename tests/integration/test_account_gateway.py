@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.auth_gateway import ADMIN_KEY, Gw, serve_gateway
 from tests.support.mailpit import Mailpit, mailpit  # noqa: F401 - fixture
@@ -23,8 +27,13 @@ ACTION_URL = "http://127.0.0.1:5173/auth/action"
 
 
 def _mail_settings(m: Mailpit) -> dict[str, str]:
-    return {"smtp_host": "127.0.0.1", "smtp_port": str(m.smtp_port), "smtp_security": "none",
-            "smtp_from": "TelestackDB <no-reply@telestack.test>", "auth_action_url": ACTION_URL}
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": str(m.smtp_port),
+        "smtp_security": "none",
+        "smtp_from": "TelestackDB <no-reply@telestack.test>",
+        "auth_action_url": ACTION_URL,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +74,7 @@ def _token_of(link: str, action: str) -> str:
 
 # --- email verification ------------------------------------------------------------------------
 
+
 def test_verification_link_verifies_once_and_reaches_the_session(gw: Gw, mailpit: Mailpit) -> None:  # noqa: F811
     user = _signup(gw)
     email, access = user["user"]["email"], user["access_token"]
@@ -96,6 +106,7 @@ def test_verification_refuses_forged_tokens_and_callers_without_a_session(gw: Gw
 
 
 # --- password reset ----------------------------------------------------------------------------
+
 
 def test_reset_link_sets_a_new_password_once_and_ends_every_session(gw: Gw, mailpit: Mailpit) -> None:  # noqa: F811
     user = _signup(gw)
@@ -137,6 +148,7 @@ def test_expired_reset_token_is_refused(gw: Gw, mailpit: Mailpit) -> None:  # no
 
 # --- password change, email change, sign-out everywhere --------------------------------------------
 
+
 def test_change_password_needs_the_current_one_and_ends_the_other_sessions(gw: Gw) -> None:
     user = _signup(gw)
     email, access = user["user"]["email"], user["access_token"]
@@ -152,8 +164,7 @@ def test_change_password_needs_the_current_one_and_ends_the_other_sessions(gw: G
     assert _signin(gw, email, "the next password").status_code == 200
 
 
-def test_change_email_takes_effect_only_once_the_new_address_is_verified(
-        gw: Gw, mailpit: Mailpit) -> None:  # noqa: F811
+def test_change_email_takes_effect_only_once_the_new_address_is_verified(gw: Gw, mailpit: Mailpit) -> None:  # noqa: F811
     user = _signup(gw)
     email, access = user["user"]["email"], user["access_token"]
     new = _email()
@@ -186,18 +197,25 @@ def test_signout_everywhere_ends_every_session(gw: Gw) -> None:
 
 # --- deletion ----------------------------------------------------------------------------------------
 
+
 def test_delete_account_removes_user_documents_and_emits_deleted_events(gw: Gw) -> None:
     user = _signup(gw)
     bystander = gw.post("/v1/auth/signup", {"email": _email(), "password": "bystander pass 2"}).json()
     access = user["access_token"]
     ids = []
     for i in range(3):
-        r = gw.http.post("/v1/collections/notes/documents", json={"data": {"title": f"n{i}", "body": "x"}},
-                         headers={"authorization": f"Bearer {access}"})
+        r = gw.http.post(
+            "/v1/collections/notes/documents",
+            json={"data": {"title": f"n{i}", "body": "x"}},
+            headers={"authorization": f"Bearer {access}"},
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
-    kept = gw.http.post("/v1/collections/notes/documents", json={"data": {"title": "theirs"}},
-                        headers={"authorization": f"Bearer {bystander['access_token']}"}).json()["id"]
+    kept = gw.http.post(
+        "/v1/collections/notes/documents",
+        json={"data": {"title": "theirs"}},
+        headers={"authorization": f"Bearer {bystander['access_token']}"},
+    ).json()["id"]
     other = gw.post("/v1/auth/account/delete", {"password": PASSWORD}, token=bystander["access_token"])
     assert other.status_code == 401  # another user's session cannot delete with this user's password
     wrong = gw.post("/v1/auth/account/delete", {"password": "wrong password"}, token=access)
@@ -211,8 +229,9 @@ def test_delete_account_removes_user_documents_and_emits_deleted_events(gw: Gw) 
     rows = _rows(gw, "SELECT id FROM documents WHERE owner_id = ?", (user["user"]["id"],))
     assert rows == []
     assert [r["id"] for r in _rows(gw, "SELECT id FROM documents WHERE id = ?", (kept,))] == [kept]
-    events = _rows(gw, "SELECT doc_id FROM outbox WHERE op = 'deleted' AND owner_id = ?",
-                   (user["user"]["id"],))
+    events = _rows(
+        gw, "SELECT doc_id FROM outbox WHERE op = 'deleted' AND owner_id = ?", (user["user"]["id"],)
+    )
     assert sorted(e["doc_id"] for e in events) == sorted(ids)
     finished = _rows(gw, "SELECT finished_at FROM account_deletions WHERE user_id = ?", (user["user"]["id"],))
     assert finished and finished[0]["finished_at"] is not None
@@ -239,3 +258,72 @@ def test_mail_endpoints_answer_503_without_smtp(tmp_path: Path) -> None:
             assert r.status_code == 503
     finally:
         s.stop()
+
+
+# --- refused callers, every Bearer endpoint ----------------------------------------------------------
+
+BEARER_ENDPOINTS = {
+    "/v1/auth/email/verification": None,
+    "/v1/auth/email/change": {"new_email": "new-address@example.com", "password": PASSWORD},
+    "/v1/auth/password/change": {"current_password": PASSWORD, "new_password": "the next password"},
+    "/v1/auth/signout/all": None,
+    "/v1/auth/account/delete": {"password": PASSWORD},
+}
+
+
+def _bad_tokens(gw: Gw, victim: dict[str, Any]) -> dict[str, str]:
+    """Tokens a caller may hold that must not act on ``victim``'s account."""
+    claims = _claims(victim["access_token"])
+    with sqlite3.connect(gw.standin.db_path) as conn:
+        kid, pem = conn.execute(
+            "SELECT kid, private_pem FROM signing_keys WHERE kind = 'dynamic' "
+            "ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    core_key = serialization.load_pem_private_key(pem.encode(), password=None)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+
+    def signed(payload: dict[str, Any], key: Any = core_key) -> str:
+        return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid, "version": "5"})
+
+    head, _, sig = victim["access_token"].split(".")
+    altered = base64.urlsafe_b64encode(json.dumps({**claims, "email_verified": True}).encode()).rstrip(b"=")
+    return {
+        "expired": signed({**claims, "iat": now - 7200, "exp": now - 3600}),
+        "signed with another key": signed(claims, other_key),
+        "altered payload": f"{head}.{altered.decode()}.{sig}",
+        "garbage": "not.a.jwt",
+    }
+
+
+@pytest.mark.parametrize("path", sorted(BEARER_ENDPOINTS))
+def test_bearer_endpoints_refuse_missing_forged_and_expired_tokens_and_the_admin_key(
+    gw: Gw, path: str
+) -> None:
+    victim = _signup(gw)
+    body = BEARER_ENDPOINTS[path]
+    assert gw.post(path, body).status_code == 401
+    for what, token in _bad_tokens(gw, victim).items():
+        r = gw.post(path, body, token=token)
+        assert r.status_code == 401, f"{what}: {r.status_code} {r.text}"
+    admin = gw.post(path, body, token=ADMIN_KEY)
+    assert (admin.status_code, admin.json()["error"]["code"]) == (403, "forbidden")
+    # nothing happened to the account: it still signs in with its password, its session still refreshes
+    assert _signin(gw, victim["user"]["email"]).status_code == 200
+    assert gw.post("/v1/auth/refresh", {"refresh_token": victim["refresh_token"]}).status_code == 200
+
+
+def test_another_users_session_cannot_change_this_users_password(gw: Gw) -> None:
+    victim = _signup(gw)
+    intruder = gw.post("/v1/auth/signup", {"email": _email(), "password": "intruder pass 3"}).json()
+    body = {"current_password": PASSWORD, "new_password": "taken over 123"}
+    r = gw.post("/v1/auth/password/change", body, token=intruder["access_token"])
+    assert r.status_code == 401  # checked against the intruder's own account, where it is wrong
+    assert _signin(gw, victim["user"]["email"]).status_code == 200
+
+
+def test_forged_reset_token_is_refused(gw: Gw) -> None:
+    r = gw.post(
+        "/v1/auth/password/reset", {"token": "forged-" + uuid.uuid4().hex, "new_password": "long enough 1"}
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_token")
