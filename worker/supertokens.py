@@ -34,6 +34,8 @@ class CoreUser:
     id: str
     email: str
     time_joined: int
+    #: the core's ``verified`` of the email-password login method: its email is verified
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +218,6 @@ class SuperTokens:
             raise invalid_link()
         raise self._unexpected("verify email", data)
 
-    async def is_email_verified(self, user_id: str, email: str) -> bool:
-        query = urlencode({"userId": user_id, "email": email})
-        data = await self._call("GET", f"/recipe/user/email/verify?{query}", rid="emailverification")
-        if data.get("status") == "OK" and isinstance(data.get("isVerified"), bool):
-            return data["isVerified"]
-        raise self._unexpected("is email verified", data)
-
     async def revoke_email_verification_tokens(self, user_id: str, email: str) -> None:
         data = await self._call("POST", f"/{TENANT}/recipe/user/email/verify/token/remove",
                                 rid="emailverification", body={"userId": user_id, "email": email})
@@ -338,7 +333,11 @@ def _user(data: dict[str, Any]) -> CoreUser:
         raise _bad_gateway("user without id")
     emails = user.get("emails") or []
     email = emails[0] if emails else ""
-    return CoreUser(id=user["id"], email=str(email), time_joined=int(user.get("timeJoined") or 0))
+    methods = [m for m in user.get("loginMethods") or [] if isinstance(m, dict)]
+    verified = any(m.get("recipeId") == "emailpassword" and m.get("email") == email
+                   and m.get("verified") is True for m in methods)
+    return CoreUser(id=user["id"], email=str(email), time_joined=int(user.get("timeJoined") or 0),
+                    email_verified=verified)
 
 
 def _session(data: dict[str, Any]) -> CoreSession:

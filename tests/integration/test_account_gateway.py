@@ -168,6 +168,8 @@ def test_change_email_takes_effect_only_once_the_new_address_is_verified(gw: Gw,
     user = _signup(gw)
     email, access = user["user"]["email"], user["access_token"]
     new = _email()
+    assert gw.post("/v1/auth/email/verification", token=access).status_code == 202
+    stale = _token_of(mailpit.link_to(email), "verify-email")  # a link for the address being replaced
     wrong = gw.post("/v1/auth/email/change", {"new_email": new, "password": "wrong password"}, token=access)
     assert wrong.status_code == 401
     taken_email = _signup(gw)["user"]["email"]
@@ -183,6 +185,10 @@ def test_change_email_takes_effect_only_once_the_new_address_is_verified(gw: Gw,
     assert signed_in["user"]["id"] == user["user"]["id"]
     claims = _claims(signed_in["access_token"])
     assert (claims["email"], claims["email_verified"]) == (new, True)
+    # the old address's pending link died with the change: it cannot switch the account back
+    back = gw.post("/v1/auth/email/verify", {"token": stale})
+    assert (back.status_code, back.json()["error"]["code"]) == (400, "invalid_token")
+    assert _signin(gw, new).status_code == 200
 
 
 def test_signout_everywhere_ends_every_session(gw: Gw) -> None:

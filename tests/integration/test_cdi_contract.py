@@ -459,6 +459,9 @@ def test_verification_token_is_single_use_and_marks_the_pair_verified(api: Cdi) 
         again = api.ok("POST", "/recipe/user/email/verify", {"method": "token", "token": token})
         assert again == {"status": "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR"}
     assert _verify_token(api, user_id, email) == {"status": "EMAIL_ALREADY_VERIFIED_ERROR"}
+    # the core joins the verification into the user it answers (sign-in, lookups): loginMethods[].verified
+    signin = api.ok("POST", "/recipe/signin", {"email": email, "password": "pw-123456"}, rid="emailpassword")
+    assert signin["user"]["loginMethods"][0]["verified"] is True
     # verification belongs to (user, email): another address of the same user is not verified
     assert _is_verified(api, user_id, "other-" + email) is False
 

@@ -132,6 +132,8 @@ async def change_email(ctx: Context) -> Response:
     st = ctx.gateway.supertokens
     if new_email == email or await st.user_id_by_email(new_email) is not None:
         raise ApiError(409, "email_exists", "an account with this email already exists")
+    # a pending link for the current address must not be able to switch the account back to it later
+    await st.revoke_email_verification_tokens(user_id, email)
     token = await st.email_verification_token(user_id, new_email)
     if token is None:  # this account verified that address before: nothing left to prove
         await st.update_user(user_id, email=new_email)

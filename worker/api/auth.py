@@ -81,19 +81,18 @@ def _user(user: CoreUser) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "time_joined": user.time_joined}
 
 
-async def _session_for(ctx: Context, user: CoreUser, *, verified: bool | None = None) -> CoreSession:
-    # the email rides in the token so /me needs no core call; it is not a protected claim
-    st = ctx.gateway.supertokens
-    if verified is None:
-        verified = await st.is_email_verified(user.id, user.email)
-    return await st.create_session(user.id, jwt_data=session_claims(user.email, verified),
-                                   access_token_validity_ms=_validity_ms(ctx))
+async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
+    # the email and whether the core verified it ride in the token, so /me and access rules need no core
+    # call; neither is a protected claim. The sign-in answer already says `verified`: no extra call.
+    return await ctx.gateway.supertokens.create_session(
+        user.id, jwt_data=session_claims(user.email, user.email_verified),
+        access_token_validity_ms=_validity_ms(ctx))
 
 
 async def signup(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=True)
     user = await ctx.gateway.supertokens.sign_up(email, password)
-    session = await _session_for(ctx, user, verified=False)
+    session = await _session_for(ctx, user)
     return Response.json(_tokens(session, _user(user)), status=201)
 
 

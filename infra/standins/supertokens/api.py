@@ -67,7 +67,11 @@ class Core:
         self.email_verification = EmailVerification(self)
         self.passwords = Passwords(self)
         self.session_payload = SessionPayload(self)
-        self.user_lookup = UserLookup(self, _user_json)
+        self.user_lookup = UserLookup(self, self.user_json)
+
+    def user_json(self, app_id: str, user: User) -> dict[str, Any]:
+        """The user as the core answers it, with its email's verification state (the core joins it in)."""
+        return _user_json(user, self.email_verification.is_email_verified(app_id, user.user_id, user.email))
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -150,7 +154,7 @@ class Core:
             matched = False
         if not matched or user is None:
             return ok({"status": "WRONG_CREDENTIALS_ERROR"})
-        return ok({"status": "OK", "user": _user_json(user), "recipeUserId": user.user_id})
+        return ok({"status": "OK", "user": self.user_json(call.app_id, user), "recipeUserId": user.user_id})
 
     # --- sessions ------------------------------------------------------------------------
     def _validity_ms(self, body: dict[str, Any]) -> int:
@@ -336,13 +340,13 @@ class Core:
         return ok({"status": "OK"})
 
 
-def _user_json(user: User) -> dict[str, Any]:
-    """`authRecipeUser` (CDI ≥ 4; `webauthn` from 5.3)."""
+def _user_json(user: User, verified: bool = False) -> dict[str, Any]:
+    """`authRecipeUser` (CDI ≥ 4; `webauthn` from 5.3); ``verified``: the login method's email is verified."""
     return {
         "id": user.user_id, "isPrimaryUser": False, "tenantIds": [user.tenant_id],
         "timeJoined": user.time_joined, "emails": [user.email], "phoneNumbers": [], "thirdParty": [],
         "webauthn": {"credentialIds": []},
-        "loginMethods": [{"tenantIds": [user.tenant_id], "recipeUserId": user.user_id, "verified": False,
+        "loginMethods": [{"tenantIds": [user.tenant_id], "recipeUserId": user.user_id, "verified": verified,
                           "timeJoined": user.time_joined, "recipeId": "emailpassword",
                           "email": user.email, "webauthn": {"credentialIds": []}}],
     }

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 
 class UserLookup:
-    def __init__(self, core: Core, render: Callable[[User], dict[str, Any]]) -> None:
+    def __init__(self, core: Core, render: Callable[[str, User], dict[str, Any]]) -> None:
         self.core = core
-        #: the core's `authRecipeUser` JSON of a user
+        #: (app id, user) -> the core's `authRecipeUser` JSON of the user
         self.render = render
 
     def endpoints(self) -> dict[str, Endpoint]:
@@ -28,4 +28,4 @@ class UserLookup:
         if email is None:
             return ok({"status": "OK", "users": []})  # phone and third-party identities live nowhere here
         user = self.core.store.user_by_email(call.app_id, call.tenant_id, email.strip().lower())
-        return ok({"status": "OK", "users": [self.render(user)] if user else []})
+        return ok({"status": "OK", "users": [self.render(call.app_id, user)] if user else []})
