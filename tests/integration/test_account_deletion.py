@@ -104,9 +104,11 @@ def test_an_interrupted_deletion_is_reported_and_a_retry_finishes_it(
         _upload(stack, user["access_token"], f"users/{uid}/{name}")
     _upload(stack, other["access_token"], f"users/{oid}/keep.txt")
 
+    with sqlite3.connect(stack.db_path) as con:  # a collection since removed from config/ still holds one
+        con.execute("INSERT INTO documents VALUES ('retired', 'r1', ?, '{}', 1, 0, 0)", (uid,))
     code, dry = stack.ops(monkeypatch, "delete-user", "--user", uid, "--dry-run")
-    assert code == 0 and dry["documents"] == 150
-    assert _count(stack, "SELECT count(*) FROM documents WHERE owner_id = ?", uid) == 150
+    assert code == 0 and dry["documents"] == 151
+    assert _count(stack, "SELECT count(*) FROM documents WHERE owner_id = ?", uid) == 151
 
     # storage refuses the ops command's keys: the run stops after sessions and documents, before the user
     code, failed = stack.ops(monkeypatch, "delete-user", "--user", uid,
@@ -117,7 +119,7 @@ def test_an_interrupted_deletion_is_reported_and_a_retry_finishes_it(
     assert stack.gw.post("/v1/auth/refresh", {"refresh_token": user["refresh_token"]}).status_code == 401
     code, listed = stack.ops(monkeypatch, "account-deletions", "--unfinished")
     assert [d["user_id"] for d in listed["deletions"]] == [uid]
-    assert listed["deletions"][0]["documents_deleted"] == 150
+    assert listed["deletions"][0]["documents_deleted"] == 151
 
     code, done = stack.ops(monkeypatch, "delete-user", "--user", uid)
     assert code == 0 and done["finished"] is True and done["objects_deleted"] == 3
