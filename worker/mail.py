@@ -4,9 +4,9 @@ The core renders a :class:`Message` and awaits a :class:`Mailer`; sending is the
 runtime's (:mod:`worker.adapters.smtp` under CPython). On Python Workers the
 gateway has no SMTP client (Pyodide's ``smtplib`` gets no socket there; one over
 ``cloudflare:sockets`` is not written), so the mail
-endpoints work on the local target and on gateways run under CPython; a Worker
-without ``SMTP_HOST`` answers 503 ``mail_not_configured`` and one with it 503
-``mail_unavailable`` (see docs/runbooks.md, "Configure SMTP").
+endpoints work on the local target and on gateways run under CPython. A cloud
+stack never gives its Worker ``SMTP_HOST`` (its environment refuses ``mail``), so
+there they answer 503 ``mail_not_configured`` (docs/runbooks.md, "Configure SMTP").
 
 A message never carries more than the link's one-time token; the token is never
 logged (a failed send logs the recipient's domain only).
