@@ -55,7 +55,8 @@ def _new_password(value: Any, field: str = "new_password") -> str:
     return value
 
 
-def _password(value: Any, field: str) -> str:
+def _password(value: Any) -> str:
+    """A current password as given; anything that cannot be one is simply wrong (the same 401)."""
     if not isinstance(value, str) or not value or len(value) > MAX_PASSWORD:
         raise invalid_credentials()
     return value
@@ -128,7 +129,7 @@ async def change_email(ctx: Context) -> Response:
     _, user_id, email = await _user(ctx)
     new_email = _email(body["new_email"], "new_email")
     mailer = _mailer(ctx)
-    await _check_password(ctx, user_id, email, _password(body["password"], "password"))
+    await _check_password(ctx, user_id, email, _password(body["password"]))
     st = ctx.gateway.supertokens
     if new_email == email or await st.user_id_by_email(new_email) is not None:
         raise ApiError(409, "email_exists", "an account with this email already exists")
@@ -171,7 +172,7 @@ async def change_password(ctx: Context) -> Response:
     body = _body(ctx, {"current_password", "new_password"})
     principal, user_id, email = await _user(ctx)
     password = _new_password(body["new_password"])
-    await _check_password(ctx, user_id, email, _password(body["current_password"], "current_password"))
+    await _check_password(ctx, user_id, email, _password(body["current_password"]))
     st = ctx.gateway.supertokens
     await st.update_user(user_id, password=password)
     others = [h for h in await st.session_handles(user_id) if h != principal.session_handle]
@@ -188,7 +189,7 @@ async def signout_all(ctx: Context) -> Response:
 async def delete_account(ctx: Context) -> Response:
     body = _body(ctx, {"password"})
     _, user_id, email = await _user(ctx)
-    await _check_password(ctx, user_id, email, _password(body["password"], "password"))
+    await _check_password(ctx, user_id, email, _password(body["password"]))
     report = await account.delete_account(ctx.gateway, ctx.db, user_id, by="user")
     ctx.publish_after_response = True  # the documents' `deleted` events
     return Response.json({"deleted": report.finished, "documents_deleted": report.documents_deleted,
