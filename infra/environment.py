@@ -90,6 +90,23 @@ class AuthSettings:
     issuer: str = field(default="", metadata={"format": "issuer"})
 
 
+@dataclass(frozen=True)
+class MailSettings:
+    """Verification and reset mail (local target only): Mailpit, supervised like the other services.
+
+    The gateway sends over SMTP from CPython; on Python Workers it has no SMTP client, so a cloud
+    environment refuses this section (infra/environment_rules.py, docs/runbooks.md "Configure SMTP").
+    """
+
+    #: the app page mailed links open, with ``?action=...&token=...`` (gateway AUTH_ACTION_URL)
+    action_url: str = field(metadata={"format": "url"})
+    #: the From header of the gateway's mail (gateway SMTP_FROM)
+    from_address: str = field(default="TelestackDB <no-reply@localhost>", metadata={"format": "sender"})
+    #: Mailpit's SMTP port (the gateway sends there) and its web UI / HTTP API port
+    smtp_port: int = field(default=1025, metadata=PORT)
+    ui_port: int = field(default=8025, metadata=PORT)
+
+
 # --- cloud environments (target docker) ---------------------------------------------------------
 
 
@@ -184,6 +201,8 @@ class Environment:
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    #: verification and reset mail through a local Mailpit; None = the stack sends no mail
+    mail: MailSettings | None = None
     #: cloud stacks only (target docker): the edge on Cloudflare and the containers
     cloudflare: CloudflareSettings | None = None
     docker: DockerSettings | None = None

@@ -22,6 +22,8 @@ def local_ports(env: Environment) -> dict[int, str]:
              ("storage.port", env.storage.port), ("auth.port", env.auth.port)]
     pairs += [(f"storage.seaweedfs.{f.name}", getattr(env.storage.seaweedfs, f.name))
               for f in dataclasses.fields(SeaweedPorts)]
+    if env.mail is not None:
+        pairs += [("mail.smtp_port", env.mail.smtp_port), ("mail.ui_port", env.mail.ui_port)]
     for key, port in pairs:
         if port in seen:
             raise StackConfigError(f"{key}: port {port} is already used by {seen[port]}")
@@ -105,6 +107,10 @@ def check_cloud(env: Environment) -> None:
         raise StackConfigError("docker: required key is missing (target docker)")
     cf, docker = env.cloudflare, env.docker
     check_origins(env, wildcard=False)
+    if env.mail is not None:
+        raise StackConfigError("mail: the gateway of a cloud stack is a Python Worker, where it has no SMTP "
+                               "client, so it cannot send verification or reset mail; remove this section "
+                               "(docs/runbooks.md, Configure SMTP)")
     if (cf.route or cf.custom_domain) and not cf.zone_id_config:
         raise StackConfigError("cloudflare.zone_id_config: required with a route or custom_domain")
     if not (cf.route or cf.custom_domain or cf.workers_dev):

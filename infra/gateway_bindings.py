@@ -55,6 +55,7 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
         "storage_url_ttl": env.storage.url_ttl,
         "storage_max_upload_bytes": env.storage.max_upload_bytes,
         "cors_allowed_origins": gateway_settings.join_list(env.allowed_origins) or None,
+        **_mail(env),
     }
     names = gateway_settings.binding_names()
     secret_names = gateway_settings.secret_binding_names()
@@ -71,5 +72,15 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
     return GatewayBindings(plain=plain, secret=secret)
 
 
-#: gateway settings the stack never sets as a binding: COLLECTIONS comes from config/ (see above)
-NOT_FROM_STACK = frozenset({"collections_json"})
+def _mail(env: Environment) -> dict[str, Any]:
+    """SMTP to the stack's Mailpit on the loopback address (only local environments have ``mail``)."""
+    if env.mail is None:
+        return {}
+    return {"smtp_host": env.bind_host, "smtp_port": env.mail.smtp_port, "smtp_security": "none",
+            "smtp_from": env.mail.from_address, "auth_action_url": env.mail.action_url}
+
+
+#: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above);
+#: SMTP credentials, because the one SMTP server a stack runs is its local Mailpit, which takes none
+#: (a gateway run elsewhere with a provider's SMTP gets them as secrets: docs/runbooks.md)
+NOT_FROM_STACK = frozenset({"collections_json", "smtp_username", "smtp_password"})

@@ -45,4 +45,6 @@ def deploy(s: StackSettings) -> dict[str, Any]:
         "auth_db_path": str(paths.data_dir("auth") / services.AUTH_DB),
         # exported so `pulumi up` awaits the rules, and says which the server accepted
         "bucket_rules": {"cors": rules.cors, "lifecycle": rules.lifecycle},
+        # where a developer reads the stack's mail ("" = the environment sends none)
+        "mail_ui_url": f"http://{env.bind_host}:{env.mail.ui_port}" if env.mail is not None else "",
     }

@@ -164,6 +164,22 @@ def supertokens_standin(s: StackSettings) -> ServiceSpec:
     )
 
 
+def mailpit(s: StackSettings) -> ServiceSpec:
+    """Mailpit: the local stack's SMTP server; every mail the gateway sends shows in its web UI."""
+    mail = s.environment.mail
+    assert mail is not None
+    return ServiceSpec(
+        name="mailpit",
+        program="mailpit",
+        args=("--smtp", f"${{host}}:{mail.smtp_port}", "--listen", f"${{host}}:{mail.ui_port}",
+              "--database", "${data}/mailpit.db", "--disable-version-check"),
+        ports=(Port("smtp", mail.smtp_port, _setting(s, "mail.smtp_port")),
+               Port("ui", mail.ui_port, _setting(s, "mail.ui_port"), public=True)),
+        health=HealthCheck(port="ui", path="/livez"),
+        data_dir=True,
+    )
+
+
 def gateway(s: StackSettings, endpoints: Endpoints, depends_on: tuple[str, ...]) -> ServiceSpec:
     """The gateway Worker code under CPython (uvicorn) against a SQLite file: the local D1.
 
@@ -196,4 +212,6 @@ def gateway(s: StackSettings, endpoints: Endpoints, depends_on: tuple[str, ...])
 def local_stack(s: StackSettings) -> list[ServiceSpec]:
     """Specs of the local target in start order (the gateway last: it reports the others' health)."""
     specs = [centrifugo(s), seaweedfs(s), supertokens_standin(s)]
+    if s.environment.mail is not None:
+        specs.append(mailpit(s))
     return [*specs, gateway(s, local_endpoints(s.environment), tuple(spec.name for spec in specs))]

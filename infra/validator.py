@@ -31,6 +31,8 @@ _CLOUD_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "url": (re.compile(rf"^(?:https?|wss?)://(?:{_HOSTNAME}|localhost|[0-9.]+)(?::[0-9]{{1,5}})?(?:/\S*)?$"),
             "an http(s):// or ws(s):// URL on a valid host"),
     "issuer": (re.compile(r"^\S{1,512}$"), "an issuer (1-512 characters, no whitespace)"),
+    "sender": (re.compile(r"^(?:[^<>\r\n]{0,100} <[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$"),
+               "a From address: name@host or Display Name <name@host>"),
 }
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provide the pinned native toolchain: Pulumi CLI + Python language host,
-# the Python dynamic-provider host, Centrifugo and (via pip) SeaweedFS.
+# the Python dynamic-provider host, Centrifugo, Mailpit and (via pip) SeaweedFS.
 #
 # pulumi-command is NOT built: the Go proxy serves no version of
 # github.com/pulumi/pulumi-command/provider (no module tags), so the local
@@ -20,6 +20,7 @@ PULUMI_VERSION=3.259.0
 LANGHOST_SDK_VERSION=3.79.0
 CENTRIFUGO_VERSION=6.9.1
 CENTRIFUGO_BUILD=2   # bump when the build flags change, so the cache is rebuilt
+MAILPIT_VERSION=1.33.1
 
 CACHE=${TELESTACK_CACHE:-$HOME/.cache/telestack}
 # static binaries, reproducible paths, the machine's own Go (never a downloaded toolchain)
@@ -107,10 +108,22 @@ build_centrifugo() {
   rm -rf "$dest"; mv "$dest.tmp" "$dest"
 }
 
+# build_mailpit: the local stack's SMTP server (and the tests'), with an HTTP API and web UI
+build_mailpit() {
+  local dest=$CACHE/bin/mailpit-$MAILPIT_VERSION
+  if [[ -x $dest/mailpit ]]; then log "mailpit $MAILPIT_VERSION: cached"; return; fi
+  log "mailpit $MAILPIT_VERSION: building (cold: about a minute)"
+  mkdir -p "$dest.tmp"
+  GOBIN=$dest.tmp go install -ldflags "-s -w -X github.com/axllent/mailpit/config.Version=v$MAILPIT_VERSION" \
+    "github.com/axllent/mailpit@v$MAILPIT_VERSION"
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+}
+
 main() {
   mkdir -p "$CACHE/bin"
   build_pulumi
   build_centrifugo
+  build_mailpit
   # one stable directory of links for PATH
   local links=$CACHE/bin/current
   mkdir -p "$links"
@@ -119,6 +132,7 @@ main() {
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-language-python-exec" "$links/pulumi-language-python-exec"
   ln -sfn "$CACHE/bin/pulumi-$PULUMI_VERSION/pulumi-resource-pulumi-python" "$links/pulumi-resource-pulumi-python"
   ln -sfn "$CACHE/bin/centrifugo-$CENTRIFUGO_VERSION-$CENTRIFUGO_BUILD/centrifugo" "$links/centrifugo"
+  ln -sfn "$CACHE/bin/mailpit-$MAILPIT_VERSION/mailpit" "$links/mailpit"
   echo "$links"
 }
 

@@ -18,6 +18,7 @@ def summary(stack: str, out: dict[str, object]) -> str:
         ("centrifugo api", out.get("centrifugo_api_url")),
         ("s3", f"{out.get('s3_endpoint')}  bucket {out.get('s3_bucket')}"),
         ("auth (CDI)", out.get("auth_url")),
+        ("mail (Mailpit)", out.get("mail_ui_url")),
         ("logs", out.get("logs_dir")),
     ]
     services = ", ".join(str(s) for s in out.get("services", []) or [])  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker import cors, request_ids
+from worker.api import account as account_api
 from worker.api import auth as auth_api
 from worker.api import documents as documents_api
 from worker.api import health as health_api
@@ -38,6 +39,7 @@ ROUTES: list[Route] = [
     *documents_api.ROUTES,
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
+    *account_api.ROUTES,
 ]
 ROUTES += openapi_api.routes(ROUTES)  # GET /v1/openapi.json: the document of this very table
 _ROUTER = Router(ROUTES)

@@ -135,7 +135,10 @@ class SessionAuthenticator:
                     return principal
                 cache.discard(token)
         claims, kid, key = await self._verify(token)
-        principal = Principal(user_id=claims["sub"], session_handle=claims["sessionHandle"])
+        email = claims.get("email")
+        principal = Principal(user_id=claims["sub"], session_handle=claims["sessionHandle"],
+                              email=email if isinstance(email, str) else None,
+                              email_verified=claims.get("email_verified") is True)
         if cache is not None:
             cache.put(token, principal, claims["exp"], kid, key)
         return principal

@@ -29,6 +29,7 @@ from worker.settings import Settings
 from worker.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
+    from worker.mail import Mailer
     from worker.supertokens import SuperTokens
 
 #: the read-consistency bookmark: read from the request, returned on the response
@@ -84,6 +85,15 @@ class Gateway:
         """Publishes the outbox: after writes, and on the sweep (cron trigger or ASGI lifespan task)."""
         return Publisher(self.db, self.centrifugo, self.collections.access_rules(),
                          per_write=self.settings.outbox_drain_per_request)
+
+    @cached_property
+    def mailer(self) -> Mailer | None:
+        """SMTP for verification and reset mail; None when ``SMTP_HOST`` is not set (see worker/mail.py)."""
+        if not self.settings.smtp_host:
+            return None
+        from worker.adapters.smtp import SmtpMailer  # lazily: only a stack that sends mail loads smtplib
+
+        return SmtpMailer.from_settings(self.settings)
 
     @cached_property
     def health(self) -> Health:

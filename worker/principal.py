@@ -12,6 +12,9 @@ class Principal:
     is_admin: bool = False
     session_handle: str | None = None
     #: read by access rules as ``auth.email``, ``auth.email_verified``, ``auth.roles``
+    #: the address the session's access token names (its ``email`` claim); None for the admin key
     email: str | None = None
+    #: True once the core verified ``email``: the token's ``email_verified`` claim, set at sign-in and after
+    #: a verification (sessions carry it from their next refresh; see worker/account.py)
     email_verified: bool = False
     roles: tuple[str, ...] = ()

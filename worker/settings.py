@@ -48,6 +48,17 @@ class Settings:
     #: browser origins answered with CORS headers (``*`` = every origin); the binding is one comma-separated
     #: string, since an origin never holds a comma; empty = no browser app
     cors_allowed_origins: tuple[str, ...] = ()
+    #: SMTP server for verification and reset mail (empty host = no mail; those endpoints answer 503)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    #: ``starttls`` (upgrade after connecting), ``tls`` (implicit TLS, port 465) or ``none`` (loopback only)
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    #: the From address of the gateway's mail
+    smtp_from: str = ""
+    #: the app page links in mail lead to; it receives ``?action=verify-email|reset-password&token=...``
+    auth_action_url: str = ""
 
 
 _KEYS: dict[str, str] = {
@@ -73,6 +84,13 @@ _KEYS: dict[str, str] = {
     "storage_url_ttl": "STORAGE_URL_TTL",
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
     "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
+    "smtp_host": "SMTP_HOST",
+    "smtp_port": "SMTP_PORT",
+    "smtp_security": "SMTP_SECURITY",
+    "smtp_username": "SMTP_USERNAME",
+    "smtp_password": "SMTP_PASSWORD",
+    "smtp_from": "SMTP_FROM",
+    "auth_action_url": "AUTH_ACTION_URL",
 }
 #: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
 #: local stack, never plain text anywhere the stack writes it
@@ -84,6 +102,7 @@ _SECRETS = frozenset({
     "centrifugo_token_secret",
     "s3_access_key_id",
     "s3_secret_access_key",
+    "smtp_password",
 })
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _LISTS = frozenset(f.name for f in fields(Settings) if f.type == "tuple[str, ...]")

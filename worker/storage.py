@@ -107,7 +107,7 @@ class Signer:
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
     def presign(self, method: str, key: str | None, expires: int, *, headers: Mapping[str, str] | None = None,
-                now: dt.datetime | None = None) -> str:
+                now: dt.datetime | None = None, query: Mapping[str, str] | None = None) -> str:
         """A query-string-signed URL (``key=None`` addresses the bucket, e.g. HEAD for health).
 
         ``headers`` are signed too: the server recomputes the signature from the request's own
@@ -125,6 +125,7 @@ class Signer:
             "X-Amz-Date": stamp,
             "X-Amz-Expires": str(int(expires)),
             "X-Amz-SignedHeaders": ";".join(names),
+            **(query or {}),  # e.g. a bucket listing's list-type/prefix: signed like the rest of the query
         }
         query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
                          for k, v in sorted(params.items()))

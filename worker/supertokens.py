@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from worker import jsoncodec
 from worker.http import ApiError
@@ -36,6 +37,8 @@ class CoreUser:
     id: str
     email: str
     time_joined: int
+    #: the core's ``verified`` of the email-password login method: its email is verified
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,135 @@ class SuperTokens:
         return [k for k in keys if isinstance(k, dict)], _max_age(resp.headers.get("cache-control", ""))
 
 
+    # --- account recipes: email verification, password reset, user updates, removal ------
+    async def user_id_by_email(self, email: str) -> str | None:
+        """The email-password user with this address, if any (``GET /users/by-accountinfo``)."""
+        query = urlencode({"email": email, "doUnionOfAccountInfo": "false"})
+        data = await self._call("GET", f"/{TENANT}/users/by-accountinfo?{query}", rid="emailpassword")
+        users = data.get("users")
+        if data.get("status") != "OK" or not isinstance(users, list):
+            raise self._unexpected("users by account info", data)
+        for user in users:
+            if isinstance(user, dict) and isinstance(user.get("id"), str):
+                return user["id"]
+        return None
+
+    async def email_verification_token(self, user_id: str, email: str) -> str | None:
+        """A one-time token verifying ``email`` for the user; None when it is verified already."""
+        data = await self._call("POST", f"/{TENANT}/recipe/user/email/verify/token", rid="emailverification",
+                                body={"userId": user_id, "email": email})
+        if data.get("status") == "OK" and isinstance(data.get("token"), str):
+            return data["token"]
+        if data.get("status") == "EMAIL_ALREADY_VERIFIED_ERROR":
+            return None
+        raise self._unexpected("email verification token", data)
+
+    async def verify_email(self, token: str) -> tuple[str, str]:
+        """Spend a verification token: (user id, the address it verified); 400 for a bad/spent/expired one."""
+        data = await self._call("POST", f"/{TENANT}/recipe/user/email/verify", rid="emailverification",
+                                body={"method": "token", "token": token})
+        if data.get("status") == "OK":
+            return str(data.get("userId")), str(data.get("email"))
+        if data.get("status") == "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR":
+            raise invalid_link()
+        raise self._unexpected("verify email", data)
+
+    async def revoke_email_verification_tokens(self, user_id: str, email: str) -> None:
+        data = await self._call("POST", f"/{TENANT}/recipe/user/email/verify/token/remove",
+                                rid="emailverification", body={"userId": user_id, "email": email})
+        if data.get("status") != "OK":
+            raise self._unexpected("remove email verification tokens", data)
+
+    async def password_reset_token(self, user_id: str, email: str) -> str | None:
+        """A one-time reset token for the user; None when the user no longer exists."""
+        data = await self._call("POST", f"/{TENANT}/recipe/user/password/reset/token", rid="emailpassword",
+                                body={"userId": user_id, "email": email})
+        if data.get("status") == "OK" and isinstance(data.get("token"), str):
+            return data["token"]
+        if data.get("status") == "UNKNOWN_USER_ID_ERROR":
+            return None
+        raise self._unexpected("password reset token", data)
+
+    async def consume_password_reset_token(self, token: str) -> str:
+        """Spend a reset token: the user id it was issued for; 400 for a bad/spent/expired one."""
+        data = await self._call("POST", f"/{TENANT}/recipe/user/password/reset/token/consume",
+                                rid="emailpassword", body={"token": token})
+        if data.get("status") == "OK" and isinstance(data.get("userId"), str):
+            return data["userId"]
+        if data.get("status") == "RESET_PASSWORD_INVALID_TOKEN_ERROR":
+            raise invalid_link()
+        raise self._unexpected("consume password reset token", data)
+
+    async def update_user(self, user_id: str, *, email: str | None = None,
+                          password: str | None = None) -> None:
+        body: dict[str, Any] = {"recipeUserId": user_id}
+        if email is not None:
+            body["email"] = email
+        if password is not None:
+            body["password"] = password
+        data = await self._call("PUT", f"/{TENANT}/recipe/user", rid="emailpassword", body=body)
+        status = data.get("status")
+        if status == "OK":
+            return
+        if status == "EMAIL_ALREADY_EXISTS_ERROR":
+            raise ApiError(409, "email_exists", "an account with this email already exists")
+        if status == "UNKNOWN_USER_ID_ERROR":
+            raise ApiError(404, "user_not_found", "this account no longer exists")
+        raise self._unexpected("update user", data)
+
+    async def session_handles(self, user_id: str) -> list[str]:
+        query = urlencode({"userId": user_id})
+        data = await self._call("GET", f"/{TENANT}/recipe/session/user?{query}", rid="session")
+        handles = data.get("sessionHandles")
+        if data.get("status") == "OK" and isinstance(handles, list):
+            return [str(h) for h in handles]
+        raise self._unexpected("session handles", data)
+
+    async def revoke_user_sessions(self, user_id: str) -> list[str]:
+        data = await self._call("POST", f"/{TENANT}/recipe/session/remove", rid="session",
+                                body={"userId": user_id, "revokeAcrossAllTenants": True})
+        if data.get("status") == "OK":
+            return [str(h) for h in data.get("sessionHandlesRevoked") or []]
+        raise self._unexpected("session remove by user", data)
+
+    async def session_payload(self, handle: str) -> dict[str, Any] | None:
+        """A session's access-token payload (``GET /recipe/session``); None if the session ended."""
+        data = await self._call("GET", f"/{TENANT}/recipe/session?{urlencode({'sessionHandle': handle})}",
+                                rid="session")
+        if data.get("status") == "OK" and isinstance(data.get("userDataInJWT"), dict):
+            return data["userDataInJWT"]
+        if data.get("status") == "UNAUTHORISED":
+            return None
+        raise self._unexpected("session info", data)
+
+    async def set_session_payload(self, handle: str, payload: dict[str, Any]) -> bool:
+        """Replace a session's access-token payload from its next refresh; False if the session ended."""
+        data = await self._call("PUT", f"/{TENANT}/recipe/jwt/data", rid="session",
+                                body={"sessionHandle": handle, "userDataInJWT": payload})
+        if data.get("status") == "OK":
+            return True
+        if data.get("status") == "UNAUTHORISED":
+            return False
+        raise self._unexpected("session payload", data)
+
+    async def remove_user(self, user_id: str) -> None:
+        """Delete the user and everything the core keeps of them (sessions, metadata, verification)."""
+        data = await self._call("POST", "/user/remove", rid="emailpassword",
+                                body={"userId": user_id, "removeAllLinkedAccounts": True})
+        if data.get("status") != "OK":
+            raise self._unexpected("user remove", data)
+
+    async def remove_user_metadata(self, user_id: str) -> None:
+        data = await self._call("POST", "/recipe/user/metadata/remove", rid="usermetadata",
+                                body={"userId": user_id})
+        if data.get("status") != "OK":
+            raise self._unexpected("user metadata remove", data)
+
+
+def invalid_link() -> ApiError:
+    """One error for a forged, spent and expired one-time token: which of them it was helps no one."""
+    return ApiError(400, "invalid_token", "this link is invalid, used or expired; ask for a new one")
+
 def invalid_credentials() -> ApiError:
     """One error for an unknown email and a wrong password, so accounts cannot be enumerated."""
     return ApiError(401, "invalid_credentials", "email or password is incorrect")
@@ -205,7 +337,11 @@ def _user(data: dict[str, Any]) -> CoreUser:
         raise _bad_gateway("user without id")
     emails = user.get("emails") or []
     email = emails[0] if emails else ""
-    return CoreUser(id=user["id"], email=str(email), time_joined=int(user.get("timeJoined") or 0))
+    methods = [m for m in user.get("loginMethods") or [] if isinstance(m, dict)]
+    verified = any(m.get("recipeId") == "emailpassword" and m.get("email") == email
+                   and m.get("verified") is True for m in methods)
+    return CoreUser(id=user["id"], email=str(email), time_joined=int(user.get("timeJoined") or 0),
+                    email_verified=verified)
 
 
 def _session(data: dict[str, Any]) -> CoreSession:

@@ -53,6 +53,8 @@ class Target:
     auth_db_url: str = field(default="", repr=False)
     #: the Cloudflare API root (default https://api.cloudflare.com/client/v4; tests point it at a fake)
     cloudflare_api_base: str = ""
+    #: local stack with mail: Mailpit's web UI and HTTP API, where the smoke suite reads the stack's mail
+    mail_ui_url: str = ""
 
     @property
     def is_local(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.config_error import StackConfigError
 from infra.settings import load_environment, parse_environment
 from tests.support.environment_files import CLOUD, environment_doc, refused
 
@@ -112,3 +113,19 @@ def test_optional_gateway_settings_parse_and_default_to_unset() -> None:
     env = parse_environment(yaml.safe_dump(doc), "x.yaml")
     assert (env.auth.access_token_validity, env.auth.issuer) == (600, "https://issuer.example.com")
     assert (env.storage.url_ttl, env.storage.max_upload_bytes) == (604800, None)
+
+
+def test_mail_is_refused_on_a_cloud_target_and_its_ports_must_be_free() -> None:
+    doc = environment_doc("dev")
+    doc["mail"] = {"action_url": "https://app.example.com/auth/action"}
+    refused(doc, r"mail: the gateway of a cloud stack is a Python Worker, where it has no SMTP client")
+    local = {"target": "local", "mail": {"action_url": "http://localhost:5173/a", "ui_port": 8000}}
+    with pytest.raises(StackConfigError, match=r"mail\.ui_port: port 8000 is already used by realtime\.port"):
+        parse_environment(yaml.safe_dump(local), "local.yaml")
+    bad_sender = {"target": "local",
+                  "mail": {"action_url": "http://localhost:5173/a", "from_address": "nobody"}}
+    with pytest.raises(StackConfigError, match=r"mail\.from_address: 'nobody' is not a From address"):
+        parse_environment(yaml.safe_dump(bad_sender), "local.yaml")
+    missing = {"target": "local", "mail": {}}
+    with pytest.raises(StackConfigError, match=r"mail\.action_url"):
+        parse_environment(yaml.safe_dump(missing), "local.yaml")

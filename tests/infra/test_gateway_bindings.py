@@ -16,7 +16,8 @@ from worker import settings as gateway_settings
 ROTATING = {"adminKeyPrevious": "adm-OLD-000000000000", "adminKeyPreviousValidUntil": "1900000000"}
 TUNED = ("target: local\nallowed_origins: ['http://localhost:3000', 'https://app.example.com']\n"
          "auth: {access_token_validity: 600, issuer: https://issuer.example.com}\n"
-         "storage: {url_ttl: 300, max_upload_bytes: 1048576}\n")
+         "storage: {url_ttl: 300, max_upload_bytes: 1048576}\n"
+         "mail: {action_url: 'http://localhost:5173/auth/action', smtp_port: 2025}\n")
 
 
 def _values(config: dict[str, str], env_text: str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
@@ -40,7 +41,9 @@ def test_every_gateway_setting_has_a_value_when_the_stack_sets_everything() -> N
 
 def test_secret_bindings_are_exactly_the_ones_the_gateway_declares_secret() -> None:
     plain, secret = _values(ROTATING, TUNED)
-    assert set(secret) == gateway_settings.secret_binding_names()
+    names = gateway_settings.binding_names()
+    never_from_stack = {names[f] for f in NOT_FROM_STACK}  # SMTP_PASSWORD: the stack's Mailpit takes none
+    assert set(secret) == gateway_settings.secret_binding_names() - never_from_stack
     assert not set(plain) & gateway_settings.secret_binding_names()
     assert secret["ADMIN_KEY_PREVIOUS"] == ROTATING["adminKeyPrevious"]
     assert plain["ADMIN_KEY_PREVIOUS_UNTIL"] == ROTATING["adminKeyPreviousValidUntil"]
@@ -80,3 +83,12 @@ def test_cloud_bindings_use_the_environments_public_urls() -> None:
     assert mapped.plain["S3_PUBLIC_ENDPOINT"] == (env.storage.public_endpoint or env.storage.endpoint)
     tuned = dataclasses.replace(env, storage=parse_environment(TUNED, "t.yaml").storage)
     assert gateway_bindings(tuned, s.secrets, cloud_endpoints(env)).plain["STORAGE_URL_TTL"] == "300"
+
+
+def test_mail_points_the_gateway_at_the_stacks_mailpit_without_credentials() -> None:
+    plain, secret = _values({}, TUNED)
+    assert (plain["SMTP_HOST"], plain["SMTP_PORT"], plain["SMTP_SECURITY"]) == ("127.0.0.1", "2025", "none")
+    assert plain["AUTH_ACTION_URL"] == "http://localhost:5173/auth/action"
+    assert "SMTP_PASSWORD" not in plain and "SMTP_PASSWORD" not in secret
+    plain, _ = _values({}, "target: local\n")
+    assert not {"SMTP_HOST", "SMTP_FROM", "AUTH_ACTION_URL"} & set(plain)  # no mail section: no mail

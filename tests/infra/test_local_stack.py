@@ -53,6 +53,7 @@ def test_deploy_puts_the_bucket_rules_on_the_stacks_bucket(mocks: Mocks, tmp_pat
         assert all(is_secret(k) for k in keys), "the S3 keys must be Pulumi secrets"
         assert tuple(unwrap(k) for k in keys) == ("AKRULES0001", "rules-secret-0001")
         assert set(outputs["pid_files"]) == set(outputs["services"]) == {"centrifugo", "seaweedfs", "auth",
-                                                                         "gateway"}
+                                                                         "mailpit", "gateway"}
+        assert outputs["mail_ui_url"] == f"http://127.0.0.1:{s.environment.mail.ui_port}"
 
     return pulumi.Output.from_input(outputs["bucket_rules"]).apply(check)

@@ -51,7 +51,8 @@ def test_no_secret_in_args_env_or_files(tmp_path: Path) -> None:
         text = json.dumps({k: props[k] for k in ("argv", "env", "files")})
         assert "SECRET" not in text, spec.name
         assert "$" not in "".join(props["argv"]) + json.dumps(props["env"]), f"{spec.name}: placeholder left"
-        assert spec.secret_env, f"{spec.name} gets its credentials through secret_env"
+        # Mailpit is the one service without a credential: loopback only, it takes mail from anyone
+        assert spec.secret_env or spec.name == "mailpit", f"{spec.name}: credentials through secret_env"
 
 
 def test_gateway_starts_after_what_it_talks_to(tmp_path: Path) -> None:
@@ -183,9 +184,23 @@ def test_previous_values_stay_pulumi_secrets(mocks: RecordingMocks, tmp_path: Pa
     every_window = {k: v for values, _ in ROTATIONS.values() for k, v in values.items()}
     s = _rotated(mocked_local_settings(tmp_path), every_window)
     specs = services.local_stack(s)
-    envs = [pulumi.Output.from_input(dict(spec.secret_env)) for spec in specs]
+    # a spec with no secret env (Mailpit) has nothing to keep secret
+    envs = [pulumi.Output.from_input(dict(spec.secret_env)) for spec in specs if spec.secret_env]
 
     def check(flags: list[bool]) -> None:
         assert all(flags), "a secret_env holding a previous key must be a Pulumi secret"
 
     return pulumi.Output.all(*(e.is_secret() for e in envs)).apply(check)  # type: ignore[attr-defined]
+
+
+def test_mailpit_runs_on_the_environments_ports_and_the_gateway_sends_to_it(tmp_path: Path) -> None:
+    s = mocked_local_settings(tmp_path, "target: local\nmail: {action_url: 'http://localhost:5173/a', "
+                                        "smtp_port: 2025, ui_port: 9025}\n")
+    specs = {spec.name: spec for spec in services.local_stack(s)}
+    mailpit = specs["mailpit"]
+    assert {"--smtp", "${host}:2025", "--listen", "${host}:9025"} <= set(mailpit.args)
+    assert mailpit.port("ui").setting == "local.yaml: mail.ui_port" and mailpit.health.port == "ui"
+    gw = specs["gateway"]
+    assert "mailpit" in gw.depends_on
+    assert (gw.env["TELESTACK_SMTP_HOST"], gw.env["TELESTACK_SMTP_PORT"]) == ("127.0.0.1", "2025")
+    assert "mailpit" not in services.local_stack(mocked_local_settings(tmp_path, "target: local\n"))

@@ -10,97 +10,20 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.auth_gateway import ADMIN_KEY, Gw, serve_gateway
 from tests.support.paths import free_port
 from tests.support.standin import Standin, start_standin
-from worker.asgi import create_app
-from worker.database import Params, Result, Statement
-
-ADMIN_KEY = "gateway-admin-key-" + uuid.uuid4().hex
-
-
-class CountingDb:
-    """Passes every call through and counts it (proves refused requests never reach the database)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    async def execute(self, sql: str, params: Params = ()) -> Result:
-        self.calls += 1
-        return await self.inner.execute(sql, params)
-
-    async def batch(self, statements: list[Statement]) -> list[Result]:
-        self.calls += 1
-        return await self.inner.batch(statements)
-
-    def session(self, bookmark: str | None, *, writes: bool = False) -> Any:
-        self.calls += 1  # a request that opens a session has reached the database
-        return self.inner.session(bookmark, writes=writes)
-
-
-@dataclass
-class Gw:
-    url: str
-    http: httpx.Client
-    db: CountingDb
-    standin: Standin
-
-    def post(self, path: str, body: Any = None, token: str | None = None, **kw: Any) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return self.http.post(path, json=body, headers=headers, **kw)
-
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return self.http.get(path, headers=headers)
-
-
-def _serve(tmp: Path, standin: Standin, **extra: str) -> Iterator[Gw]:
-    env = {"TELESTACK_ADMIN_KEY": ADMIN_KEY, "TELESTACK_AUTH_URL": standin.url,
-           "TELESTACK_AUTH_API_KEY": standin.api_key, "TELESTACK_DB_PATH": str(tmp / "gateway.sqlite3"),
-           **{f"TELESTACK_{k.upper()}": v for k, v in extra.items()}}
-    app = create_app(env)
-
-    async def served(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        async def send_then_close(message: dict[str, Any]) -> None:
-            if message["type"] == "lifespan.shutdown.complete":  # close pooled core connections in-loop
-                await app.gateway.http.aclose()
-            await send(message)
-
-        await app(scope, receive, send_then_close if scope["type"] == "lifespan" else send)
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", ws="none", loop="asyncio", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.02)
-    db = CountingDb(app.gateway.db)
-    app.gateway.db = db
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        yield Gw(f"http://127.0.0.1:{port}", client, db, standin)
-    finally:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -108,7 +31,7 @@ def strict(tmp_path: Path) -> Iterator[Gw]:
     """Gateway + a stand-in with no rotation grace period: any reuse of a spent refresh token is theft."""
     s = start_standin(tmp_path, refresh_token_rotation_grace_period="0")
     try:
-        yield from _serve(tmp_path, s)
+        yield from serve_gateway(tmp_path, s)
     finally:
         s.stop()
 
@@ -119,7 +42,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
     tmp = tmp_path_factory.mktemp("gw")
     s = start_standin(tmp)
     try:
-        yield from _serve(tmp, s)
+        yield from serve_gateway(tmp, s)
     finally:
         s.stop()
 
@@ -149,7 +72,9 @@ def test_signup_signin_write_refresh_reuse_signout(strict: Gw) -> None:
     assert s1["user"]["id"] == up["user"]["id"]
 
     me = strict.get("/v1/auth/me", s1["access_token"]).json()
-    assert me["user"] == {"id": up["user"]["id"], "email": email} and me["session_handle"]
+    # /me now also says whether the address is verified (a fresh account's is not)
+    assert me["user"] == {"id": up["user"]["id"], "email": email, "email_verified": False}
+    assert me["session_handle"]
     doc = strict.post("/v1/collections/notes/documents", {"data": {"title": "mine"}}, s1["access_token"])
     assert doc.status_code == 201, doc.text
     assert doc.json()["owner_id"] == up["user"]["id"]  # the session's user id scopes the data
@@ -304,7 +229,7 @@ def test_wrong_password_and_unknown_user_are_indistinguishable(gw: Gw) -> None:
 
 def test_core_unreachable_is_503_not_a_traceback(tmp_path: Path) -> None:
     gone = Standin(url=f"http://127.0.0.1:{free_port()}", api_key="k", db_path=tmp_path / "none", env={})
-    for gw in _serve(tmp_path, gone):
+    for gw in serve_gateway(tmp_path, gone):
         r = gw.post("/v1/auth/signin", {"email": "a@example.com", "password": "pw-123456"})
         assert r.status_code == 503 and r.json()["error"]["code"] == "auth_unavailable"
         r = gw.get("/v1/auth/me", "eyJhbGciOiJSUzI1NiIsImtpZCI6ImQtMSJ9.e30.c2ln")

@@ -30,7 +30,8 @@ from tests.support.local_stack import Stack, running_stack
 
 pytestmark = pytest.mark.stack
 
-HEALTH = {"centrifugo": "/health", "seaweedfs": "/healthz", "auth": "/hello", "gateway": "/v1/health"}
+HEALTH = {"centrifugo": "/health", "seaweedfs": "/healthz", "auth": "/hello", "gateway": "/v1/health",
+          "mailpit": "/livez"}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,7 @@ def _health_url(stack: Stack, service: str) -> str:
         "seaweedfs": "storage.port",
         "auth": "auth.port",
         "gateway": "gateway.port",
+        "mailpit": "mail.ui_port",
     }[service]
     return f"http://127.0.0.1:{stack.port(port)}{HEALTH[service]}"
 
@@ -89,7 +91,7 @@ def test_outputs_name_every_endpoint_and_keep_secrets_secret(stack: Stack) -> No
 
 
 def test_each_service_answers_its_health_check(stack: Stack) -> None:
-    assert {"centrifugo", "seaweedfs"} <= set(stack.outputs["services"])
+    assert {"centrifugo", "seaweedfs", "mailpit"} <= set(stack.outputs["services"])
     for service in stack.outputs["services"]:
         ok = (200, 503) if service == "gateway" else (200,)
         assert _get(_health_url(stack, service)) in ok, service
@@ -140,6 +142,26 @@ def _socket_inodes(pid: int) -> list[str]:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return inodes
+
+
+def test_the_gateway_mails_through_the_stacks_mailpit(stack: Stack) -> None:
+    gateway, ui = stack.outputs["gateway_url"], stack.outputs["mail_ui_url"]
+    assert ui == f"http://127.0.0.1:{stack.port('mail.ui_port')}"
+    email = f"local-{os.getpid()}-{int(time.time())}@example.com"
+    up = httpx.post(f"{gateway}/v1/auth/signup", json={"email": email, "password": "local stack 1"},
+                    timeout=30)
+    assert up.status_code == 201, up.text
+    r = httpx.post(f"{gateway}/v1/auth/email/verification", timeout=30,
+                   headers={"authorization": f"Bearer {up.json()['access_token']}"})
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 15
+    while True:
+        found = httpx.get(f"{ui}/api/v1/search", params={"query": f'to:"{email}"'}, timeout=10).json()
+        if found["messages"]:
+            break
+        assert time.monotonic() < deadline, "the verification mail never reached Mailpit"
+        time.sleep(0.2)
+    assert found["messages"][0]["Subject"] == "Verify your email address"
 
 
 def test_no_secret_in_plain_text_in_state_config_or_logs(stack: Stack) -> None:

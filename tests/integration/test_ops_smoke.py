@@ -27,6 +27,7 @@ import pytest
 from tests.smoke.checks import CHECKS
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.gateway import serve
+from tests.support.mailpit import start_mailpit
 from tests.support.paths import CONFIG, ROOT, free_port
 from tests.support.process import Process, stop_process
 from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
@@ -167,7 +168,8 @@ def test_smoke_passes_against_a_healthy_stack_and_cleans_up(mini: MiniStack, gat
         line.startswith("PASS ") for line in stderr.splitlines() if line[:5] in ("PASS ", "FAIL ", "SKIP ")
     )
     assert report["cleanup"]["left"] == []  # type: ignore[index]
-    assert report["cleanup"]["removed"]["users"] == 2  # type: ignore[index]
+    # A, B, and C (deleted by its own check; the journal still names it and /user/remove is idempotent)
+    assert report["cleanup"]["removed"]["users"] == 3  # type: ignore[index]
     assert _users(mini.auth) == 0 and _objects(mini.s3) == []
     assert not list((mini.workdir / "smoke-runs").glob("*.json"))
     for secret in (mini.admin_key, mini.s3.secret_key, mini.auth.api_key):
@@ -207,7 +209,7 @@ def test_cleanup_stale_removes_what_a_crashed_run_left(mini: MiniStack, gateway_
 
     code, left, stderr = run_smoke(env, "--cleanup-stale")
     assert code == 0, stderr
-    assert left["left"] == [] and left["removed"]["users"] == 2  # type: ignore[index]
+    assert left["left"] == [] and left["removed"]["users"] == 3  # type: ignore[index]  # A, B, C (see above)
     assert _users(mini.auth) == 0 and _objects(mini.s3) == []
     assert not list((mini.workdir / "smoke-runs").glob("*.json"))
     admin = {"Authorization": f"Bearer {mini.admin_key}"}
@@ -218,3 +220,22 @@ def test_cleanup_stale_removes_what_a_crashed_run_left(mini: MiniStack, gateway_
         timeout=10,
     )
     assert q.status_code == 200 and q.json()["documents"] == []
+
+
+def test_smoke_reads_verification_and_reset_mail_from_the_stacks_mailpit(
+    mini: MiniStack, gateway_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    mail = start_mailpit(tmp_path)
+    try:
+        url = gateway_factory(TELESTACK_SMTP_HOST="127.0.0.1", TELESTACK_SMTP_PORT=str(mail.smtp_port),
+                              TELESTACK_SMTP_SECURITY="none", TELESTACK_SMTP_FROM="smoke@telestack.test",
+                              TELESTACK_AUTH_ACTION_URL="http://127.0.0.1:5173/auth/action")
+        env = {**mini.smoke_env(url), "TELESTACK_MAIL_UI_URL": mail.api_url}
+        only = "auth.signup,auth.signin,auth.verification,auth.reset"
+        code, report, stderr = run_smoke(env, "--only", only)
+        assert code == 0, f"{report.get('summary')}\n{stderr}"
+        lines = [line for line in stderr.splitlines() if line.startswith("PASS auth.")]
+        assert any("link mailed, verified once" in line for line in lines), stderr
+        assert any("new password set once" in line for line in lines), stderr
+    finally:
+        mail.stop()

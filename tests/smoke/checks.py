@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from scripts.ops.stack import Target
+from tests.smoke import account
 from tests.smoke.client import Api, User, describe
 from tests.smoke.runner import Check, CheckFailed, expect
 
@@ -409,4 +410,11 @@ CHECKS: list[Check[Smoke]] = [
     Check("documents.if_match", check_if_match, ("auth.signin",), "stale If-Match refused (412)"),
     Check("rules.sharing", check_sharing, ("auth.signin",), "lists shared by a members array"),
     Check("rules.team_tasks", check_team_tasks, ("auth.signin",), "tasks readable by the team's members"),
+    Check("auth.verification", account.check_verification, ("auth.signin",),
+          "verification link mailed and used once (or 503 where the stack sends no mail)"),
+    Check("auth.reset", account.check_reset, ("auth.signin",),
+          "reset link mailed, same answer for unknown addresses (or 503 without mail)"),
+    Check("auth.deletion", account.check_deletion, ("auth.signin",),
+          "a user deletes their account: sign-in, refresh and their documents gone"),
 ]
+

@@ -93,6 +93,8 @@ def _environment(ports: dict[str, int]) -> dict[str, Any]:
         "realtime": {"port": ports["realtime"]},
         "storage": {"bucket": "itest", "port": ports["s3"], "seaweedfs": weed},
         "auth": {"port": ports["auth"]},
+        "mail": {"action_url": "http://127.0.0.1:5173/auth/action", "smtp_port": free_port(),
+                 "ui_port": free_port()},
     }
 
 

@@ -332,3 +332,20 @@ async def test_admin_key_is_not_cached_and_still_checked_first() -> None:
     p = await auth.authenticate(_req(ADMIN))
     assert p.is_admin
     assert auth.tokens is not None and len(auth.tokens) == 0
+
+
+# ---------------------------------------------------------------- email claims
+
+
+@pytest.mark.parametrize(("claims", "expected"), [
+    ({"email": "ada@example.com", "email_verified": True}, ("ada@example.com", True)),
+    ({"email": "ada@example.com", "email_verified": False}, ("ada@example.com", False)),
+    ({"email": "ada@example.com", "email_verified": "true"}, ("ada@example.com", False)),  # only JSON true
+    ({"email": "ada@example.com"}, ("ada@example.com", False)),
+    ({"email": 42, "email_verified": True}, (None, True)),
+    ({}, (None, False)),
+])
+async def test_the_principal_carries_the_tokens_email_claims(claims: dict[str, Any],
+                                                             expected: tuple[Any, bool]) -> None:
+    p = await _auth().authenticate(_req(_token(_claims(**claims))))
+    assert (p.email, p.email_verified) == expected

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from worker.account import session_claims
 from worker.auth import bearer_token
 from worker.http import ApiError, Response, read_object
 from worker.operations import Operation, documented, obj
@@ -113,9 +114,11 @@ def _user(user: CoreUser) -> dict[str, Any]:
 
 
 async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
-    # the email rides in the token so /me needs no core call; it is not a protected claim
+    # the email and whether the core verified it ride in the token, so /me and access rules need no core
+    # call; neither is a protected claim. The sign-in answer already says `verified`: no extra call.
     return await ctx.gateway.supertokens.create_session(
-        user.id, jwt_data={"email": user.email}, access_token_validity_ms=_validity_ms(ctx))
+        user.id, jwt_data=session_claims(user.email, user.email_verified),
+        access_token_validity_ms=_validity_ms(ctx))
 
 
 @documented(SIGNUP)
@@ -160,7 +163,8 @@ async def me(ctx: Context) -> Response:
         return Response.json({"user": None, "is_admin": True})
     # verified again for the claims the Principal does not carry (cached key: microseconds)
     claims = await ctx.gateway.authenticator.verify(bearer_token(ctx.request) or "")
-    return Response.json({"user": {"id": principal.user_id, "email": claims.get("email")},
+    return Response.json({"user": {"id": principal.user_id, "email": claims.get("email"),
+                                   "email_verified": principal.email_verified},
                           "session_handle": principal.session_handle, "is_admin": False,
                           "expires_at": int(claims["exp"]) * 1000})
 

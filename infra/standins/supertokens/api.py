@@ -20,6 +20,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from infra.standins.supertokens.config import StandinConfig
+from infra.standins.supertokens.emailverification import EmailVerification
+from infra.standins.supertokens.passwords import Passwords
 from infra.standins.supertokens.server import (
     SUPPORTED_CDI_VERSIONS,
     Call,
@@ -28,6 +30,7 @@ from infra.standins.supertokens.server import (
     bad_request,
     ok,
 )
+from infra.standins.supertokens.session_payload import SessionPayload
 from infra.standins.supertokens.store import Session, Store, User
 from infra.standins.supertokens.tokens import (
     PROTECTED_CLAIMS,
@@ -37,6 +40,7 @@ from infra.standins.supertokens.tokens import (
     sha256hex,
     sign_access_token,
 )
+from infra.standins.supertokens.users import UserLookup
 
 
 def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
@@ -60,6 +64,14 @@ class Core:
         # verified against when the email is unknown, so both failures cost one Argon2 run
         self._dummy_hash = self.hasher.hash(uuid.uuid4().hex)
         self.keys.current(self.now_ms())
+        self.email_verification = EmailVerification(self)
+        self.passwords = Passwords(self)
+        self.session_payload = SessionPayload(self)
+        self.user_lookup = UserLookup(self, self.user_json)
+
+    def user_json(self, app_id: str, user: User) -> dict[str, Any]:
+        """The user as the core answers it, with its email's verification state (the core joins it in)."""
+        return _user_json(user, self.email_verification.is_email_verified(app_id, user.user_id, user.email))
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -84,6 +96,10 @@ class Core:
             "/.well-known/jwks.json": Endpoint({"GET": self.jwks_public}, check_api_key=False,
                                                version_needed=False),
             "/recipe/jwt/jwks": Endpoint({"GET": self.jwks_legacy}, public_tenant_only=True),
+            **self.email_verification.endpoints(),
+            **self.passwords.endpoints(),
+            **self.session_payload.endpoints(),
+            **self.user_lookup.endpoints(),
         }
 
     # --- core ----------------------------------------------------------------------------
@@ -106,6 +122,8 @@ class Core:
         user_id = _field(body, "userId", str)
         _field(body, "removeAllLinkedAccounts", bool, required=False)
         self.store.delete_user(call.app_id, user_id)
+        self.email_verification.forget_user(call.app_id, user_id)
+        self.passwords.forget_user(call.app_id, user_id)
         return ok({"status": "OK"})
 
     # --- email password ------------------------------------------------------------------
@@ -136,7 +154,7 @@ class Core:
             matched = False
         if not matched or user is None:
             return ok({"status": "WRONG_CREDENTIALS_ERROR"})
-        return ok({"status": "OK", "user": _user_json(user), "recipeUserId": user.user_id})
+        return ok({"status": "OK", "user": self.user_json(call.app_id, user), "recipeUserId": user.user_id})
 
     # --- sessions ------------------------------------------------------------------------
     def _validity_ms(self, body: dict[str, Any]) -> int:
@@ -322,13 +340,13 @@ class Core:
         return ok({"status": "OK"})
 
 
-def _user_json(user: User) -> dict[str, Any]:
-    """`authRecipeUser` (CDI ≥ 4; `webauthn` from 5.3)."""
+def _user_json(user: User, verified: bool = False) -> dict[str, Any]:
+    """`authRecipeUser` (CDI ≥ 4; `webauthn` from 5.3); ``verified``: the login method's email is verified."""
     return {
         "id": user.user_id, "isPrimaryUser": False, "tenantIds": [user.tenant_id],
         "timeJoined": user.time_joined, "emails": [user.email], "phoneNumbers": [], "thirdParty": [],
         "webauthn": {"credentialIds": []},
-        "loginMethods": [{"tenantIds": [user.tenant_id], "recipeUserId": user.user_id, "verified": False,
+        "loginMethods": [{"tenantIds": [user.tenant_id], "recipeUserId": user.user_id, "verified": verified,
                           "timeJoined": user.time_joined, "recipeId": "emailpassword",
                           "email": user.email, "webauthn": {"credentialIds": []}}],
     }

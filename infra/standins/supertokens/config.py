@@ -30,6 +30,10 @@ class StandinConfig:
     argon2_iterations: int = 1
     argon2_memory_kb: int = 87795
     argon2_parallelism: int = 2
+    #: core `email_verification_token_lifetime` (1 day)
+    email_verification_token_lifetime_ms: int = 24 * 3600 * 1000
+    #: core `password_reset_token_lifetime` (1 h)
+    password_reset_token_lifetime_ms: int = 3600 * 1000
 
 
 #: the core refuses to start with other keys (CoreConfig.validate): >= 20 chars of '=', '-', A-Z a-z 0-9
@@ -65,4 +69,8 @@ def from_env(env: Mapping[str, str] | None = None) -> StandinConfig:
         argon2_iterations=int(_num(env, "SUPERTOKENS_ARGON2_ITERATIONS", d.argon2_iterations)),
         argon2_memory_kb=int(_num(env, "SUPERTOKENS_ARGON2_MEMORY_KB", d.argon2_memory_kb)),
         argon2_parallelism=int(_num(env, "SUPERTOKENS_ARGON2_PARALLELISM", d.argon2_parallelism)),
+        email_verification_token_lifetime_ms=int(_num(env, "SUPERTOKENS_EMAIL_VERIFICATION_TOKEN_LIFETIME",
+                                                      d.email_verification_token_lifetime_ms)),
+        password_reset_token_lifetime_ms=int(_num(env, "SUPERTOKENS_PASSWORD_RESET_TOKEN_LIFETIME",
+                                                  d.password_reset_token_lifetime_ms)),
     )

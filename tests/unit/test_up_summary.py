@@ -1,0 +1,19 @@
+"""scripts/up_summary.py: the summary lists Mailpit's web UI when the stack has one."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.support.paths import ROOT
+
+_spec = importlib.util.spec_from_file_location("up_summary", ROOT / "scripts/up_summary.py")
+assert _spec and _spec.loader
+up_summary = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(up_summary)
+
+
+def test_the_mail_ui_is_listed_only_when_the_stack_has_one() -> None:
+    out = {"gateway_url": "http://127.0.0.1:8787", "services": ["gateway", "mailpit"],
+           "mail_ui_url": "http://127.0.0.1:8025"}
+    assert "mail (Mailpit)  http://127.0.0.1:8025" in up_summary.summary("local", out)
+    assert "Mailpit" not in up_summary.summary("local", {**out, "mail_ui_url": ""})
