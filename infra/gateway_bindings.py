@@ -71,4 +71,4 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
 
 
 #: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above)
-NOT_FROM_STACK = frozenset({"collections_json"})
+NOT_FROM_STACK = frozenset({"collections_json", "auth_config_json"})

@@ -25,6 +25,8 @@ from worker.api import documents as documents_api
 from worker.api import health as health_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
+from worker.api import user_metadata as user_metadata_api
+from worker.api import user_roles as user_roles_api
 from worker.context import BOOKMARK_HEADER, Context, Gateway
 from worker.http import ApiError, Request, Response
 from worker.routing import Route, Router
@@ -37,6 +39,8 @@ ROUTES: list[Route] = [
     *documents_api.ROUTES,
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
+    *user_metadata_api.ROUTES,
+    *user_roles_api.ROUTES,
 ]
 _ROUTER = Router(ROUTES)
 

@@ -11,3 +11,5 @@ class Principal:
     user_id: str | None
     is_admin: bool = False
     session_handle: str | None = None
+    #: the user's roles as the access token's ``st-role`` claim lists them (see worker/user_roles.py)
+    roles: tuple[str, ...] = ()

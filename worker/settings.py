@@ -48,6 +48,8 @@ class Settings:
     #: browser origins answered with CORS headers (``*`` = every origin); the binding is one comma-separated
     #: string, since an origin never holds a comma; empty = no browser app
     cors_allowed_origins: tuple[str, ...] = ()
+    #: config/auth.yaml as JSON text (user-metadata rules); empty = the defaults
+    auth_config_json: str = ""
 
 
 _KEYS: dict[str, str] = {
@@ -73,6 +75,7 @@ _KEYS: dict[str, str] = {
     "storage_url_ttl": "STORAGE_URL_TTL",
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
     "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
+    "auth_config_json": "AUTH_CONFIG",
 }
 #: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
 #: local stack, never plain text anywhere the stack writes it
