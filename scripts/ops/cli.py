@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import httpx
 from botocore.exceptions import BotoCoreError
 
-from scripts.ops import backup, drain, health, migrate, restore, rotate, seed, stack
+from scripts.ops import backup, drain, health, migrate, restore, roles, rotate, seed, stack
 from scripts.ops.console import Console, ExitStatus, OpsError
 
 EPILOG = """\
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     drain.add_parser(sub)
     health.add_parsers(sub)
     seed.add_parser(sub)
+    roles.add_parser(sub)
     return parser
 
 

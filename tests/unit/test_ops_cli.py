@@ -19,7 +19,8 @@ from tests.support.ops import MemoryConfig
 from tests.support.paths import free_port
 from tests.support.stack_settings import resolve, stack_settings
 
-SUBCOMMANDS = {"migrate", "backup", "restore", "rotate-secrets", "drain-outbox", "health", "status", "seed"}
+SUBCOMMANDS = {"migrate", "backup", "restore", "rotate-secrets", "drain-outbox", "health", "status", "seed",
+               "roles"}
 
 
 def _console() -> Console:
