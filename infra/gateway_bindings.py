@@ -80,7 +80,8 @@ def _mail(env: Environment) -> dict[str, Any]:
             "smtp_from": env.mail.from_address, "auth_action_url": env.mail.action_url}
 
 
-#: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above);
+#: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above),
+#: AUTH_CONFIG likewise (config/auth.yaml);
 #: SMTP credentials, because the one SMTP server a stack runs is its local Mailpit, which takes none
 #: (a gateway run elsewhere with a provider's SMTP gets them as secrets: docs/runbooks.md)
-NOT_FROM_STACK = frozenset({"collections_json", "smtp_username", "smtp_password"})
+NOT_FROM_STACK = frozenset({"collections_json", "auth_config_json", "smtp_username", "smtp_password"})

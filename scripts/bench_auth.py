@@ -1,13 +1,17 @@
-"""Auth throughput on loopback: sign-ins/s, refreshes/s, verified requests/s (full JWT check, and cached).
+"""Auth throughput on loopback: sign-ins/s, refreshes/s, verified requests/s; the rate limiter's cost.
 
     .venv/bin/python scripts/bench_auth.py [--seconds 5] [--concurrency 8] [--signin-concurrency 2] \
         [--argon2-memory-kb 87795]
 
 Starts a CDI stand-in (a real process, temp SQLite, the core's Argon2 defaults
 unless overridden) and drives the gateway's auth endpoints in-process through
-``app.handle`` (the gateway → core hop is real HTTP over loopback). The
-bar is PocketBase's published ~2,900 auth refreshes/s on 2 vCPU. Prints
-figures only: never tokens, keys or passwords.
+``app.handle`` (the gateway → core hop is real HTTP over loopback), over a
+migrated SQLite database (the brute-force windows live there; the bench's
+limits are raised so it is never refused, while every sign-in still pays
+for the window check). The bar is PocketBase's published ~2,900 auth
+refreshes/s on 2 vCPU. Then the rate limiter alone: microseconds per
+counted attempt (fresh buckets, and one bucket filling to its limit) and
+per refused attempt. Prints figures only: never tokens, keys or passwords.
 """
 
 from __future__ import annotations
@@ -32,23 +36,24 @@ import urllib.request  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from worker import app, jsoncodec  # noqa: E402
+from worker import app, jsoncodec, migrations  # noqa: E402
+from worker.adapters.config_files import load_migrations  # noqa: E402
 from worker.adapters.httpx_client import HttpxClient  # noqa: E402
+from worker.adapters.sqlite import SqliteDatabase  # noqa: E402
 from worker.context import Gateway  # noqa: E402
-from worker.http import Request  # noqa: E402
+from worker.http import ApiError, Request  # noqa: E402
+from worker.rate_limits import POLICIES, Policy, RateLimiter, Window  # noqa: E402
 from worker.settings import from_mapping  # noqa: E402
 
 POCKETBASE_REFRESHES_PER_S = 2900
 
 
-class NoDatabase:
-    """Auth never touches the gateway's database; fail loudly if that changes."""
-
-    async def execute(self, *_: Any) -> Any:
-        raise AssertionError("auth reached the database")
-
-    async def batch(self, *_: Any) -> Any:
-        raise AssertionError("auth reached the database")
+#: a documentation address (RFC 5737): not loopback, so both windows are counted as on Workers
+CLIENT_ADDRESS = "198.51.100.1"
+#: limits no bench run reaches: every attempt is counted and checked, none refused
+UNREACHED = {action: Policy(account=Window(10**9, p.account.seconds),
+                             address=Window(10**9, p.address.seconds))
+             for action, p in POLICIES.items()}
 
 
 def start_standin(data: Path, argon2_memory_kb: int) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -78,7 +83,8 @@ async def call(gw: Gateway, method: str, path: str, body: Any = None, token: str
     if token:
         headers["authorization"] = f"Bearer {token}"
     payload = jsoncodec.dumps_bytes(body) if body is not None else b""
-    r = (await app.handle(gw, Request(method, path, headers=headers, body=payload))).response
+    request = Request(method, path, headers=headers, body=payload, client_address=CLIENT_ADDRESS)
+    r = (await app.handle(gw, request)).response
     data = jsoncodec.loads(r.body)
     if r.status >= 300 and r.status != 401:
         raise SystemExit(f"{method} {path}: HTTP {r.status} {data.get('error', {}).get('code')}")
@@ -109,9 +115,12 @@ async def main(args: argparse.Namespace) -> None:
         proc, url, key = start_standin(Path(tmp), args.argon2_memory_kb)
         try:
             http = HttpxClient()
+            db = SqliteDatabase(Path(tmp) / "gateway.sqlite3")
+            await migrations.migrate(db, load_migrations(ROOT / "config"))
             gw = Gateway(settings=from_mapping({"ADMIN_KEY": secrets.token_hex(16), "COLLECTIONS": "{}",
                                                 "AUTH_URL": url, "AUTH_API_KEY": key}),
-                         db=NoDatabase(), http=http)  # type: ignore[arg-type]
+                         db=db, http=http)
+            gw.rate_limiter = RateLimiter(UNREACHED)
             password = secrets.token_urlsafe(12)
             users = [f"bench-{i}-{secrets.token_hex(3)}@example.com" for i in range(args.concurrency)]
             for email in users:
@@ -170,11 +179,49 @@ async def main(args: argparse.Namespace) -> None:
                   + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()))
             print(f"refreshes/s vs PocketBase's ~{POCKETBASE_REFRESHES_PER_S:,}/s on 2 vCPU: "
                   f"{refreshes / POCKETBASE_REFRESHES_PER_S:.2f}x")
+            await limiter_cost(Path(tmp), args.limiter_samples)
             del signins, verified, cached_rate, me
             await http.aclose()
+            db.close()
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
+
+
+async def limiter_cost(tmp: Path, samples: int) -> None:
+    """µs per ``RateLimiter.hit`` on SQLite (the local gateway's database; on D1 add one round trip)."""
+    db = SqliteDatabase(tmp / "limits.sqlite3")
+    await migrations.migrate(db, load_migrations(ROOT / "config"))
+    limiter = RateLimiter()
+    window = POLICIES["signin"].address.limit
+
+    async def timed(n: int, hit: Callable[[int], Awaitable[None]]) -> float:
+        start = time.perf_counter()
+        for i in range(n):
+            await hit(i)
+        return (time.perf_counter() - start) / n * 1e6
+
+    def address(i: int) -> str:
+        return f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+
+    fresh = await timed(samples, lambda i: limiter.hit(db, "signin", account=f"a{i}@example.com",
+                                                        address=address(i)))
+    # one address filling its window (the COUNT reads up to `limit` rows), each attempt a new account
+    filling = await timed(window, lambda i: limiter.hit(db, "signin", account=f"f{i}@example.com",
+                                                         address="192.0.2.200"))
+
+    async def refused(i: int) -> None:
+        try:
+            await limiter.hit(db, "signin", account=f"r{i}@example.com", address="192.0.2.200")
+        except ApiError:
+            return
+        raise SystemExit("the full window let an attempt through")
+
+    refused_us = await timed(samples // 10 or 1, refused)
+    rows = (await db.execute("SELECT COUNT(*) AS n FROM auth_rate_limits")).rows[0]["n"]
+    print(f"rate limiter per attempt (SQLite, {rows:,} rows): counted {fresh:.0f} us (fresh buckets), "
+          f"{filling:.0f} us (one address filling its {window}), refused {refused_us:.0f} us")
+    db.close()
 
 
 if __name__ == "__main__":
@@ -185,6 +232,8 @@ if __name__ == "__main__":
                         help="concurrent sign-ins (each Argon2 verify holds ~85 MiB and a core for ~0.1-1 s)")
     parser.add_argument("--argon2-memory-kb", type=int, default=87795,
                         help="stand-in Argon2 memory in KiB (default: the core's 87795)")
+    parser.add_argument("--limiter-samples", type=int, default=2000,
+                        help="attempts timed for the rate limiter's cost per request")
     parser.add_argument("--timing-samples", type=int, default=10,
                         help="failed sign-ins per kind for the enumeration timing check")
     asyncio.run(main(parser.parse_args()))

@@ -213,8 +213,8 @@ def test_changelog_versions_are_dated_and_bullets_cite_an_issue() -> None:
         if i == 0 and heading == "Unreleased":  # changes not released yet: on top, undated
             continue
         assert re.fullmatch(
-            r"\d+\.\d+\.\d+ — \d{4}-\d{2}-\d{2}", heading
-        ), f"CHANGELOG.md: {heading!r} is not '<version> — <YYYY-MM-DD>'"
+            r"Unreleased|\d+\.\d+\.\d+ — \d{4}-\d{2}-\d{2}", heading
+        ), f"CHANGELOG.md: {heading!r} is not 'Unreleased' or '<version> — <YYYY-MM-DD>'"
     for line in re.findall(r"^- .+(?:\n  .+)*", text, re.MULTILINE):
         assert re.search(
             r"\(#\d+(?:, #\d+)*\)\s*$", line

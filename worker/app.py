@@ -27,6 +27,8 @@ from worker.api import health as health_api
 from worker.api import openapi as openapi_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
+from worker.api import user_metadata as user_metadata_api
+from worker.api import user_roles as user_roles_api
 from worker.context import BOOKMARK_HEADER, Context, Gateway
 from worker.http import ApiError, Request, Response
 from worker.routing import Route, Router
@@ -40,6 +42,8 @@ ROUTES: list[Route] = [
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
     *account_api.ROUTES,
+    *user_metadata_api.ROUTES,
+    *user_roles_api.ROUTES,
 ]
 ROUTES += openapi_api.routes(ROUTES)  # GET /v1/openapi.json: the document of this very table
 _ROUTER = Router(ROUTES)

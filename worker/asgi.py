@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from worker import app as gateway_app
-from worker import migrations, request_ids, settings
-from worker.adapters.config_files import collections_json, load_migrations
+from worker import jsoncodec, migrations, request_ids, settings
+from worker.adapters.config_files import collections_json, load_auth_config, load_migrations
 from worker.adapters.httpx_client import HttpxClient
 from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.adapters.sqlite import SqliteDatabase
@@ -50,6 +50,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
     config_dir = Path(env.get("TELESTACK_CONFIG_DIR", CONFIG_DIR))
     values = {k.removeprefix("TELESTACK_"): v for k, v in env.items() if k.startswith("TELESTACK_")}
     values.setdefault("COLLECTIONS", collections_json(config_dir))
+    values.setdefault("AUTH_CONFIG", jsoncodec.dumps(load_auth_config(config_dir)))
     db_path = Path(env.get("TELESTACK_DB_PATH", ".telestack/gateway.sqlite3"))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(db_path)
@@ -93,6 +94,7 @@ def create_app(env: dict[str, str] | None = None) -> Any:
             query=dict(parse_qsl(qs.decode("latin-1"))) if qs else {},
             headers=headers,
             body=body,
+            client_address=(scope.get("client") or ("",))[0] or "",
         )
         handled = await gateway_app.handle(gateway, request)
         await _send(send, handled.response)
@@ -148,8 +150,9 @@ def uvicorn_options() -> dict[str, Any]:
 
     uvloop + httptools when installed (``uvicorn[standard]``), no per-request access log, no
     ``server`` header (one header less per response, and no version disclosure), lifespan required
-    (migrations run there), and no proxy-headers middleware: the gateway never reads the client
-    address or scheme, and that middleware parsed IP addresses on every request (~10 us).
+    (migrations run there), and no proxy-headers middleware: the client address the auth rate limits
+    count is the socket's peer (a forwarded-for header is the client's to forge), and that middleware
+    parsed IP addresses on every request (~10 us).
     """
     import importlib.util
 

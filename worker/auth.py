@@ -5,7 +5,8 @@ the database: RS256 only (``none`` and HMAC are refused before a key is even
 looked up, so a public key can never be used as an HMAC secret), signature
 against the core's JWKS (:mod:`worker.jwks`), ``exp``/``iat``/``nbf`` with
 :data:`LEEWAY_S` of clock skew, and the token's origin (below). ``sub`` becomes
-:attr:`Principal.user_id`, the owner id the document store scopes by. These
+:attr:`Principal.user_id`, the owner id the document store scopes by, and the ``st-role`` claim
+:attr:`Principal.roles` (:mod:`worker.user_roles`). These
 checks are this module's, the same on both runtimes; only the signature check
 is the runtime's (:mod:`worker.signatures`: WebCrypto on Workers, PyJWT on
 CPython).
@@ -53,6 +54,7 @@ from worker.http import ApiError, Request
 from worker.jws import MalformedToken, parse
 from worker.principal import Principal
 from worker.settings import Settings
+from worker.user_roles import roles_from_claims
 
 if TYPE_CHECKING:
     from worker.jwks import JwksCache
@@ -138,7 +140,8 @@ class SessionAuthenticator:
         email = claims.get("email")
         principal = Principal(user_id=claims["sub"], session_handle=claims["sessionHandle"],
                               email=email if isinstance(email, str) else None,
-                              email_verified=claims.get("email_verified") is True)
+                              email_verified=claims.get("email_verified") is True,
+                              roles=roles_from_claims(claims))
         if cache is not None:
             cache.put(token, principal, claims["exp"], kid, key)
         return principal

@@ -25,8 +25,10 @@ from worker.http import Request
 from worker.outbound import HttpClient
 from worker.outbox import Publisher
 from worker.principal import Principal
+from worker.rate_limits import RateLimiter
 from worker.settings import Settings
 from worker.signatures import SignatureVerifier
+from worker.user_metadata import MetadataRules
 
 if TYPE_CHECKING:
     from worker.mail import Mailer
@@ -74,6 +76,16 @@ class Gateway:
 
             jwks = JwksCache(self.supertokens.jwks, self.signatures)
         return SessionAuthenticator(self.settings, jwks)
+
+    @cached_property
+    def metadata_rules(self) -> MetadataRules:
+        """The size limit and schema user metadata must meet (``AUTH_CONFIG``, from config/auth.yaml)."""
+        return MetadataRules.from_json(self.settings.auth_config_json)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Auth attempt limits, counted in this gateway's database (shared by every isolate)."""
+        return RateLimiter()
 
     @cached_property
     def centrifugo(self) -> CentrifugoApi | None:

@@ -68,7 +68,8 @@ async def to_request(request: Any) -> Request:
     body = b"" if method in ("GET", "HEAD") else bytes(await request.bytes())
     headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
     return Request(
-        method=method, path=unquote(url.path), query=dict(parse_qsl(url.query)), headers=headers, body=body
+        method=method, path=unquote(url.path), query=dict(parse_qsl(url.query)), headers=headers, body=body,
+        client_address=headers.get("cf-connecting-ip", ""),
     )
 
 

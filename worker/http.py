@@ -23,6 +23,9 @@ class Request:
     #: header names are lower-cased by the entrypoints
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: the caller's IP address as the runtime saw it (Workers: ``CF-Connecting-IP``, which Cloudflare
+    #: sets itself; ASGI: the socket's peer); "" when the runtime gives none
+    client_address: str = ""
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)

@@ -17,4 +17,5 @@ class Principal:
     #: True once the core verified ``email``: the token's ``email_verified`` claim, set at sign-in and after
     #: a verification (sessions carry it from their next refresh; see worker/account.py)
     email_verified: bool = False
+    #: the user's roles as the access token's ``st-role`` claim lists them (see worker/user_roles.py)
     roles: tuple[str, ...] = ()

@@ -59,6 +59,8 @@ class Settings:
     smtp_from: str = ""
     #: the app page links in mail lead to; it receives ``?action=verify-email|reset-password&token=...``
     auth_action_url: str = ""
+    #: config/auth.yaml as JSON text (user-metadata rules); empty = the defaults
+    auth_config_json: str = ""
 
 
 _KEYS: dict[str, str] = {
@@ -91,6 +93,7 @@ _KEYS: dict[str, str] = {
     "smtp_password": "SMTP_PASSWORD",
     "smtp_from": "SMTP_FROM",
     "auth_action_url": "AUTH_ACTION_URL",
+    "auth_config_json": "AUTH_CONFIG",
 }
 #: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
 #: local stack, never plain text anywhere the stack writes it

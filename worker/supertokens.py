@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from worker import jsoncodec
 from worker.http import ApiError
@@ -168,6 +168,98 @@ class SuperTokens:
             return [str(h) for h in data.get("sessionHandlesRevoked") or []]
         raise self._unexpected("session remove", data)
 
+    async def session_handles(self, user_id: str) -> list[str]:
+        data = await self._call("GET", f"/{TENANT}/recipe/session/user?userId={quote(user_id, safe='')}",
+                                rid="session")
+        if data.get("status") == "OK":
+            return [str(h) for h in data.get("sessionHandles") or []]
+        raise self._unexpected("session handles", data)
+
+    async def session_payload(self, handle: str) -> dict[str, Any] | None:
+        """The payload the session's next access tokens carry; None when the session has ended."""
+        data = await self._call("GET", f"/recipe/jwt/data?sessionHandle={quote(handle, safe='')}",
+                                rid="session")
+        if data.get("status") == "OK" and isinstance(data.get("userDataInJWT"), dict):
+            return dict(data["userDataInJWT"])
+        if data.get("status") == "UNAUTHORISED":
+            return None
+        raise self._unexpected("session payload", data)
+
+    async def set_session_payload(self, handle: str, payload: dict[str, Any]) -> bool:
+        """Store the payload the session's next refresh puts in its access token; False if it ended."""
+        data = await self._call("PUT", "/recipe/jwt/data", rid="session",
+                                body={"sessionHandle": handle, "userDataInJWT": payload})
+        if data.get("status") in ("OK", "UNAUTHORISED"):
+            return data["status"] == "OK"
+        raise self._unexpected("session payload update", data)
+
+    # --- user metadata -------------------------------------------------------------------
+    async def metadata(self, user_id: str) -> dict[str, Any]:
+        data = await self._call("GET", f"/recipe/user/metadata?userId={quote(user_id, safe='')}",
+                                rid="usermetadata")
+        if data.get("status") == "OK" and isinstance(data.get("metadata"), dict):
+            return dict(data["metadata"])
+        raise self._unexpected("metadata get", data)
+
+    async def update_metadata(self, user_id: str, update: dict[str, Any]) -> dict[str, Any]:
+        """The core's shallow merge: each top-level key replaced, a top-level null removes the key."""
+        data = await self._call("PUT", "/recipe/user/metadata", rid="usermetadata",
+                                body={"userId": user_id, "metadataUpdate": update})
+        if data.get("status") == "OK" and isinstance(data.get("metadata"), dict):
+            return dict(data["metadata"])
+        raise self._unexpected("metadata update", data)
+
+    # --- user roles ----------------------------------------------------------------------
+    async def roles(self) -> list[str]:
+        data = await self._call("GET", "/recipe/roles", rid="userroles")
+        if data.get("status") == "OK":
+            return [str(r) for r in data.get("roles") or []]
+        raise self._unexpected("roles", data)
+
+    async def create_role(self, role: str, permissions: list[str] | None = None) -> bool:
+        """True when the role is new (an existing one keeps its assignments and gains the permissions)."""
+        body: dict[str, Any] = {"role": role}
+        if permissions:
+            body["permissions"] = permissions
+        data = await self._call("PUT", "/recipe/role", rid="userroles", body=body)
+        if data.get("status") == "OK":
+            return bool(data.get("createdNewRole"))
+        raise self._unexpected("role create", data)
+
+    async def delete_role(self, role: str) -> bool:
+        """True when the role existed; its assignments go with it."""
+        data = await self._call("POST", "/recipe/role/remove", rid="userroles", body={"role": role})
+        if data.get("status") == "OK":
+            return bool(data.get("didRoleExist"))
+        raise self._unexpected("role delete", data)
+
+    async def user_roles(self, user_id: str) -> list[str]:
+        data = await self._call("GET", f"/{TENANT}/recipe/user/roles?userId={quote(user_id, safe='')}",
+                                rid="userroles")
+        if data.get("status") == "OK":
+            return [str(r) for r in data.get("roles") or []]
+        raise self._unexpected("user roles", data)
+
+    async def add_user_role(self, user_id: str, role: str) -> bool:
+        """True when the user did not have the role yet; ApiError(404) for a role never created."""
+        data = await self._call("PUT", f"/{TENANT}/recipe/user/role", rid="userroles",
+                                body={"userId": user_id, "role": role})
+        if data.get("status") == "OK":
+            return not data.get("didUserAlreadyHaveRole")
+        if data.get("status") == "UNKNOWN_ROLE_ERROR":
+            raise unknown_role(role)
+        raise self._unexpected("user role add", data)
+
+    async def remove_user_role(self, user_id: str, role: str) -> bool:
+        """True when the user had the role; ApiError(404) for a role never created."""
+        data = await self._call("POST", f"/{TENANT}/recipe/user/role/remove", rid="userroles",
+                                body={"userId": user_id, "role": role})
+        if data.get("status") == "OK":
+            return bool(data.get("didUserHaveRole"))
+        if data.get("status") == "UNKNOWN_ROLE_ERROR":
+            raise unknown_role(role)
+        raise self._unexpected("user role remove", data)
+
     # --- keys ----------------------------------------------------------------------------
     async def jwks(self) -> tuple[list[dict[str, Any]], int | None]:
         """The core's public keys and the ``Cache-Control: max-age`` it set (seconds), if any."""
@@ -265,40 +357,12 @@ class SuperTokens:
             raise ApiError(404, "user_not_found", "this account no longer exists")
         raise self._unexpected("update user", data)
 
-    async def session_handles(self, user_id: str) -> list[str]:
-        query = urlencode({"userId": user_id})
-        data = await self._call("GET", f"/{TENANT}/recipe/session/user?{query}", rid="session")
-        handles = data.get("sessionHandles")
-        if data.get("status") == "OK" and isinstance(handles, list):
-            return [str(h) for h in handles]
-        raise self._unexpected("session handles", data)
-
     async def revoke_user_sessions(self, user_id: str) -> list[str]:
         data = await self._call("POST", f"/{TENANT}/recipe/session/remove", rid="session",
                                 body={"userId": user_id, "revokeAcrossAllTenants": True})
         if data.get("status") == "OK":
             return [str(h) for h in data.get("sessionHandlesRevoked") or []]
         raise self._unexpected("session remove by user", data)
-
-    async def session_payload(self, handle: str) -> dict[str, Any] | None:
-        """A session's access-token payload (``GET /recipe/session``); None if the session ended."""
-        data = await self._call("GET", f"/{TENANT}/recipe/session?{urlencode({'sessionHandle': handle})}",
-                                rid="session")
-        if data.get("status") == "OK" and isinstance(data.get("userDataInJWT"), dict):
-            return data["userDataInJWT"]
-        if data.get("status") == "UNAUTHORISED":
-            return None
-        raise self._unexpected("session info", data)
-
-    async def set_session_payload(self, handle: str, payload: dict[str, Any]) -> bool:
-        """Replace a session's access-token payload from its next refresh; False if the session ended."""
-        data = await self._call("PUT", f"/{TENANT}/recipe/jwt/data", rid="session",
-                                body={"sessionHandle": handle, "userDataInJWT": payload})
-        if data.get("status") == "OK":
-            return True
-        if data.get("status") == "UNAUTHORISED":
-            return False
-        raise self._unexpected("session payload", data)
 
     async def remove_user(self, user_id: str) -> None:
         """Delete the user and everything the core keeps of them (sessions, metadata, verification)."""
@@ -317,6 +381,10 @@ class SuperTokens:
 def invalid_link() -> ApiError:
     """One error for a forged, spent and expired one-time token: which of them it was helps no one."""
     return ApiError(400, "invalid_token", "this link is invalid, used or expired; ask for a new one")
+
+def unknown_role(role: str) -> ApiError:
+    return ApiError(404, "unknown_role", f"role {role[:64]!r} does not exist; create it first")
+
 
 def invalid_credentials() -> ApiError:
     """One error for an unknown email and a wrong password, so accounts cannot be enumerated."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import httpx
 from botocore.exceptions import BotoCoreError
 
-from scripts.ops import backup, delete_user, drain, health, migrate, restore, rotate, seed, stack
+from scripts.ops import backup, delete_user, drain, health, migrate, restore, roles, rotate, seed, stack
 from scripts.ops.console import Console, ExitStatus, OpsError
 
 EPILOG = """\
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_parsers(sub)
     seed.add_parser(sub)
     delete_user.add_parser(sub)
+    roles.add_parser(sub)
     return parser
 
 

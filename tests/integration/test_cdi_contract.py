@@ -601,3 +601,98 @@ def test_expired_tokens_are_refused_and_user_remove_forgets_them(tmp_path: Path)
     finally:
         api.http.close()
         s.stop()
+def test_user_by_id_answers_the_user_or_unknown(api: Cdi) -> None:
+    email = _email()
+    user = api.ok("POST", "/recipe/signup", {"email": email, "password": "pw-123456"})["user"]
+    found = api.ok("GET", "/user/id", query={"userId": user["id"]})
+    assert found["status"] == "OK" and found["user"]["id"] == user["id"]
+    assert found["user"]["emails"] == [email]
+    unknown = api.ok("GET", "/user/id", query={"userId": str(uuid.uuid4())})
+    assert unknown == {"status": "UNKNOWN_USER_ID_ERROR"}
+    assert api.call("GET", "/user/id").status_code == 400  # the query parameter is required
+
+
+def test_apiversion_lists_every_version_the_core_lists(api: Cdi) -> None:
+    versions = api.ok("GET", "/apiversion", version=None)["versions"]
+    # core 12.1.1's coreDriverInterfaceSupported.json; official SDKs pick the newest they share
+    assert {"2.21", "3.0", "4.0", "5.0", "5.1", "5.2", "5.3", "5.4", "5.5", "5.6"} <= set(versions)
+    for sdk_version in ("5.4", "3.0"):
+        assert api.call("GET", "/recipe/roles", version=sdk_version).status_code == 200
+
+
+# --- user roles ------------------------------------------------------------------------------
+
+def test_roles_permissions_and_assignments(api: Cdi) -> None:
+    role = f"role-{uuid.uuid4().hex[:8]}"
+    assert api.ok("PUT", "/recipe/role", {"role": f" {role} ", "permissions": ["write"]},
+                  rid="userroles") == {"status": "OK", "createdNewRole": True}
+    assert api.ok("PUT", "/recipe/role", {"role": role, "permissions": ["read"]})["createdNewRole"] is False
+    assert sorted(api.ok("GET", "/recipe/role/permissions", query={"role": role})["permissions"]) == \
+        ["read", "write"]
+    assert role in api.ok("GET", "/recipe/permission/roles", query={"permission": "read"})["roles"]
+    assert role in api.ok("GET", "/recipe/roles")["roles"]
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    assert api.ok("PUT", "/public/recipe/user/role", {"userId": user, "role": role}) == \
+        {"status": "OK", "didUserAlreadyHaveRole": False}
+    again = api.ok("PUT", "/recipe/user/role", {"userId": user, "role": role})
+    assert again["didUserAlreadyHaveRole"] is True
+    assert api.ok("GET", "/recipe/user/roles", query={"userId": user})["roles"] == [role]
+    assert api.ok("GET", "/recipe/role/users", query={"role": role})["users"] == [user]
+    assert api.ok("POST", "/recipe/role/permissions/remove", {"role": role, "permissions": ["read"]}) == \
+        {"status": "OK"}
+    assert api.ok("GET", "/recipe/role/permissions", query={"role": role})["permissions"] == ["write"]
+    assert api.ok("POST", "/recipe/user/role/remove", {"userId": user, "role": role}) == \
+        {"status": "OK", "didUserHaveRole": True}
+    assert api.ok("POST", "/recipe/role/remove", {"role": role}) == {"status": "OK", "didRoleExist": True}
+    assert api.ok("POST", "/recipe/role/remove", {"role": role})["didRoleExist"] is False
+
+
+def test_unknown_roles_and_empty_names(api: Cdi) -> None:
+    unknown = {"status": "UNKNOWN_ROLE_ERROR"}
+    assert api.ok("PUT", "/recipe/user/role", {"userId": "u", "role": "no-such-role"}) == unknown
+    assert api.ok("POST", "/recipe/user/role/remove", {"userId": "u", "role": "no-such-role"}) == unknown
+    assert api.ok("GET", "/recipe/role/permissions", query={"role": "no-such-role"}) == unknown
+    assert api.ok("GET", "/recipe/role/users", query={"role": "no-such-role"}) == unknown
+    assert api.call("PUT", "/recipe/role", {"role": "  "}).status_code == 400
+    assert api.call("PUT", "/recipe/role", {"role": "r", "permissions": [" "]}).status_code == 400
+
+
+def test_deleting_a_user_removes_their_roles(api: Cdi) -> None:
+    role = f"role-{uuid.uuid4().hex[:8]}"
+    api.ok("PUT", "/recipe/role", {"role": role})
+    user = api.ok("POST", "/recipe/signup", {"email": _email(), "password": "pw-123456"})["user"]["id"]
+    api.ok("PUT", "/recipe/user/role", {"userId": user, "role": role})
+    api.ok("POST", "/user/remove", {"userId": user})
+    assert api.ok("GET", "/recipe/user/roles", query={"userId": user})["roles"] == []
+
+
+# --- session payload updates -----------------------------------------------------------------
+
+def test_jwt_data_update_rides_the_next_refresh(api: Cdi) -> None:
+    created = _session(api, "user-jwt-data")
+    handle = created["session"]["handle"]
+    update = {"sessionHandle": handle, "userDataInJWT": {"st-role": {"v": ["a"]}}}
+    assert api.ok("PUT", "/recipe/jwt/data", update, rid="session") == {"status": "OK"}
+    assert api.ok("GET", "/recipe/jwt/data", query={"sessionHandle": handle})["userDataInJWT"] == \
+        {"st-role": {"v": ["a"]}}
+    refreshed = _refresh(api, created["refreshToken"]["token"])
+    assert _b64json(refreshed["accessToken"]["token"].split(".")[1])["st-role"] == {"v": ["a"]}
+    gone = api.ok("PUT", "/recipe/jwt/data", {"sessionHandle": str(uuid.uuid4()), "userDataInJWT": {}})
+    assert gone["status"] == "UNAUTHORISED"
+    assert api.call("PUT", "/recipe/jwt/data", {"sessionHandle": handle, "userDataInJWT": {"sub": "x"}},
+                    check_request=False).status_code == 400
+
+
+def test_regenerate_issues_a_token_with_the_new_payload(api: Cdi) -> None:
+    created = _session(api, "user-regen")
+    old = created["accessToken"]["token"]
+    out = api.ok("POST", "/recipe/session/regenerate", {"accessToken": old, "userDataInJWT": {"plan": "pro"}},
+                 rid="session")
+    assert out["status"] == "OK" and out["session"]["userDataInJWT"] == {"plan": "pro"}
+    payload = _b64json(out["accessToken"]["token"].split(".")[1])
+    assert payload["plan"] == "pro" and payload["sessionHandle"] == created["session"]["handle"]
+    assert payload["exp"] == _b64json(old.split(".")[1])["exp"]  # same lifetime, new payload
+    head, body, sig = old.split(".")
+    forged = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB")
+    bad = api.ok("POST", "/recipe/session/regenerate", {"accessToken": f"{head}.{forged}.{sig}"})
+    assert bad["status"] == "UNAUTHORISED"

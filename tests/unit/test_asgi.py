@@ -152,3 +152,32 @@ def test_the_local_server_options_drop_access_logs_and_require_lifespan() -> Non
 
     if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
         assert (opts["loop"], opts["http"]) == ("uvloop", "httptools")
+
+
+async def test_the_request_carries_the_asgi_peer_as_its_client_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker import app as gateway_app
+    from worker.http import Response
+
+    seen: list[str] = []
+
+    async def capture(gateway: Any, request: Any) -> Any:
+        seen.append(request.client_address)
+        return gateway_app.Handled(Response.json({}))
+
+    monkeypatch.setattr(gateway_app, "handle", capture)
+    app = create_app({"TELESTACK_DB_PATH": str(tmp_path / "g.sqlite3"), "TELESTACK_ADMIN_KEY": "k" * 32,
+                      "TELESTACK_CONFIG_DIR": str(CONFIG)})
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    base = {"type": "http", "method": "GET", "path": "/v1/health", "query_string": b"",
+            "headers": [(b"x-forwarded-for", b"6.6.6.6")]}
+    await app({**base, "client": ("203.0.113.9", 5123)}, receive, send)
+    await app(base, receive, send)  # a server that gives no peer: empty, never a header's claim
+    assert seen == ["203.0.113.9", ""]

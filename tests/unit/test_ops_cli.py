@@ -20,7 +20,7 @@ from tests.support.paths import free_port
 from tests.support.stack_settings import resolve, stack_settings
 
 SUBCOMMANDS = {"migrate", "backup", "restore", "rotate-secrets", "drain-outbox", "health", "status", "seed",
-               "delete-user", "account-deletions"}
+               "delete-user", "account-deletions", "roles"}
 
 
 def _console() -> Console:

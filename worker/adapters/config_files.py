@@ -2,8 +2,8 @@
 
 ``config/collections/<name>.yaml`` -> the COLLECTIONS dict, and :func:`collections_json`, its one JSON
 text: the local gateway's setting, the Worker bundle's generated module and the D1 migrations all use
-it, so every target parses the same registry. ``config/migrations/*.sql`` -> (name, sql) pairs. Errors
-name the file and the key.
+it, so every target parses the same registry. ``config/auth.yaml`` -> the AUTH_CONFIG dict;
+``config/migrations/*.sql`` -> (name, sql) pairs. Errors name the file and the key.
 """
 
 from __future__ import annotations
@@ -42,6 +42,29 @@ def load_collections(config_dir: str | Path) -> dict[str, Any]:
 def collections_json(config_dir: str | Path) -> str:
     """The COLLECTIONS setting's text: :func:`load_collections` as JSON."""
     return jsoncodec.dumps(load_collections(config_dir))
+
+
+def load_auth_config(config_dir: str | Path) -> dict[str, Any]:
+    """``<config_dir>/auth.yaml`` ({} when absent), its ``user_metadata`` rules checked."""
+    from worker.user_metadata import MetadataConfigError, MetadataRules
+
+    path = Path(config_dir) / "auth.yaml"
+    if not path.exists():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise MetadataConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise MetadataConfigError(f"{path}: must be a mapping")
+    unknown = sorted(set(doc) - {"user_metadata"})
+    if unknown:
+        raise MetadataConfigError(f"{path}: {unknown[0]}: unknown key (allowed: user_metadata)")
+    try:
+        MetadataRules.parse(doc.get("user_metadata"))
+    except MetadataConfigError as exc:
+        raise MetadataConfigError(f"{path}: {exc}") from None
+    return doc
 
 
 def load_migrations(config_dir: str | Path) -> list[tuple[str, str]]:

@@ -11,12 +11,15 @@
 Tokens: ``{"user": {"id", "email"}, "access_token", "access_token_expires_at", "refresh_token",
 "refresh_token_expires_at", "token_type": "Bearer"}`` (expiries in unix ms, as the core gives them).
 An unknown email and a wrong password give the same 401 after the same work (one core call
-that runs one Argon2 verification either way), so accounts cannot be enumerated.
+that runs one Argon2 verification either way), so accounts cannot be enumerated. Sign-in and sign-up
+attempts are counted per account and per client address (:mod:`worker.rate_limits`): over a window,
+``429`` with ``Retry-After``, the same for an unknown email as for a real one.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from worker.account import session_claims
@@ -25,6 +28,7 @@ from worker.http import ApiError, Response, read_object
 from worker.operations import Operation, documented, obj
 from worker.routing import Route
 from worker.supertokens import CoreSession, CoreUser
+from worker.user_roles import ROLE_CLAIM, role_claim
 
 if TYPE_CHECKING:
     from worker.context import Context
@@ -113,25 +117,35 @@ def _user(user: CoreUser) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "time_joined": user.time_joined}
 
 
-async def _session_for(ctx: Context, user: CoreUser) -> CoreSession:
+async def _session_for(ctx: Context, user: CoreUser, *, new_user: bool = False) -> CoreSession:
     # the email and whether the core verified it ride in the token, so /me and access rules need no core
     # call; neither is a protected claim. The sign-in answer already says `verified`: no extra call.
-    return await ctx.gateway.supertokens.create_session(
-        user.id, jwt_data=session_claims(user.email, user.email_verified),
-        access_token_validity_ms=_validity_ms(ctx))
+    # Roles ride as the SDKs' st-role claim (worker/user_roles.py); a new user has none, so sign-up
+    # skips that call.
+    core = ctx.gateway.supertokens
+    roles = [] if new_user else await core.user_roles(user.id)
+    jwt_data = {**session_claims(user.email, user.email_verified),
+                ROLE_CLAIM: role_claim(roles, int(time.time() * 1000))}
+    return await core.create_session(user.id, jwt_data=jwt_data, access_token_validity_ms=_validity_ms(ctx))
+
+
+async def _count_attempt(ctx: Context, action: str, email: str) -> None:
+    await ctx.gateway.rate_limiter.hit(ctx.db, action, account=email, address=ctx.request.client_address)
 
 
 @documented(SIGNUP)
 async def signup(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=True)
+    await _count_attempt(ctx, "signup", email)
     user = await ctx.gateway.supertokens.sign_up(email, password)
-    session = await _session_for(ctx, user)
+    session = await _session_for(ctx, user, new_user=True)
     return Response.json(_tokens(session, _user(user)), status=201)
 
 
 @documented(SIGNIN)
 async def signin(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=False)
+    await _count_attempt(ctx, "signin", email)
     user = await ctx.gateway.supertokens.sign_in(email, password)
     session = await _session_for(ctx, user)
     return Response.json(_tokens(session, _user(user)))
@@ -166,6 +180,7 @@ async def me(ctx: Context) -> Response:
     return Response.json({"user": {"id": principal.user_id, "email": claims.get("email"),
                                    "email_verified": principal.email_verified},
                           "session_handle": principal.session_handle, "is_admin": False,
+                          "roles": list(principal.roles),
                           "expires_at": int(claims["exp"]) * 1000})
 
 

@@ -30,7 +30,6 @@ from infra.standins.supertokens.server import (
     bad_request,
     ok,
 )
-from infra.standins.supertokens.session_payload import SessionPayload
 from infra.standins.supertokens.store import Session, Store, User
 from infra.standins.supertokens.tokens import (
     PROTECTED_CLAIMS,
@@ -66,7 +65,6 @@ class Core:
         self.keys.current(self.now_ms())
         self.email_verification = EmailVerification(self)
         self.passwords = Passwords(self)
-        self.session_payload = SessionPayload(self)
         self.user_lookup = UserLookup(self, self.user_json)
 
     def user_json(self, app_id: str, user: User) -> dict[str, Any]:
@@ -93,12 +91,18 @@ class Core:
                                               public_tenant_only=True),
             "/recipe/user/metadata/remove": Endpoint({"POST": self.remove_metadata}, public_tenant_only=True),
             "/user/remove": Endpoint({"POST": self.remove_user}, public_tenant_only=True),
+            "/user/id": Endpoint({"GET": self.user_by_id}, public_tenant_only=True),
+            "/recipe/session/regenerate": Endpoint({"POST": self.regenerate_session},
+                                                   public_tenant_only=True),
+            "/recipe/jwt/data": Endpoint({"PUT": self.put_jwt_data, "GET": self.get_jwt_data},
+                                         public_tenant_only=True),
+            "/recipe/session/data": Endpoint({"PUT": self.put_session_data, "GET": self.get_session_data},
+                                             public_tenant_only=True),
             "/.well-known/jwks.json": Endpoint({"GET": self.jwks_public}, check_api_key=False,
                                                version_needed=False),
             "/recipe/jwt/jwks": Endpoint({"GET": self.jwks_legacy}, public_tenant_only=True),
             **self.email_verification.endpoints(),
             **self.passwords.endpoints(),
-            **self.session_payload.endpoints(),
             **self.user_lookup.endpoints(),
         }
 
@@ -125,6 +129,12 @@ class Core:
         self.email_verification.forget_user(call.app_id, user_id)
         self.passwords.forget_user(call.app_id, user_id)
         return ok({"status": "OK"})
+
+    async def user_by_id(self, call: Call) -> Reply:
+        user = self.store.user_by_id(call.app_id, call.param("userId"))
+        if user is None:
+            return ok({"status": "UNKNOWN_USER_ID_ERROR"})
+        return ok({"status": "OK", "user": _user_json(user)})
 
     # --- email password ------------------------------------------------------------------
     def _credentials(self, call: Call) -> tuple[str, str]:
@@ -280,6 +290,72 @@ class Core:
                 return ok({"status": "UNAUTHORISED", "message": "rotated-out token branch; refresh required"})
             reply["payloadUpdateAvailable"] = s.user_data_jwt != user_data
         return ok(reply)
+
+    def _verified_claims(self, token: str) -> dict[str, Any] | None:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self.keys.public_key(kid) if isinstance(kid, str) else None
+            if key is None:
+                return None
+            return jwt.decode(token, key, algorithms=["RS256"], options={
+                "require": ["exp", "iat", "sub", "tId", "rsub", "sessionHandle", "refreshTokenHash1"]})
+        except jwt.InvalidTokenError:
+            return None
+
+    async def regenerate_session(self, call: Call) -> Reply:
+        """A new access token for the same session with a new payload, stored for later refreshes."""
+        body = call.json()
+        token = _field(body, "accessToken", str)
+        jwt_data = _field(body, "userDataInJWT", dict, required=False)
+        claims = self._verified_claims(token)
+        if claims is None:
+            return ok({"status": "UNAUTHORISED", "message": "access token is invalid or expired"})
+        s = self.store.session(call.app_id, claims["sessionHandle"])
+        if s is None or s.expires_at <= self.now_ms():
+            return ok({"status": "UNAUTHORISED", "message": "Session missing in db or has expired"})
+        if jwt_data is None:
+            jwt_data = s.user_data_jwt
+        if PROTECTED_CLAIMS & jwt_data.keys():
+            raise bad_request("The user payload contains protected field")
+        self.store.update_session_jwt_data(call.app_id, s.handle, jwt_data)
+        payload = {**jwt_data, **{k: v for k, v in claims.items() if k in PROTECTED_CLAIMS}}
+        kid = jwt.get_unverified_header(token)["kid"]
+        key = self.keys.signing_key(kid)
+        new_token = sign_access_token(key, payload) if key is not None else token
+        session = {**_session_json(s), "userDataInJWT": jwt_data}
+        return ok({"status": "OK", "session": session,
+                   "accessToken": {"token": new_token, "expiry": int(claims["exp"]) * 1000,
+                                   "createdTime": self.now_ms()}})
+
+    def _handle_and(self, call: Call, field: str) -> tuple[str, dict[str, Any]]:
+        body = call.json()
+        return _field(body, "sessionHandle", str), _field(body, field, dict)
+
+    async def put_jwt_data(self, call: Call) -> Reply:
+        handle, data = self._handle_and(call, "userDataInJWT")
+        if PROTECTED_CLAIMS & data.keys():
+            raise bad_request("The user payload contains protected field")
+        if not self.store.update_session_jwt_data(call.app_id, handle, data):
+            return ok({"status": "UNAUTHORISED", "message": "Session does not exist."})
+        return ok({"status": "OK"})
+
+    async def get_jwt_data(self, call: Call) -> Reply:
+        s = self.store.session(call.app_id, call.param("sessionHandle"))
+        if s is None or s.expires_at <= self.now_ms():
+            return ok({"status": "UNAUTHORISED", "message": "Session does not exist."})
+        return ok({"status": "OK", "userDataInJWT": s.user_data_jwt})
+
+    async def put_session_data(self, call: Call) -> Reply:
+        handle, data = self._handle_and(call, "userDataInDatabase")
+        if not self.store.update_session_db_data(call.app_id, handle, data):
+            return ok({"status": "UNAUTHORISED", "message": "Session does not exist."})
+        return ok({"status": "OK"})
+
+    async def get_session_data(self, call: Call) -> Reply:
+        s = self.store.session(call.app_id, call.param("sessionHandle"))
+        if s is None or s.expires_at <= self.now_ms():
+            return ok({"status": "UNAUTHORISED", "message": "Session does not exist."})
+        return ok({"status": "OK", "userDataInDatabase": s.user_data_db})
 
     async def session_info(self, call: Call) -> Reply:
         s = self.store.session(call.app_id, call.param("sessionHandle"))

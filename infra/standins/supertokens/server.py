@@ -27,8 +27,12 @@ from infra.standins.supertokens.config import StandinConfig
 
 log = logging.getLogger("supertokens_standin")
 
-#: CDI versions whose semantics this stand-in implements (V5 tokens, 5.6 refresh rotation)
-SUPPORTED_CDI_VERSIONS = ("5.6",)
+#: every CDI version core 12.1.1 lists (its coreDriverInterfaceSupported.json), oldest first: an SDK pinned
+#: to an older CDI checks ``/apiversion`` for its own and refuses a core that does not list it. Answers
+#: follow 5.6 (V5 tokens, core-side refresh rotation), which the SDKs of 5.x read unchanged.
+SUPPORTED_CDI_VERSIONS = ("2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16",
+                          "2.17", "2.18", "2.19", "2.20", "2.21", "3.0", "3.1", "4.0", "5.0", "5.1", "5.2",
+                          "5.3", "5.4", "5.5", "5.6")
 _VERSION = re.compile(r"^\d+\.\d+$")
 _SEGMENT = re.compile(r"^[a-z0-9-]+$")
 

@@ -75,6 +75,8 @@ class Store:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=5000")
         self.conn.executescript(_SCHEMA)
+        #: tables keyed by (app_id, user_id) that /user/remove clears; recipe modules add theirs
+        self.user_tables: list[str] = ["sessions", "user_metadata"]
 
     def close(self) -> None:
         self.conn.close()
@@ -112,6 +114,22 @@ class Store:
             return False
         return True
 
+    def user_by_id(self, app_id: str, user_id: str) -> User | None:
+        row = self.conn.execute(
+            "SELECT * FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id)
+        ).fetchone()
+        return _user(row)
+
+    def update_session_jwt_data(self, app_id: str, handle: str, data: dict[str, Any]) -> bool:
+        cur = self.conn.execute("UPDATE sessions SET user_data_jwt = ? WHERE app_id = ? AND handle = ?",
+                                (json.dumps(data), app_id, handle))
+        return cur.rowcount > 0
+
+    def update_session_db_data(self, app_id: str, handle: str, data: dict[str, Any]) -> bool:
+        cur = self.conn.execute("UPDATE sessions SET user_data_db = ? WHERE app_id = ? AND handle = ?",
+                                (json.dumps(data), app_id, handle))
+        return cur.rowcount > 0
+
     def user_by_email(self, app_id: str, tenant_id: str, email: str) -> User | None:
         row = self.conn.execute(
             "SELECT * FROM users WHERE app_id = ? AND tenant_id = ? AND email = ?", (app_id, tenant_id, email)
@@ -121,8 +139,8 @@ class Store:
     def delete_user(self, app_id: str, user_id: str) -> None:
         with self.transaction() as c:
             c.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id))
-            c.execute("DELETE FROM sessions WHERE app_id = ? AND user_id = ?", (app_id, user_id))
-            c.execute("DELETE FROM user_metadata WHERE app_id = ? AND user_id = ?", (app_id, user_id))
+            for table in self.user_tables:  # names from code, never from a request
+                c.execute(f"DELETE FROM {table} WHERE app_id = ? AND user_id = ?", (app_id, user_id))  # noqa: S608
 
     # --- sessions ------------------------------------------------------------------------
     def insert_session(self, app_id: str, s: Session) -> None:

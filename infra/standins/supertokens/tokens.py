@@ -103,6 +103,9 @@ class SigningKeys:
         key = self._keys.get(kid)
         return key.private.public_key() if key else None
 
+    def signing_key(self, kid: str) -> _Key | None:
+        return self._keys.get(kid)
+
     def seconds_until_rotation(self, now_ms: int) -> int:
         newest = self.current(now_ms)
         return max(1, (newest.created_at + self.rotation_ms - now_ms) // 1000)
