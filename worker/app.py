@@ -23,6 +23,7 @@ from worker import cors
 from worker.api import auth as auth_api
 from worker.api import documents as documents_api
 from worker.api import health as health_api
+from worker.api import oauth as oauth_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
 from worker.context import BOOKMARK_HEADER, Context, Gateway
@@ -37,6 +38,7 @@ ROUTES: list[Route] = [
     *documents_api.ROUTES,
     *realtime_api.ROUTES,
     *storage_api.ROUTES,
+    *oauth_api.ROUTES,
 ]
 _ROUTER = Router(ROUTES)
 

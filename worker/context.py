@@ -29,6 +29,7 @@ from worker.settings import Settings
 from worker.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
+    from worker.oauth import OAuthFlows
     from worker.supertokens import SuperTokens
 
 #: the read-consistency bookmark: read from the request, returned on the response
@@ -73,6 +74,23 @@ class Gateway:
 
             jwks = JwksCache(self.supertokens.jwks, self.signatures)
         return SessionAuthenticator(self.settings, jwks)
+
+    @cached_property
+    def oauth(self) -> OAuthFlows:
+        """Sign-in through identity providers; ApiError 404 while none is configured."""
+        from worker.http import ApiError
+        from worker.oauth import OAuthFlows
+        from worker.oidc_providers import ProviderConfigError, parse_providers
+
+        s = self.settings
+        try:
+            providers = parse_providers(s.oauth_providers_json, s.oauth_client_secrets_json)
+        except ProviderConfigError as exc:  # a deploy-time mistake: say which key, never the secret
+            raise ApiError(503, "oauth_misconfigured", str(exc)) from None
+        if not providers or not s.oauth_callback_base_url:
+            raise ApiError(404, "oauth_not_configured", "this environment has no identity providers")
+        return OAuthFlows(self.db, self.http, self.signatures, providers, s.oauth_redirect_uris,
+                          s.oauth_callback_base_url)
 
     @cached_property
     def centrifugo(self) -> CentrifugoApi | None:

@@ -48,6 +48,14 @@ class Settings:
     #: browser origins answered with CORS headers (``*`` = every origin); the binding is one comma-separated
     #: string, since an origin never holds a comma; empty = no browser app
     cors_allowed_origins: tuple[str, ...] = ()
+    #: identity providers, JSON ``{name: {...}}`` (see worker/oidc_providers.py); empty = no OAuth sign-in
+    oauth_providers_json: str = ""
+    #: their client secrets, JSON ``{name: secret}``
+    oauth_client_secrets_json: str = ""
+    #: the app redirect URIs a sign-in may return to (exact match), comma-separated like the CORS origins
+    oauth_redirect_uris: tuple[str, ...] = ()
+    #: the gateway's public base URL: providers redirect to ``<it>/v1/auth/oauth/<name>/callback``
+    oauth_callback_base_url: str = ""
 
 
 _KEYS: dict[str, str] = {
@@ -73,6 +81,10 @@ _KEYS: dict[str, str] = {
     "storage_url_ttl": "STORAGE_URL_TTL",
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
     "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
+    "oauth_providers_json": "OAUTH_PROVIDERS",
+    "oauth_client_secrets_json": "OAUTH_CLIENT_SECRETS",
+    "oauth_redirect_uris": "OAUTH_REDIRECT_URIS",
+    "oauth_callback_base_url": "OAUTH_CALLBACK_BASE_URL",
 }
 #: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
 #: local stack, never plain text anywhere the stack writes it
@@ -84,6 +96,7 @@ _SECRETS = frozenset({
     "centrifugo_token_secret",
     "s3_access_key_id",
     "s3_secret_access_key",
+    "oauth_client_secrets_json",
 })
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _LISTS = frozenset(f.name for f in fields(Settings) if f.type == "tuple[str, ...]")
