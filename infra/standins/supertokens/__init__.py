@@ -23,7 +23,9 @@ def create_app(db_path: str | Path, config: StandinConfig | None = None):  # -> 
     from infra.standins.supertokens.api import Core
     from infra.standins.supertokens.server import StandinApp
     from infra.standins.supertokens.store import Store
+    from infra.standins.supertokens.thirdparty import ThirdPartyRecipe
 
     config = config or config_module.from_env()
     core = Core(config, Store(db_path))
-    return StandinApp(config, core.endpoints())
+    third_party = ThirdPartyRecipe(core.store, core.now_ms)
+    return StandinApp(config, {**core.endpoints(), **third_party.endpoints()})
