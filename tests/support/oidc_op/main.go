@@ -20,18 +20,19 @@ import (
 func main() {
 	port := flag.Int("port", 0, "loopback port to serve on")
 	redirects := flag.String("redirect-uris", "", "comma-separated redirect URIs registered for both clients")
-	secret := flag.String("client-secret", "", "secret of both clients (web and other)")
 	flag.Parse()
-	if *port == 0 || *redirects == "" || *secret == "" {
-		fmt.Fprintln(os.Stderr, "usage: oidc-op -port N -redirect-uris URI[,URI] -client-secret S")
+	// from the environment, not argv: a command line is visible to every local user
+	secret := os.Getenv("OIDC_OP_CLIENT_SECRET")
+	if *port == 0 || *redirects == "" || secret == "" {
+		fmt.Fprintln(os.Stderr, "usage: OIDC_OP_CLIENT_SECRET=S oidc-op -port N -redirect-uris URI[,URI]")
 		os.Exit(2)
 	}
 	issuer := fmt.Sprintf("http://127.0.0.1:%d/", *port)
 	uris := strings.Split(*redirects, ",")
 	// two clients: the gateway's, and another one whose ID tokens carry a different audience
 	storage.RegisterClients(
-		storage.WebClient("web", *secret, uris...),
-		storage.WebClient("other", *secret, uris...),
+		storage.WebClient("web", secret, uris...),
+		storage.WebClient("other", secret, uris...),
 	)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	router := exampleop.SetupServer(issuer, storage.NewStorage(storage.NewUserStore(issuer)), logger, false)
