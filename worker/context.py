@@ -84,7 +84,7 @@ class Gateway:
 
         s = self.settings
         try:
-            providers = parse_providers(s.oauth_providers_json, s.oauth_client_secrets_json)
+            providers = parse_providers(s.oauth_providers_json, s.oauth_client_secrets)
         except ProviderConfigError as exc:  # a deploy-time mistake: say which key, never the secret
             raise ApiError(503, "oauth_misconfigured", str(exc)) from None
         if not providers or not s.oauth_callback_base_url:

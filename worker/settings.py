@@ -51,7 +51,7 @@ class Settings:
     #: identity providers, JSON ``{name: {...}}`` (see worker/oidc_providers.py); empty = no OAuth sign-in
     oauth_providers_json: str = ""
     #: their client secrets, JSON ``{name: secret}``
-    oauth_client_secrets_json: str = ""
+    oauth_client_secrets: str = ""
     #: the app redirect URIs a sign-in may return to (exact match), comma-separated like the CORS origins
     oauth_redirect_uris: tuple[str, ...] = ()
     #: the gateway's public base URL: providers redirect to ``<it>/v1/auth/oauth/<name>/callback``
@@ -82,7 +82,7 @@ _KEYS: dict[str, str] = {
     "storage_max_upload_bytes": "STORAGE_MAX_UPLOAD_BYTES",
     "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
     "oauth_providers_json": "OAUTH_PROVIDERS",
-    "oauth_client_secrets_json": "OAUTH_CLIENT_SECRETS",
+    "oauth_client_secrets": "OAUTH_CLIENT_SECRETS",
     "oauth_redirect_uris": "OAUTH_REDIRECT_URIS",
     "oauth_callback_base_url": "OAUTH_CALLBACK_BASE_URL",
 }
@@ -96,7 +96,7 @@ _SECRETS = frozenset({
     "centrifugo_token_secret",
     "s3_access_key_id",
     "s3_secret_access_key",
-    "oauth_client_secrets_json",
+    "oauth_client_secrets",
 })
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _LISTS = frozenset(f.name for f in fields(Settings) if f.type == "tuple[str, ...]")

@@ -39,6 +39,7 @@ def test_every_field_has_exactly_one_binding_name() -> None:
 
 def test_every_credential_binding_is_declared_secret_and_nothing_else_is() -> None:
     names = settings.binding_names()
-    credentials = {f for f in names if f.endswith(("_key", "_key_id", "_secret", "_key_previous"))}
+    suffixes = ("_key", "_key_id", "_secret", "_secrets", "_key_previous")
+    credentials = {f for f in names if f.endswith(suffixes)}
     assert credentials, "the settings hold credentials"
     assert settings.secret_binding_names() == {names[f] for f in credentials}
