@@ -4,10 +4,10 @@ A deployment lists its providers in ``OAUTH_PROVIDERS`` (JSON, written from
 ``config/environments/<env>.yaml`` by the infra) and their client secrets in the secret binding
 ``OAUTH_CLIENT_SECRETS`` (JSON ``{name: secret}``). Two kinds:
 
-- ``oidc``: any OpenID Connect issuer. Endpoints and the JWKS address come from its discovery
-  document (``{issuer}/.well-known/openid-configuration``), whose ``issuer`` must equal the
-  configured one exactly (OpenID Connect Discovery 1.0 section 4.3). The ``google`` preset is this
-  kind with Google's issuer.
+- ``oidc``: any OpenID Connect issuer (the kind of any entry with an ``issuer``). Endpoints and the
+  JWKS address come from its discovery document (``{issuer}/.well-known/openid-configuration``),
+  whose ``issuer`` must equal the configured one exactly (OpenID Connect Discovery 1.0 section 4.3).
+  The ``google`` preset is this kind with Google's issuer.
 - ``github``: OAuth 2.0 without OpenID Connect (GitHub issues no ID token). The user and their
   verified emails come from its REST API (``GET /user``, ``GET /user/emails``). Its base URLs are
   settings so tests can point them at a local server speaking GitHub's API shape.
@@ -107,7 +107,9 @@ def _provider(name: str, entry: Any, secret: Any) -> ProviderConfig:
     if preset_name is not None and preset_name not in PRESETS:
         raise ProviderConfigError(f"{where}.preset: one of {', '.join(sorted(PRESETS))}")
     merged = {**PRESETS.get(preset_name or "", {}), **{k: v for k, v in entry.items() if k != "preset"}}
-    kind = merged.get("kind")
+    kind = merged.get("kind") or ("oidc" if merged.get("issuer") else None)  # generic OIDC by issuer
+    if kind is None:
+        raise ProviderConfigError(f"{where}.issuer is required (an OpenID Connect issuer), or name a preset")
     if kind not in _KINDS:
         raise ProviderConfigError(f"{where}.kind: one of {', '.join(_KINDS)}")
     for key in ("client_id",) + (("issuer",) if kind == "oidc" else ("authorization_url", "token_url",
