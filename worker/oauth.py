@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 from worker import jsoncodec
-from worker.database import Database
+from worker.database import Database, Statement
 from worker.http import ApiError
 from worker.jws import MalformedToken, parse
 from worker.oidc_providers import OidcProvider, ProviderConfig, get_json, provider_error, provider_unavailable
@@ -156,7 +156,11 @@ class OAuthFlows:
         else:
             authorize = config.authorization_url
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-        expires_at = int(self.clock()) + FLOW_TTL_S
+        now = int(self.clock())
+        expires_at = now + FLOW_TTL_S
+        # abandoned flows and unredeemed codes go here, so neither table grows without a cron
+        await self._db.batch([Statement("DELETE FROM oauth_flows WHERE expires_at <= ?", (now,)),
+                              Statement("DELETE FROM oauth_codes WHERE expires_at <= ?", (now,))])
         await self._db.execute(
             "INSERT INTO oauth_flows (state_hash, provider, redirect_uri, app_challenge, code_verifier,"
             " nonce, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -210,12 +214,6 @@ class OAuthFlows:
             raise refused
         return SignedIn(user_id=str(row["user_id"]), email=str(row["email"]),
                         time_joined=int(row["time_joined"]), new_user=bool(row["new_user"]))
-
-    async def sweep(self) -> None:
-        """Delete expired flows and codes (never needed for correctness: expiry is checked on use)."""
-        now = int(self.clock())
-        await self._db.execute("DELETE FROM oauth_flows WHERE expires_at <= ?", (now,))
-        await self._db.execute("DELETE FROM oauth_codes WHERE expires_at <= ?", (now,))
 
     # --- provider legs ----------------------------------------------------------------------
     async def _token_request(self, config: ProviderConfig, url: str, flow: dict[str, Any],

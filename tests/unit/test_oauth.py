@@ -262,3 +262,13 @@ def test_bad_provider_config_names_the_key(entries: Any, secrets: Any, names: st
     with pytest.raises(ProviderConfigError, match=names.replace(".", r"\.")) as caught:
         parse_providers(json.dumps(entries), json.dumps(secrets))
     assert "s3cret" not in str(caught.value)
+
+
+async def test_starting_a_flow_clears_expired_flows_and_codes(db: Any) -> None:
+    flows = _flows(db, FakeProviders(_oidc_routes()), corp=CORP)
+    await flows.start("corp", APP, s256("v" * 43))
+    await flows.issue_code(SignedIn("u", "a@b.co", 1, True), {"app_challenge": s256("v" * 43)})
+    flows.clock = lambda: time.time() + 3600  # both have expired
+    await flows.start("corp", APP, s256("v" * 43))
+    assert len((await db.execute("SELECT * FROM oauth_flows")).rows) == 1  # only the new one
+    assert (await db.execute("SELECT * FROM oauth_codes")).rows == []
