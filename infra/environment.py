@@ -107,6 +107,38 @@ class MailSettings:
     ui_port: int = field(default=8025, metadata=PORT)
 
 
+@dataclass(frozen=True)
+class OAuthProviderSettings:
+    """One identity provider (gateway OAUTH_PROVIDERS; the rules are worker/oidc_providers.py's).
+
+    A provider named ``google`` or ``github`` takes that preset unless ``preset`` says otherwise; any
+    other name is a generic OpenID Connect provider found by its ``issuer``. The client secret is not
+    here: it is the stack secret ``telestack:oauthClientSecrets`` (JSON ``{name: secret}``).
+    """
+
+    client_id: str
+    preset: Literal["", "google", "github"] = ""
+    kind: Literal["", "oidc", "github"] = ""
+    #: OpenID Connect: the exact issuer; its discovery document gives the endpoints and keys
+    issuer: str = field(default="", metadata={"format": "url"})
+    #: empty = the preset's, or ["openid", "email"]
+    scopes: tuple[str, ...] = ()
+    token_auth: Literal["", "client_secret_basic", "client_secret_post"] = ""
+    #: GitHub-shaped providers only (the preset fills them in for github.com)
+    authorization_url: str = field(default="", metadata={"format": "url"})
+    token_url: str = field(default="", metadata={"format": "url"})
+    api_base_url: str = field(default="", metadata={"format": "url"})
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """Sign-in through identity providers (``/v1/auth/oauth/...``, docs/api.md)."""
+
+    #: the app pages a sign-in may return to, matched exactly (gateway OAUTH_REDIRECT_URIS)
+    redirect_uris: tuple[str, ...] = ()
+    providers: dict[str, OAuthProviderSettings] = field(default_factory=dict)
+
+
 # --- cloud environments (target docker) ---------------------------------------------------------
 
 
@@ -206,6 +238,8 @@ class Environment:
     #: cloud stacks only (target docker): the edge on Cloudflare and the containers
     cloudflare: CloudflareSettings | None = None
     docker: DockerSettings | None = None
+    #: sign-in through identity providers; None = email/password only
+    oauth: OAuthSettings | None = None
 
 
 #: Keys older environment files may still set -> where their meaning went. Each had a second,

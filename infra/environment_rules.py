@@ -71,6 +71,7 @@ def check_local(env: Environment) -> None:
     ``allowed_origins`` well-formed (``*`` allowed: only this machine's pages reach a loopback stack)."""
     local_ports(env)
     check_origins(env, wildcard=True)
+    check_oauth(env, cloud=False)
     if not ipaddress.ip_address(env.bind_host).is_loopback:
         raise StackConfigError(f"bind_host: {env.bind_host} is not a loopback address (local target)")
 
@@ -111,6 +112,7 @@ def check_cloud(env: Environment) -> None:
         raise StackConfigError("mail: the gateway of a cloud stack is a Python Worker, where it has no SMTP "
                                "client, so it cannot send verification or reset mail; remove this section "
                                "(docs/runbooks.md, Configure SMTP)")
+    check_oauth(env, cloud=True)
     if (cf.route or cf.custom_domain) and not cf.zone_id_config:
         raise StackConfigError("cloudflare.zone_id_config: required with a route or custom_domain")
     if not (cf.route or cf.custom_domain or cf.workers_dev):
@@ -158,3 +160,55 @@ def check_cloud(env: Environment) -> None:
                        ("auth.public_url", env.auth.public_url)):
         if not value:
             raise StackConfigError(f"{key}: required key is missing (the Worker and clients reach it there)")
+
+
+#: an app redirect URI: absolute, any scheme (native apps register their own), no fragment (RFC 6749
+#: section 3.1.2) and no comma (the binding is comma-separated)
+_REDIRECT_URI = re.compile(r"[a-z][a-z0-9+.-]*://[^\s#,]+")
+_LOOPBACK_HTTP = re.compile(r"http://(?:localhost|127\.0\.0\.1|\[::1\])(?::[0-9]{1,5})?(?:/.*)?")
+
+
+def oauth_provider_entries(env: Environment) -> dict[str, dict[str, object]]:
+    """``oauth.providers`` as the gateway's OAUTH_PROVIDERS reads it: only the keys the file sets."""
+    if env.oauth is None:
+        return {}
+    out: dict[str, dict[str, object]] = {}
+    for name, provider in env.oauth.providers.items():
+        entry = {f.name: getattr(provider, f.name) for f in dataclasses.fields(provider)}
+        out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in entry.items() if v not in ("", ())}
+    return out
+
+
+def check_oauth(env: Environment, *, cloud: bool) -> None:
+    """``oauth``: providers valid by the gateway's own rules, redirect URIs exact and safe, a public callback.
+
+    The provider rules are the gateway's (:func:`worker.oidc_providers.parse_providers`), run here with
+    placeholder secrets so a mistake fails ``pulumi up`` instead of the first sign-in.
+    """
+    if env.oauth is None:
+        return
+    from worker import jsoncodec
+    from worker.oidc_providers import ProviderConfigError, parse_providers
+
+    entries = oauth_provider_entries(env)
+    try:
+        parse_providers(jsoncodec.dumps(entries), jsoncodec.dumps({name: "x" for name in entries}))
+    except ProviderConfigError as exc:
+        raise StackConfigError(str(exc).replace("OAUTH_PROVIDERS.", "oauth.providers.")) from None
+    seen: set[str] = set()
+    for i, uri in enumerate(env.oauth.redirect_uris):
+        key = f"oauth.redirect_uris[{i}]"
+        if not _REDIRECT_URI.fullmatch(uri):
+            raise StackConfigError(f"{key}: {uri!r} is not an absolute URI without fragment or comma")
+        if cloud and uri.startswith("http://") and not _LOOPBACK_HTTP.fullmatch(uri):
+            raise StackConfigError(f"{key}: {uri!r}: plain http is only for loopback apps on a cloud target; "
+                                   "the one-time code would travel unencrypted")
+        if uri in seen:
+            raise StackConfigError(f"{key}: {uri!r} is listed twice")
+        seen.add(uri)
+    if entries and not env.oauth.redirect_uris:
+        raise StackConfigError("oauth.redirect_uris: required with providers (where a sign-in returns to)")
+    public = env.gateway.public_url or (env.cloudflare.custom_domain if env.cloudflare else "")
+    if cloud and entries and not public:
+        raise StackConfigError("gateway.public_url: required with oauth.providers (each provider redirects "
+                               "to <gateway.public_url>/v1/auth/oauth/<name>/callback)")

@@ -18,7 +18,9 @@ from typing import Any
 
 from infra.endpoints import Endpoints
 from infra.environment import Environment
+from infra.environment_rules import oauth_provider_entries
 from infra.settings import Secrets
+from worker import jsoncodec
 from worker import settings as gateway_settings
 
 
@@ -56,6 +58,10 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
         "storage_max_upload_bytes": env.storage.max_upload_bytes,
         "cors_allowed_origins": gateway_settings.join_list(env.allowed_origins) or None,
         **_mail(env),
+        "oauth_providers_json": jsoncodec.dumps(oauth_provider_entries(env)) if env.oauth else None,
+        "oauth_client_secrets": secrets.oauth_client_secrets,
+        "oauth_redirect_uris": gateway_settings.join_list(env.oauth.redirect_uris) if env.oauth else None,
+        "oauth_callback_base_url": oauth_callback_base_url(env, endpoints) if env.oauth else None,
     }
     names = gateway_settings.binding_names()
     secret_names = gateway_settings.secret_binding_names()
@@ -85,3 +91,9 @@ def _mail(env: Environment) -> dict[str, Any]:
 #: SMTP credentials, because the one SMTP server a stack runs is its local Mailpit, which takes none
 #: (a gateway run elsewhere with a provider's SMTP gets them as secrets: docs/runbooks.md)
 NOT_FROM_STACK = frozenset({"collections_json", "auth_config_json", "smtp_username", "smtp_password"})
+
+
+def oauth_callback_base_url(env: Environment, endpoints: Endpoints) -> str | None:
+    """The gateway's public base URL, which providers redirect to (None = not known: no OAuth callback)."""
+    custom = env.cloudflare.custom_domain if env.cloudflare else ""
+    return env.gateway.public_url or endpoints.gateway_url or (f"https://{custom}" if custom else None)

@@ -37,6 +37,10 @@ PREVIOUS_UNTIL_KEYS: dict[str, str] = {
     "adminKeyPreviousValidUntil": "admin_key_previous_valid_until",
 }
 
+#: Optional secret stack-config key: the identity providers' client secrets as JSON ``{name: secret}``.
+#: Not generated (each secret comes from its provider's console); docs/runbooks.md says how to set it.
+OAUTH_SECRET_KEY = "oauthClientSecrets"  # noqa: S105 - a config key's name
+
 
 #: Secret stack-config keys cloud stacks (target docker) need on top of SECRET_KEYS.
 CLOUD_SECRET_KEYS: dict[str, tuple[str, str]] = {

@@ -23,6 +23,7 @@ from infra.environment import Environment, refuse_removed_keys
 from infra.environment_rules import check_cloud, check_local
 from infra.secret_keys import (
     MINIO_SECRET_KEYS,
+    OAUTH_SECRET_KEY,
     PREVIOUS_SECRET_KEYS,
     PREVIOUS_UNTIL_KEYS,
     SECRET_KEYS,
@@ -55,6 +56,9 @@ class Secrets:
     s3_access_key_id_previous: Any = None
     s3_secret_access_key_previous: Any = None
     auth_api_key_previous: Any = None
+    #: identity providers' client secrets, JSON ``{provider: secret}`` (``telestack:oauthClientSecrets``,
+    #: set by the operator from each provider's console; None = unset)
+    oauth_client_secrets: Any = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ def stack_secrets(values: Mapping[str, Any]) -> Secrets:
         **{_snake(k): values[k] for k in SECRET_KEYS},
         **{f: values[k] if _present(values.get(k)) else None for k, f in PREVIOUS_SECRET_KEYS.items()},
         **{f: int(values.get(k) or 0) for k, f in PREVIOUS_UNTIL_KEYS.items()},
+        oauth_client_secrets=values[OAUTH_SECRET_KEY] if _present(values.get(OAUTH_SECRET_KEY)) else None,
     )
 
 
@@ -251,8 +256,8 @@ def load() -> StackSettings:
         raise StackConfigError(f"stack {stack!r} is missing secret config {keys}: "
                                f"run scripts/secrets.py --stack {stack}")
     # `config.get` only tests presence (the declared default is ""); each value stays a secret Output
-    values: dict[str, Any] = {k: config.require_secret(k) for k in (*SECRET_KEYS, *PREVIOUS_SECRET_KEYS)
-                              if config.get(k)}
+    read = (*SECRET_KEYS, *PREVIOUS_SECRET_KEYS, OAUTH_SECRET_KEY)
+    values: dict[str, Any] = {k: config.require_secret(k) for k in read if config.get(k)}
     values |= {k: config.get_int(k) or 0 for k in PREVIOUS_UNTIL_KEYS}
     secrets = stack_secrets(values)
     # a cloud stack's ids and secrets are checked here, so a missing one is a one-line error too

@@ -51,8 +51,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from infra import worker_bundle
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.hostile_json import NASTY
+from tests.support.oidc_provider import CLIENT_ID as OIDC_CLIENT_ID
+from tests.support.oidc_provider import OidcProvider, start_oidc_provider
 from tests.support.paths import CONFIG, ROOT
 from tests.support.realtime_client import Subscriber
+from tests.support.standin import start_standin
 
 CACHE = Path(os.environ.get("TELESTACK_PYODIDE_CACHE", Path.home() / ".cache/telestack/pyodide"))
 RUNNER = ROOT / "tests/pyodide/runner.mjs"
@@ -272,7 +275,8 @@ APP_ORIGIN = "https://app.telestack.test"
 
 
 def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None, main_module: str | None = None,
-           auth_url: str | None = None, config_dir: Path = CONFIG) -> tuple[PyodideWorker, dict[str, Any]]:
+           auth_url: str | None = None, config_dir: Path = CONFIG,
+           extra_bindings: dict[str, str] | None = None) -> tuple[PyodideWorker, dict[str, Any]]:
     """The runner over the upload of infra/worker_bundle.py built from ``config_dir``; ``main_module``
     overrides the bundle's. No COLLECTIONS binding: the Worker reads the bundle's collections module."""
     node, wheels = _require_setup()
@@ -284,6 +288,7 @@ def _start(tmp: Path, db_path: Path, realtime: Centrifugo | None, main_module: s
                     "CENTRIFUGO_TOKEN_SECRET": realtime.token_secret, "CENTRIFUGO_WS_URL": realtime.ws_url}
     if auth_url is not None:  # session tokens are verified against this core's JWKS
         bindings["AUTH_URL"] = auth_url
+    bindings.update(extra_bindings or {})
     spec = {
         "cacheDir": str(CACHE / "node"),
         "packageCacheDir": str(CACHE / "pyodide-packages"),
@@ -850,6 +855,71 @@ def test_a_hung_auth_core_is_a_503_within_the_call_deadline_under_pyodide(
     finally:  # the core answers again on the same port for whatever runs after
         auth_core.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         threading.Thread(target=auth_core.server.serve_forever, daemon=True).start()
+
+
+# --- OAuth / OpenID Connect sign-in under Pyodide ------------------------------------------------
+
+OAUTH_APP = "https://app.telestack.test/signed-in"
+
+
+@dataclass
+class OAuthWorker:
+    worker: PyodideWorker
+    op: OidcProvider
+
+
+@pytest.fixture(scope="module")
+def oauth_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthWorker]:
+    """A second Worker whose providers' calls, ID-token signatures and session JWKS all go through the
+    Workers adapters: fetch to a real OpenID Provider and the CDI stand-in, WebCrypto for RS256."""
+    tmp = tmp_path_factory.mktemp("pyodide-oauth")
+    base = "https://gateway.telestack.test"  # the runner's baseUrl
+    standin = start_standin(tmp)
+    op = start_oidc_provider(tmp, [f"{base}/v1/auth/oauth/corp/callback", OAUTH_APP])
+    worker = None
+    try:
+        worker, ready = _start(tmp, tmp / "d1.sqlite", None, auth_url=standin.url, extra_bindings={
+            "AUTH_API_KEY": standin.api_key,
+            "OAUTH_PROVIDERS": json.dumps({"corp": {"issuer": op.issuer, "client_id": OIDC_CLIENT_ID}}),
+            "OAUTH_CLIENT_SECRETS": json.dumps({"corp": op.client_secret}),
+            "OAUTH_REDIRECT_URIS": OAUTH_APP, "OAUTH_CALLBACK_BASE_URL": base})
+        if not ready["ready"]:
+            pytest.fail(f"the bundle failed to import under Pyodide: {ready['import_error']}")
+        worker.call(op="migrate")
+        yield OAuthWorker(worker, op)
+    finally:
+        if worker is not None:
+            worker.close()
+        op.stop()
+        standin.stop()
+
+
+def test_oidc_sign_in_runs_under_pyodide_with_webcrypto_and_fetch(oauth_worker: OAuthWorker) -> None:
+    worker, op = oauth_worker.worker, oauth_worker.op
+    verifier = base64.urlsafe_b64encode(os.urandom(40)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    started = worker.request("POST", "/v1/auth/oauth/corp/start", admin=False,
+                             body={"redirect_uri": OAUTH_APP, "code_challenge": challenge})
+    assert started.status == 200, started.body
+    landed = op.log_in(started.json()["authorization_url"])
+    back = worker.request("GET", landed.removeprefix("https://gateway.telestack.test"), admin=False)
+    assert back.status == 302, back.body
+    location = back.headers["location"]
+    assert location.startswith(OAUTH_APP + "?code="), location
+    code = location.split("?code=", 1)[1].split("&", 1)[0]
+    tokens = worker.request("POST", "/v1/auth/oauth/token", admin=False,
+                            body={"code": code, "code_verifier": verifier})
+    assert tokens.status == 200, tokens.body
+    me = worker.request("GET", "/v1/auth/me", admin=False,
+                        headers={"authorization": f"Bearer {tokens.json()['access_token']}"})
+    assert me.status == 200 and me.json()["user"]["id"] == tokens.json()["user"]["id"], me.body
+    replay = worker.request("POST", "/v1/auth/oauth/token", admin=False,
+                            body={"code": code, "code_verifier": verifier})
+    assert replay.status == 400 and replay.json()["error"]["code"] == "invalid_code"
+    python = worker.call(op="modules", prefixes=["cryptography", "jwt"], importable=["cryptography"])
+    assert python["importable"] == {"cryptography": False}, "the ID token must be checked without it"
+    assert python["loaded"] == [], f"the sign-in loaded {python['loaded']}"
+
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/test_pyodide_compat.py
     sys.exit(pytest.main([__file__, "-v", "-s"]))

@@ -24,6 +24,7 @@ from worker.api import account as account_api
 from worker.api import auth as auth_api
 from worker.api import documents as documents_api
 from worker.api import health as health_api
+from worker.api import oauth as oauth_api
 from worker.api import openapi as openapi_api
 from worker.api import realtime as realtime_api
 from worker.api import storage as storage_api
@@ -44,6 +45,7 @@ ROUTES: list[Route] = [
     *account_api.ROUTES,
     *user_metadata_api.ROUTES,
     *user_roles_api.ROUTES,
+    *oauth_api.ROUTES,
 ]
 ROUTES += openapi_api.routes(ROUTES)  # GET /v1/openapi.json: the document of this very table
 _ROUTER = Router(ROUTES)

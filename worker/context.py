@@ -32,6 +32,7 @@ from worker.user_metadata import MetadataRules
 
 if TYPE_CHECKING:
     from worker.mail import Mailer
+    from worker.oauth import OAuthFlows
     from worker.supertokens import SuperTokens
 
 #: the read-consistency bookmark: read from the request, returned on the response
@@ -86,6 +87,23 @@ class Gateway:
     def rate_limiter(self) -> RateLimiter:
         """Auth attempt limits, counted in this gateway's database (shared by every isolate)."""
         return RateLimiter()
+
+    @cached_property
+    def oauth(self) -> OAuthFlows:
+        """Sign-in through identity providers; ApiError 404 while none is configured."""
+        from worker.http import ApiError
+        from worker.oauth import OAuthFlows
+        from worker.oidc_providers import ProviderConfigError, parse_providers
+
+        s = self.settings
+        try:
+            providers = parse_providers(s.oauth_providers_json, s.oauth_client_secrets)
+        except ProviderConfigError as exc:  # a deploy-time mistake: say which key, never the secret
+            raise ApiError(503, "oauth_misconfigured", str(exc)) from None
+        if not providers or not s.oauth_callback_base_url:
+            raise ApiError(404, "oauth_not_configured", "this environment has no identity providers")
+        return OAuthFlows(self.db, self.http, self.signatures, providers, s.oauth_redirect_uris,
+                          s.oauth_callback_base_url)
 
     @cached_property
     def centrifugo(self) -> CentrifugoApi | None:

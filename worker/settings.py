@@ -61,6 +61,14 @@ class Settings:
     auth_action_url: str = ""
     #: config/auth.yaml as JSON text (user-metadata rules); empty = the defaults
     auth_config_json: str = ""
+    #: identity providers, JSON ``{name: {...}}`` (see worker/oidc_providers.py); empty = no OAuth sign-in
+    oauth_providers_json: str = ""
+    #: their client secrets, JSON ``{name: secret}``
+    oauth_client_secrets: str = ""
+    #: the app redirect URIs a sign-in may return to (exact match), comma-separated like the CORS origins
+    oauth_redirect_uris: tuple[str, ...] = ()
+    #: the gateway's public base URL: providers redirect to ``<it>/v1/auth/oauth/<name>/callback``
+    oauth_callback_base_url: str = ""
 
 
 _KEYS: dict[str, str] = {
@@ -94,6 +102,10 @@ _KEYS: dict[str, str] = {
     "smtp_from": "SMTP_FROM",
     "auth_action_url": "AUTH_ACTION_URL",
     "auth_config_json": "AUTH_CONFIG",
+    "oauth_providers_json": "OAUTH_PROVIDERS",
+    "oauth_client_secrets": "OAUTH_CLIENT_SECRETS",
+    "oauth_redirect_uris": "OAUTH_REDIRECT_URIS",
+    "oauth_callback_base_url": "OAUTH_CALLBACK_BASE_URL",
 }
 #: fields whose binding holds a credential: a Worker ``secret_text`` binding and a Pulumi secret on the
 #: local stack, never plain text anywhere the stack writes it
@@ -106,6 +118,7 @@ _SECRETS = frozenset({
     "s3_access_key_id",
     "s3_secret_access_key",
     "smtp_password",
+    "oauth_client_secrets",
 })
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _LISTS = frozenset(f.name for f in fields(Settings) if f.type == "tuple[str, ...]")

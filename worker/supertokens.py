@@ -129,6 +129,25 @@ class SuperTokens:
             raise invalid_credentials()
         raise self._unexpected("signin", data)
 
+    # --- third party ---------------------------------------------------------------------
+    async def third_party_sign_in_up(self, third_party_id: str, third_party_user_id: str, email: str,
+                                     email_verified: bool) -> tuple[CoreUser, bool]:
+        """The core's user for this provider identity (created on first sign-in) and whether it is new.
+
+        The core keys the user by (``thirdPartyId``, ``thirdPartyUserId``) and updates the stored email
+        when the provider reports another one; an email shared with another user links nothing.
+        """
+        data = await self._call("POST", f"/{TENANT}/recipe/signinup", rid="thirdparty", body={
+            "thirdPartyId": third_party_id, "thirdPartyUserId": third_party_user_id,
+            "email": {"id": email, "isVerified": email_verified}})
+        status = data.get("status")
+        if status == "OK":
+            return _user(data), data.get("createdNewUser") is True
+        if status == "EMAIL_CHANGE_NOT_ALLOWED_ERROR":
+            raise ApiError(409, "email_change_not_allowed",
+                           "the provider reports an email this account may not take; sign in another way")
+        raise self._unexpected("signinup", data)
+
     # --- sessions ------------------------------------------------------------------------
     async def create_session(self, user_id: str, *, jwt_data: dict[str, Any] | None = None,
                              access_token_validity_ms: int | None = None) -> CoreSession:

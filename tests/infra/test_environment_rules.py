@@ -129,3 +129,44 @@ def test_mail_is_refused_on_a_cloud_target_and_its_ports_must_be_free() -> None:
     missing = {"target": "local", "mail": {}}
     with pytest.raises(StackConfigError, match=r"mail\.action_url"):
         parse_environment(yaml.safe_dump(missing), "local.yaml")
+
+
+# --- oauth ------------------------------------------------------------------------------------
+
+OAUTH = {"redirect_uris": ["https://app.example.com/signed-in"],
+         "providers": {"google": {"client_id": "g-1"}, "github": {"client_id": "h-1"},
+                       # no kind: an entry with an issuer is OpenID Connect
+                       "corp": {"issuer": "https://id.example.com", "client_id": "c-1"}}}
+
+
+def test_oauth_providers_and_presets_load() -> None:
+    doc = environment_doc("prod")  # a custom domain: the callback has a public URL
+    doc["oauth"] = OAUTH
+    env = parse_environment(yaml.safe_dump(doc), "prod.yaml")
+    assert env.oauth is not None and set(env.oauth.providers) == {"google", "github", "corp"}
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda o: o["providers"]["corp"].pop("issuer"), r"oauth\.providers\.corp\.issuer is required"),
+    (lambda o: o["providers"]["google"].update(scopes=["email"]), r"oauth\.providers\.google\.scopes"),
+    (lambda o: o["providers"].update(Bad={"client_id": "x", "preset": "google"}), r"oauth\.providers\.Bad"),
+    (lambda o: o["providers"]["corp"].update(issuer="not a url"), r"oauth\.providers\.corp\.issuer"),
+    (lambda o: o.update(redirect_uris=[]), r"oauth\.redirect_uris: required with providers"),
+    (lambda o: o.update(redirect_uris=["https://app.example.com/#frag"]), r"oauth\.redirect_uris\[0\]"),
+    (lambda o: o.update(redirect_uris=["http://app.example.com/cb"]), r"plain http is only for loopback"),
+    (lambda o: o.update(redirect_uris=["https://a.example/cb", "https://a.example/cb"]), r"listed twice"),
+])
+def test_oauth_mistakes_are_refused_by_key(change: Any, match: str) -> None:
+    doc = environment_doc("prod")
+    oauth = yaml.safe_load(yaml.safe_dump(OAUTH))
+    change(oauth)
+    doc["oauth"] = oauth
+    refused(doc, match)
+
+
+def test_oauth_on_a_cloud_target_needs_a_public_gateway_url() -> None:
+    doc = environment_doc("dev")  # workers.dev only: the Worker's URL is not known before deploy
+    doc["oauth"] = OAUTH
+    refused(doc, r"gateway\.public_url: required with oauth\.providers")
+    doc["gateway"]["public_url"] = "https://api.dev.telestack.example.com"
+    assert parse_environment(yaml.safe_dump(doc), "dev.yaml").oauth is not None

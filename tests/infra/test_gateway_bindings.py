@@ -13,11 +13,14 @@ from infra.settings import load_environment, parse_environment
 from tests.support.stack_settings import resolve, stack_settings
 from worker import settings as gateway_settings
 
-ROTATING = {"adminKeyPrevious": "adm-OLD-000000000000", "adminKeyPreviousValidUntil": "1900000000"}
+ROTATING = {"adminKeyPrevious": "adm-OLD-000000000000", "adminKeyPreviousValidUntil": "1900000000",
+            "oauthClientSecrets": '{"google": "g-secret"}'}
 TUNED = ("target: local\nallowed_origins: ['http://localhost:3000', 'https://app.example.com']\n"
          "auth: {access_token_validity: 600, issuer: https://issuer.example.com}\n"
          "storage: {url_ttl: 300, max_upload_bytes: 1048576}\n"
-         "mail: {action_url: 'http://localhost:5173/auth/action', smtp_port: 2025}\n")
+         "mail: {action_url: 'http://localhost:5173/auth/action', smtp_port: 2025}\n"
+         "oauth: {redirect_uris: ['http://localhost:3000/signed-in'],\n"
+         "        providers: {google: {client_id: g-1}}}\n")
 
 
 def _values(config: dict[str, str], env_text: str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
@@ -52,7 +55,8 @@ def test_secret_bindings_are_exactly_the_ones_the_gateway_declares_secret() -> N
 def test_unset_settings_are_left_out_so_the_gateways_defaults_apply() -> None:
     plain, secret = _values({})
     left_out = {"ADMIN_KEY_PREVIOUS", "ADMIN_KEY_PREVIOUS_UNTIL", "AUTH_ACCESS_TOKEN_VALIDITY", "AUTH_ISSUER",
-                "STORAGE_URL_TTL", "STORAGE_MAX_UPLOAD_BYTES"}
+                "STORAGE_URL_TTL", "STORAGE_MAX_UPLOAD_BYTES", "OAUTH_PROVIDERS", "OAUTH_CLIENT_SECRETS",
+                "OAUTH_REDIRECT_URIS", "OAUTH_CALLBACK_BASE_URL"}
     assert not left_out & (set(plain) | set(secret))
     parsed = gateway_settings.from_mapping({**plain, **secret, "COLLECTIONS": '{"collections": {}}'})
     defaults = gateway_settings.Settings(admin_key="x", collections_json="{}")
@@ -92,3 +96,15 @@ def test_mail_points_the_gateway_at_the_stacks_mailpit_without_credentials() -> 
     assert "SMTP_PASSWORD" not in plain and "SMTP_PASSWORD" not in secret
     plain, _ = _values({}, "target: local\n")
     assert not {"SMTP_HOST", "SMTP_FROM", "AUTH_ACTION_URL"} & set(plain)  # no mail section: no mail
+
+
+def test_oauth_providers_reach_the_gateway_as_it_reads_them() -> None:
+    plain, secret = _values(ROTATING, TUNED)
+    parsed = gateway_settings.from_mapping({**plain, **secret, "COLLECTIONS": '{"collections": {}}'})
+    from worker.oidc_providers import parse_providers
+
+    providers = parse_providers(parsed.oauth_providers_json, parsed.oauth_client_secrets)
+    assert providers["google"].client_id == "g-1" and providers["google"].client_secret == "g-secret"
+    assert providers["google"].issuer == "https://accounts.google.com"  # the preset
+    assert parsed.oauth_redirect_uris == ("http://localhost:3000/signed-in",)
+    assert parsed.oauth_callback_base_url == "http://127.0.0.1:8787"  # the local gateway

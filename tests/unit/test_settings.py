@@ -39,8 +39,8 @@ def test_every_field_has_exactly_one_binding_name() -> None:
 
 def test_every_credential_binding_is_declared_secret_and_nothing_else_is() -> None:
     names = settings.binding_names()
-    # _password: the SMTP server's credential is one too
-    suffixes = ("_key", "_key_id", "_secret", "_key_previous", "_password")
+    # _password: the SMTP server's credential is one too; _secrets: the OAuth client secrets
+    suffixes = ("_key", "_key_id", "_secret", "_secrets", "_key_previous", "_password")
     credentials = {f for f in names if f.endswith(suffixes)}
     assert credentials, "the settings hold credentials"
     assert settings.secret_binding_names() == {names[f] for f in credentials}

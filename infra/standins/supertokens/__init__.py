@@ -21,10 +21,12 @@ def create_app(db_path: str | Path, config: StandinConfig | None = None):  # -> 
     """The ASGI app over the SQLite file at ``db_path`` (created if missing)."""
     from infra.standins.supertokens import config as config_module
     from infra.standins.supertokens.api import Core
-    from infra.standins.supertokens.recipes import all_endpoints
+    from infra.standins.supertokens.recipes import RECIPES, all_endpoints
     from infra.standins.supertokens.server import StandinApp
     from infra.standins.supertokens.store import Store
+    from infra.standins.supertokens.thirdparty import ThirdPartyRecipe
 
     config = config or config_module.from_env()
     core = Core(config, Store(db_path))
-    return StandinApp(config, all_endpoints(core))
+    third_party = ThirdPartyRecipe(core.store, core.now_ms)
+    return StandinApp(config, all_endpoints(core, (*RECIPES, lambda _core: third_party.endpoints())))

@@ -1,0 +1,112 @@
+"""HTTP handlers for sign-in through an identity provider (the flow itself is :mod:`worker.oauth`).
+
+- ``GET /v1/auth/oauth/providers`` → ``{"providers": [name, ...]}``
+- ``POST /v1/auth/oauth/{provider}/start`` ``{"redirect_uri", "code_challenge", "code_challenge_method"?}``
+  → ``{"authorization_url", "expires_at"}``: the app sends the user's browser there
+- ``GET /v1/auth/oauth/{provider}/callback?code&state`` (the provider's redirect) → 302 to the app's
+  ``redirect_uri`` with ``?code=<one-time code>`` or ``?error=<code>``; an unknown, spent or expired
+  ``state`` is a 400 JSON error (we do not know where to send the browser)
+- ``POST /v1/auth/oauth/token`` ``{"code", "code_verifier"}`` → 200 session tokens + user, the same
+  shape as ``/v1/auth/signin`` plus ``user.new_user`` (the core created the user at this sign-in)
+
+No session token ever appears in a URL; the one-time code is worth nothing without the app's PKCE
+verifier.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from worker.api.auth import _tokens, _validity_ms
+from worker.http import ApiError, Response, read_object
+from worker.oauth import FlowError, SignedIn, invalid_state, redirect_uri_not_allowed, valid_verifier
+from worker.routing import Route
+
+if TYPE_CHECKING:
+    from worker.context import Context
+
+MAX_BODY_BYTES = 4 * 1024
+#: a provider's error code is echoed to the app only when it is a plain token (RFC 6749 section 4.1.2.1)
+_ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
+_CODE = re.compile(r"^[A-Za-z0-9._~+/=-]{1,2048}$")
+_REDIRECT_HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+
+
+def _redirect(url: str) -> Response:
+    return Response(302, headers={"location": url, **_REDIRECT_HEADERS})
+
+
+def _back_to_app(redirect_uri: str, **params: str) -> Response:
+    return _redirect(redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params))
+
+
+async def providers(ctx: Context) -> Response:
+    return Response.json({"providers": ctx.gateway.oauth.provider_names()})
+
+
+async def start(ctx: Context) -> Response:
+    flows = ctx.gateway.oauth
+    flows.provider(ctx.params["provider"])  # 404 before the body is even read
+    body = read_object(ctx.request, {"redirect_uri", "code_challenge", "code_challenge_method"},
+                       required=("redirect_uri", "code_challenge"), max_bytes=MAX_BODY_BYTES)
+    if body.get("code_challenge_method", "S256") != "S256":
+        raise ApiError(400, "invalid_code_challenge", "code_challenge_method must be S256")
+    redirect_uri, challenge = body["redirect_uri"], body["code_challenge"]
+    if not isinstance(redirect_uri, str):
+        raise redirect_uri_not_allowed()
+    url, expires_at = await flows.start(ctx.params["provider"], redirect_uri, challenge)
+    return Response.json({"authorization_url": url, "expires_at": expires_at})
+
+
+async def callback(ctx: Context) -> Response:
+    flows = ctx.gateway.oauth
+    name = ctx.params["provider"]
+    flows.provider(name)
+    state = ctx.request.query.get("state", "")
+    if not state or len(state) > 512:
+        raise invalid_state()
+    flow = await flows.take_flow(name, state)
+    redirect_uri = str(flow["redirect_uri"])
+    error = ctx.request.query.get("error")
+    if error is not None:  # the user declined, or the provider refused the request
+        return _back_to_app(redirect_uri, error=error if _ERROR_CODE.match(error) else "access_denied")
+    code = ctx.request.query.get("code", "")
+    if not _CODE.match(code):
+        return _back_to_app(redirect_uri, error="invalid_request")
+    try:
+        identity = await flows.identify(name, flow, code)
+        user, created = await ctx.gateway.supertokens.third_party_sign_in_up(
+            identity.provider, identity.subject, identity.email, identity.email_verified)
+        one_time = await flows.issue_code(SignedIn(user.id, user.email or identity.email, user.time_joined,
+                                                   created), flow)
+    except FlowError as exc:
+        return _back_to_app(redirect_uri, error=exc.code)
+    except ApiError as exc:  # the provider or the core is down or misbehaving: tell the app, not a blank page
+        return _back_to_app(redirect_uri, error=exc.code)
+    return _back_to_app(redirect_uri, code=one_time, provider=name)
+
+
+async def token(ctx: Context) -> Response:
+    flows = ctx.gateway.oauth
+    body = read_object(ctx.request, {"code", "code_verifier"}, required=("code", "code_verifier"),
+                       max_bytes=MAX_BODY_BYTES)
+    code, verifier = body["code"], body["code_verifier"]
+    if not isinstance(code, str) or not _CODE.match(code) or not valid_verifier(verifier):
+        raise ApiError(400, "invalid_code", "the code is unknown, already used, expired or not yours")
+    signed_in = await flows.redeem(code, verifier)
+    # the email rides in the token so /me needs no core call, exactly as for email/password sessions
+    session = await ctx.gateway.supertokens.create_session(
+        signed_in.user_id, jwt_data={"email": signed_in.email}, access_token_validity_ms=_validity_ms(ctx))
+    user = {"id": signed_in.user_id, "email": signed_in.email, "time_joined": signed_in.time_joined,
+            "new_user": signed_in.new_user}
+    return Response.json(_tokens(session, user))
+
+
+ROUTES = [
+    Route("GET", "/v1/auth/oauth/providers", providers),
+    Route("POST", "/v1/auth/oauth/token", token),
+    Route("POST", "/v1/auth/oauth/{provider}/start", start),
+    Route("GET", "/v1/auth/oauth/{provider}/callback", callback),
+]
