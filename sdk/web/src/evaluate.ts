@@ -2,8 +2,8 @@
  * The gateway's query semantics, on the client: what a live query applies to each change event.
  *
  * The gateway runs queries in SQLite (worker/store.py), so this mirrors SQLite, not JavaScript:
- * a field is read like `json_extract` (missing or JSON null -> NULL, true/false -> 1/0, an array or
- * object -> its JSON text); NULL never equals anything; ORDER BY puts NULL first, then numbers, then
+ * a field is read like `json_extract` (missing or JSON null -> NULL); comparisons on a document field
+ * stay within its JSON type (true is not 1, an array or object never equals text); NULL never equals anything; ORDER BY puts NULL first, then numbers, then
  * text in UTF-8 byte order (= code point order, not JavaScript's UTF-16 order); `< <= > >=` on a
  * document field only match fields of the value's own type (numbers or text), on a metadata field
  * they compare across types. tests/conformance/query_semantics.json holds the rows both sides run.
@@ -141,16 +141,51 @@ function sqlEquals(a: SqlValue, b: SqlValue): boolean {
   return a !== null && b !== null && rank(a) === rank(b) && compareSql(a, b) === 0;
 }
 
+/** The JSON type a filter compares within (worker/store.py `json_type`): true is not 1, and an array or
+ * object never equals a scalar, not even its own JSON text. Numbers are one type (integer or real). */
+function kindOf(v: JsonValue | undefined): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') return 'number';
+  if (typeof v === 'string') return 'text';
+  return Array.isArray(v) ? 'array' : 'object';
+}
+
+/** `json_extract(..) = ? AND json_type(..) = kind(?)`: equal and of the same JSON type. */
+function typedEquals(raw: JsonValue | undefined, value: Scalar): boolean {
+  return value !== null && kindOf(raw) === kindOf(value) && sqlEquals(sqlOf(raw), bound(value));
+}
+
 export function matchesFilter(doc: DocumentRecord, [field, op, value]: WhereClause): boolean {
   if (op === 'exists') return lookup(doc.data, field).present === value;
   if (op === 'array-contains') {
     const arr = lookup(doc.data, field).value;
-    const want = bound(value as Scalar);
-    return Array.isArray(arr) && arr.some((e) => sqlEquals(sqlOf(e), want));
+    return Array.isArray(arr) && arr.some((e) => typedEquals(e, value as Scalar));
   }
   const v = fieldValue(doc, field);
   if ((op === '==' || op === '!=') && value === null) return op === '==' ? v === null : v !== null;
   if (v === null) return false;
+  if (field in META) return matchesMeta(v, op, value);
+  const raw = lookup(doc.data, field).value;
+  switch (op) {
+    case '==':
+      return typedEquals(raw, value as Scalar);
+    case '!=':
+      return !typedEquals(raw, value as Scalar);
+    case 'in':
+      return (value as Scalar[]).some((x) => typedEquals(raw, x));
+    case 'not-in':
+      return !(value as Scalar[]).some((x) => typedEquals(raw, x));
+    default: {
+      // a document field's range stays within the value's JSON type (worker/store.py)
+      if (kindOf(raw) !== kindOf(value as Scalar)) return false;
+      return compares(compareSql(v, bound(value as Scalar)), op);
+    }
+  }
+}
+
+/** A metadata column has one SQL type: plain SQL comparison, across types for ranges. */
+function matchesMeta(v: SqlValue, op: WhereClause[1], value: WhereClause[2]): boolean {
   switch (op) {
     case '==':
       return sqlEquals(v, bound(value as Scalar));
@@ -160,14 +195,13 @@ export function matchesFilter(doc: DocumentRecord, [field, op, value]: WhereClau
       return (value as Scalar[]).some((x) => sqlEquals(v, bound(x)));
     case 'not-in':
       return !(value as Scalar[]).some((x) => sqlEquals(v, bound(x)));
-    default: {
-      const b = bound(value as Scalar);
-      // a document field's range stays within the value's type (worker/store.py); metadata does not
-      if (!(field in META) && rank(v) !== rank(b)) return false;
-      const c = compareSql(v, b);
-      return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : c >= 0;
-    }
+    default:
+      return compares(compareSql(v, bound(value as Scalar)), op);
   }
+}
+
+function compares(c: number, op: WhereClause[1]): boolean {
+  return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : c >= 0;
 }
 
 export function sortKeys(doc: DocumentRecord, order: OrderKey[]): SqlValue[] {

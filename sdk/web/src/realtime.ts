@@ -153,11 +153,11 @@ export class Realtime {
   }
 }
 
-/** The document an event describes (null for a deletion); `created_at` from what is known of it. */
+/** The document an event describes (null for a deletion or a removal from this reader's view). */
 export function eventDoc(ev: ChangeEvent, store: LocalStore): DocumentRecord | null {
-  if (ev.type === 'deleted' || ev.data === null) return null;
+  if (ev.type === 'deleted' || ev.type === 'removed' || ev.data === null) return null;
   const known = store.known(ev.collection, ev.id)?.doc;
-  const createdAt = ev.type === 'created' ? ev.updated_at : (known?.created_at ?? '');
+  const createdAt = ev.created_at ?? (ev.type === 'created' ? ev.updated_at : (known?.created_at ?? ''));
   return {
     id: ev.id,
     collection: ev.collection,

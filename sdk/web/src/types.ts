@@ -15,12 +15,15 @@ export interface DocumentRecord<T extends DocumentData = DocumentData> {
 
 /** A realtime publication's body (one per committed write). */
 export interface ChangeEvent {
-  type: 'created' | 'updated' | 'deleted';
+  /** `removed`: the document still exists, but this reader may no longer read it (access rules) */
+  type: 'created' | 'updated' | 'deleted' | 'removed';
   collection: string;
   id: string;
   version: number;
   owner_id: string | null;
   data: DocumentData | null;
+  /** absent from gateways that predate it */
+  created_at?: string;
   updated_at: string;
 }
 
