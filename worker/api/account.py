@@ -26,6 +26,7 @@ from worker import account, mail
 from worker.api.auth import _EMAIL as EMAIL_PATTERN
 from worker.api.auth import MAX_BODY_BYTES, MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD
 from worker.http import ApiError, Response, read_object
+from worker.operations import Operation, documented, obj
 from worker.principal import Principal
 from worker.routing import Route
 from worker.supertokens import invalid_credentials
@@ -97,7 +98,45 @@ async def _send(mailer: mail.Mailer, message: mail.Message) -> None:
         raise ApiError(503, "mail_unavailable",
                        "the mail server did not accept the message; try again") from None
 
+_STR = {"type": "string"}
+_OPEN = {"type": "object"}
+_CORE = {503: ("auth_unavailable",), 502: ("auth_error",)}
+_MAIL = {503: ("auth_unavailable", "mail_unavailable", "mail_not_configured"), 502: ("auth_error",)}
+_SENT = obj({"sent": {"const": True}}, ("sent",))
+_REVOKED = obj({"sessions_revoked": {"type": "integer"}}, ("sessions_revoked",), closed=False)
+REQUEST_VERIFICATION = Operation("mail the caller a link verifying their address", "user", {202: _SENT},
+                                 {403: ("forbidden",), 409: ("already_verified",), 429: ("rate_limited",),
+                                  **_MAIL})
+VERIFY = Operation("spend a verification link's token", "none", {200: _OPEN},
+                   {400: ("invalid_token",), 409: ("email_exists",), **_CORE},
+                   body=obj({"token": _STR}, ("token",)))
+CHANGE_EMAIL = Operation("change the caller's address (effective once the new one is verified)", "user",
+                         {200: _OPEN, 202: _SENT},
+                         {400: ("invalid_email",), 401: ("invalid_credentials",), 403: ("forbidden",),
+                          409: ("email_exists",), **_MAIL},
+                         body=obj({"new_email": _STR, "password": _STR}, ("new_email", "password")))
+FORGOT_PASSWORD = Operation("mail a reset link (the same answer for unknown addresses)", "none", {202: _SENT},
+                            {400: ("invalid_email",), 429: ("rate_limited",), **_MAIL},
+                            body=obj({"email": _STR}, ("email",)))
+RESET_PASSWORD = Operation("spend a reset link's token for a new password; every session ends", "none",
+                           {200: _REVOKED}, {400: ("invalid_token", "weak_password"), **_CORE},
+                           body=obj({"token": _STR, "new_password": _STR}, ("token", "new_password")))
+CHANGE_PASSWORD = Operation("change the password (the current one required); other sessions end", "user",
+                            {200: _REVOKED},
+                            {400: ("weak_password",), 401: ("invalid_credentials",), 403: ("forbidden",),
+                             **_CORE},
+                            body=obj({"current_password": _STR, "new_password": _STR}, ("current_password", "new_password")))
+SIGNOUT_ALL = Operation("end every session of the caller", "user", {200: _REVOKED},
+                        {403: ("forbidden",), **_CORE})
+DELETE_ACCOUNT = Operation("delete the caller's account, documents and files (resumable)", "user",
+                           {200: _OPEN},
+                           {401: ("invalid_credentials",), 403: ("forbidden",),
+                            503: ("auth_unavailable", "storage_unavailable"),
+                            502: ("auth_error", "storage_error")},
+                           body=obj({"password": _STR}, ("password",)))
 
+
+@documented(REQUEST_VERIFICATION)
 async def request_verification(ctx: Context) -> Response:
     _, user_id, email = await _user(ctx)
     mailer = _mailer(ctx)
@@ -109,6 +148,7 @@ async def request_verification(ctx: Context) -> Response:
     return Response.json({"sent": True}, status=202)
 
 
+@documented(VERIFY)
 async def verify(ctx: Context) -> Response:
     token = _token(_body(ctx, {"token"})["token"])
     st = ctx.gateway.supertokens
@@ -124,6 +164,7 @@ async def verify(ctx: Context) -> Response:
                           "refresh_to_update_session": True})
 
 
+@documented(CHANGE_EMAIL)
 async def change_email(ctx: Context) -> Response:
     body = _body(ctx, {"new_email", "password"})
     _, user_id, email = await _user(ctx)
@@ -145,6 +186,7 @@ async def change_email(ctx: Context) -> Response:
     return Response.json({"sent": True}, status=202)
 
 
+@documented(FORGOT_PASSWORD)
 async def forgot_password(ctx: Context) -> Response:
     email = _email(_body(ctx, {"email"})["email"])
     mailer = _mailer(ctx)
@@ -158,6 +200,7 @@ async def forgot_password(ctx: Context) -> Response:
     return Response.json({"sent": True}, status=202)
 
 
+@documented(RESET_PASSWORD)
 async def reset_password(ctx: Context) -> Response:
     body = _body(ctx, {"token", "new_password"})
     password = _new_password(body["new_password"])  # checked first: a refused password spends no token
@@ -168,6 +211,7 @@ async def reset_password(ctx: Context) -> Response:
     return Response.json({"reset": True, "sessions_revoked": len(revoked)})
 
 
+@documented(CHANGE_PASSWORD)
 async def change_password(ctx: Context) -> Response:
     body = _body(ctx, {"current_password", "new_password"})
     principal, user_id, email = await _user(ctx)
@@ -180,12 +224,14 @@ async def change_password(ctx: Context) -> Response:
     return Response.json({"changed": True, "sessions_revoked": len(revoked)})
 
 
+@documented(SIGNOUT_ALL)
 async def signout_all(ctx: Context) -> Response:
     _, user_id, _ = await _user(ctx)
     revoked = await ctx.gateway.supertokens.revoke_user_sessions(user_id)
     return Response.json({"signed_out": True, "sessions_revoked": len(revoked)})
 
 
+@documented(DELETE_ACCOUNT)
 async def delete_account(ctx: Context) -> Response:
     body = _body(ctx, {"password"})
     _, user_id, email = await _user(ctx)

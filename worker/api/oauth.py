@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from worker.api.auth import _tokens, _validity_ms
 from worker.http import ApiError, Response, read_object
 from worker.oauth import FlowError, SignedIn, invalid_state, redirect_uri_not_allowed, valid_verifier
+from worker.operations import Operation, documented, obj
 from worker.routing import Route
 
 if TYPE_CHECKING:
@@ -41,11 +42,36 @@ def _redirect(url: str) -> Response:
 def _back_to_app(redirect_uri: str, **params: str) -> Response:
     return _redirect(redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params))
 
+_STR = {"type": "string"}
+_NOT_CONFIGURED = {404: ("oauth_not_configured",), 503: ("oauth_misconfigured",)}
+PROVIDERS = Operation("the identity providers this environment offers", "none",
+                      {200: obj({"providers": {"type": "array", "items": _STR}}, ("providers",))},
+                      _NOT_CONFIGURED)
+START = Operation("begin a sign-in: the provider URL to send the browser to", "none",
+                  {200: obj({"authorization_url": _STR, "expires_at": {"type": "integer"}},
+                            ("authorization_url", "expires_at"))},
+                  {400: ("invalid_code_challenge", "redirect_uri_not_allowed"), 404: ("oauth_not_configured",
+                   "unknown_provider"), 503: ("oauth_misconfigured",)},
+                  body=obj({"redirect_uri": _STR, "code_challenge": _STR,
+                            "code_challenge_method": {"const": "S256"}},
+                           ("redirect_uri", "code_challenge")))
+CALLBACK = Operation("where the provider returns the browser: to the app with a one-time code", "none",
+                     {302: None}, {400: ("invalid_state",), 404: ("oauth_not_configured", "unknown_provider"),
+                                   503: ("oauth_misconfigured",)},
+                     response_headers={302: {"Location": "the app's redirect URI with code or error"}})
+TOKEN = Operation("exchange the one-time code (and the app's PKCE verifier) for session tokens", "none",
+                  {200: {"type": "object"}}, {400: ("invalid_code",), 404: ("oauth_not_configured",),
+                                              503: ("oauth_misconfigured", "auth_unavailable"),
+                                              502: ("auth_error",)},
+                  body=obj({"code": _STR, "code_verifier": _STR}, ("code", "code_verifier")))
 
+
+@documented(PROVIDERS)
 async def providers(ctx: Context) -> Response:
     return Response.json({"providers": ctx.gateway.oauth.provider_names()})
 
 
+@documented(START)
 async def start(ctx: Context) -> Response:
     flows = ctx.gateway.oauth
     flows.provider(ctx.params["provider"])  # 404 before the body is even read
@@ -60,6 +86,7 @@ async def start(ctx: Context) -> Response:
     return Response.json({"authorization_url": url, "expires_at": expires_at})
 
 
+@documented(CALLBACK)
 async def callback(ctx: Context) -> Response:
     flows = ctx.gateway.oauth
     name = ctx.params["provider"]
@@ -88,6 +115,7 @@ async def callback(ctx: Context) -> Response:
     return _back_to_app(redirect_uri, code=one_time, provider=name)
 
 
+@documented(TOKEN)
 async def token(ctx: Context) -> Response:
     flows = ctx.gateway.oauth
     body = read_object(ctx.request, {"code", "code_verifier"}, required=("code", "code_verifier"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker.http import JSON, ApiError, Response, read_json
+from worker.operations import Operation, documented, obj
 from worker.routing import Route
 from worker.user_metadata import MAX_MAX_BYTES, apply
 
@@ -29,12 +30,22 @@ async def _user_id(ctx: Context) -> str:
         raise ApiError(400, "no_user", "the admin key is not a user and has no metadata")
     return principal.user_id
 
+_METADATA = obj({"metadata": {"type": "object"}}, ("metadata",))
+_CORE = {503: ("auth_unavailable",), 502: ("auth_error",)}
+GET_METADATA = Operation("the caller's metadata", "user", {200: _METADATA}, {400: ("no_user",), **_CORE})
+PATCH_METADATA = Operation("merge-patch the caller's metadata (RFC 7386)", "user", {200: _METADATA},
+                           {400: ("no_user",), 413: ("metadata_too_large",), 422: ("schema_violation",),
+                            **_CORE},
+                           body={"type": "object"}, content_types=(JSON, _MERGE_PATCH))
 
+
+@documented(GET_METADATA)
 async def get_metadata(ctx: Context) -> Response:
     user_id = await _user_id(ctx)
     return Response.json({"metadata": await ctx.gateway.supertokens.metadata(user_id)})
 
 
+@documented(PATCH_METADATA)
 async def patch_metadata(ctx: Context) -> Response:
     user_id = await _user_id(ctx)
     patch = read_json(ctx.request, max_bytes=MAX_MAX_BYTES, content_types=(JSON, _MERGE_PATCH))

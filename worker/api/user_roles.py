@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from worker.http import ApiError, Response
+from worker.operations import Operation, documented, obj
 from worker.routing import Route
 from worker.user_roles import check_role, push_to_sessions
 
@@ -39,12 +40,31 @@ def _user_id(ctx: Context) -> str:
         raise ApiError(400, "invalid_user_id", f"a user id is 1-{MAX_USER_ID} characters")
     return user_id
 
+_STR = {"type": "string"}
+_OPEN_ROLE = {"type": "object", "properties": {"role": {"type": "string"}}}
+_ROLES = {"type": "array", "items": _STR}
+_CORE = {503: ("auth_unavailable",), 502: ("auth_error",)}
+_ADMIN = {403: ("forbidden",), **_CORE}
+_USER_ROLES = obj({"user_id": _STR, "roles": _ROLES}, ("user_id", "roles"), closed=False)
+LIST_ROLES = Operation("every role", "bearer", {200: obj({"roles": _ROLES}, ("roles",))}, _ADMIN)
+PUT_ROLE = Operation("create a role (idempotent)", "bearer",
+                     {200: _OPEN_ROLE, 201: _OPEN_ROLE}, {400: ("invalid_role",), **_ADMIN})
+DELETE_ROLE = Operation("delete a role", "bearer", {200: _OPEN_ROLE}, {400: ("invalid_role",), **_ADMIN})
+USER_ROLES = Operation("a user's roles", "bearer", {200: _USER_ROLES}, {400: ("invalid_user_id",), **_ADMIN})
+ASSIGN_ROLE = Operation("give a user a role (reaches their sessions at the next refresh)", "bearer",
+                        {200: _USER_ROLES},
+                        {400: ("invalid_role", "invalid_user_id"), 404: ("unknown_role",), **_ADMIN})
+REMOVE_ROLE = Operation("take a role from a user", "bearer", {200: _USER_ROLES},
+                        {400: ("invalid_role", "invalid_user_id"), 404: ("unknown_role",), **_ADMIN})
 
+
+@documented(LIST_ROLES)
 async def list_roles(ctx: Context) -> Response:
     await _admin(ctx)
     return Response.json({"roles": await ctx.gateway.supertokens.roles()})
 
 
+@documented(PUT_ROLE)
 async def put_role(ctx: Context) -> Response:
     await _admin(ctx)
     role = check_role(ctx.params["role"])
@@ -52,12 +72,14 @@ async def put_role(ctx: Context) -> Response:
     return Response.json({"role": role, "created": created}, status=201 if created else 200)
 
 
+@documented(DELETE_ROLE)
 async def delete_role(ctx: Context) -> Response:
     await _admin(ctx)
     role = check_role(ctx.params["role"])
     return Response.json({"role": role, "deleted": await ctx.gateway.supertokens.delete_role(role)})
 
 
+@documented(USER_ROLES)
 async def user_roles(ctx: Context) -> Response:
     await _admin(ctx)
     user_id = _user_id(ctx)
@@ -71,6 +93,7 @@ async def _changed(ctx: Context, user_id: str) -> Response:
                           "sessions_updated": updated})
 
 
+@documented(ASSIGN_ROLE)
 async def assign_role(ctx: Context) -> Response:
     await _admin(ctx)
     user_id, role = _user_id(ctx), check_role(ctx.params["role"])
@@ -78,6 +101,7 @@ async def assign_role(ctx: Context) -> Response:
     return await _changed(ctx, user_id)
 
 
+@documented(REMOVE_ROLE)
 async def remove_role(ctx: Context) -> Response:
     await _admin(ctx)
     user_id, role = _user_id(ctx), check_role(ctx.params["role"])
