@@ -125,7 +125,8 @@ CHANGE_PASSWORD = Operation("change the password (the current one required); oth
                             {200: _REVOKED},
                             {400: ("weak_password",), 401: ("invalid_credentials",), 403: ("forbidden",),
                              **_CORE},
-                            body=obj({"current_password": _STR, "new_password": _STR}, ("current_password", "new_password")))
+                            body=obj({"current_password": _STR, "new_password": _STR},
+                                     ("current_password", "new_password")))
 SIGNOUT_ALL = Operation("end every session of the caller", "user", {200: _REVOKED},
                         {403: ("forbidden",), **_CORE})
 DELETE_ACCOUNT = Operation("delete the caller's account, documents and files (resumable)", "user",
