@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.gateway import serve
+from tests.support.mailpit import start_mailpit
 from tests.support.paths import CONFIG, free_port
 from tests.support.process import stop_process
 from tests.support.standin import start_standin
@@ -36,6 +37,7 @@ class SessionGateway:
 @contextlib.contextmanager
 def session_gateway(workdir: Path, log_level: str = "INFO") -> Iterator[SessionGateway]:
     standin = start_standin(workdir)
+    mailpit = start_mailpit(workdir)  # a real mail server: verification and reset answer as on the stack
     closed = f"http://127.0.0.1:{free_port()}"
     credentials = {
         "TELESTACK_ADMIN_KEY": "admin-" + secrets.token_hex(16),
@@ -55,6 +57,11 @@ def session_gateway(workdir: Path, log_level: str = "INFO") -> Iterator[SessionG
         "TELESTACK_S3_ENDPOINT": closed,
         "TELESTACK_S3_BUCKET": "files",
         "TELESTACK_LOG_LEVEL": log_level,
+        "TELESTACK_SMTP_HOST": "127.0.0.1",
+        "TELESTACK_SMTP_PORT": str(mailpit.smtp_port),
+        "TELESTACK_SMTP_SECURITY": "none",
+        "TELESTACK_SMTP_FROM": "TelestackDB <no-reply@localhost>",
+        "TELESTACK_AUTH_ACTION_URL": "http://localhost:5173/auth/action",
     }
     proc = None
     try:
@@ -64,3 +71,4 @@ def session_gateway(workdir: Path, log_level: str = "INFO") -> Iterator[SessionG
     finally:
         stop_process(proc)
         standin.stop()
+        mailpit.stop()

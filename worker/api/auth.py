@@ -56,10 +56,10 @@ _CORE_ERRORS = {502: ("auth_upstream_error", "auth_misconfigured"),
                 503: ("auth_unavailable", "auth_not_configured")}
 SIGNUP = Operation("create an account and its first session", "none", {201: _TOKENS},
                    {400: ("invalid_email", "invalid_password", "weak_password"), 409: ("email_exists",),
-                    **_CORE_ERRORS}, body=_CREDENTIALS)
+                    429: ("rate_limited",), **_CORE_ERRORS}, body=_CREDENTIALS)
 SIGNIN = Operation("start a session with email and password", "none", {200: _TOKENS},
                    {400: ("invalid_email", "invalid_password"), 401: ("invalid_credentials",),
-                    **_CORE_ERRORS}, body=_CREDENTIALS)
+                    429: ("rate_limited",), **_CORE_ERRORS}, body=_CREDENTIALS)
 REFRESH = Operation("spend a refresh token for new tokens (rotation; reuse revokes the session)", "none",
                     {200: _TOKENS}, {401: ("session_expired", "token_reuse_detected"), **_CORE_ERRORS},
                     body=obj({"refresh_token": _STRING}, ("refresh_token",)))
@@ -67,9 +67,11 @@ SIGNOUT = Operation("end the caller's session", "user",
                     {200: obj({"signed_out": {"const": True}}, ("signed_out",))},
                     {400: ("no_session",), **_CORE_ERRORS})
 ME = Operation("the caller, as its verified token says", "bearer", {200: {"oneOf": [
-    obj({"user": obj({"id": _STRING, "email": {"type": ["string", "null"]}}, ("id", "email")),
-         "session_handle": _STRING, "is_admin": {"const": False}, "expires_at": _MS},
-        ("user", "session_handle", "is_admin", "expires_at")),
+    obj({"user": obj({"id": _STRING, "email": {"type": ["string", "null"]},
+                      "email_verified": {"type": "boolean"}}, ("id", "email", "email_verified")),
+         "session_handle": _STRING, "is_admin": {"const": False},
+         "roles": {"type": "array", "items": _STRING}, "expires_at": _MS},
+        ("user", "session_handle", "is_admin", "roles", "expires_at")),
     obj({"user": {"type": "null"}, "is_admin": {"const": True}}, ("user", "is_admin")),
 ]}})
 
