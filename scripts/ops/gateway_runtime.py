@@ -29,11 +29,10 @@ def collections_json(target: Target, env: dict[str, str] | None = None) -> str:
     """The COLLECTIONS setting: the env's, else config/collections/*.yaml as the ASGI entry builds it."""
     import os
 
-    from worker import jsoncodec
-    from worker.adapters.config_files import load_collections
+    from worker.adapters.config_files import collections_json as collections_from_config
 
     env = dict(os.environ) if env is None else env
-    return env.get("TELESTACK_COLLECTIONS") or jsoncodec.dumps(load_collections(CONFIG_DIR))
+    return env.get("TELESTACK_COLLECTIONS") or collections_from_config(CONFIG_DIR)
 
 
 @asynccontextmanager

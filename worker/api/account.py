@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker import account, mail
 from worker.api.auth import _EMAIL as EMAIL_PATTERN
-from worker.api.auth import MAX_BODY_BYTES, MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD
+from worker.api.auth import MAX_BODY_BYTES, MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, count_attempt
 from worker.http import ApiError, Response, read_object
 from worker.operations import Operation, documented, obj
 from worker.principal import Principal
@@ -84,11 +84,6 @@ async def _check_password(ctx: Context, user_id: str, email: str, password: str)
         raise invalid_credentials()
 
 
-async def _count_attempt(ctx: Context, action: str, email: str) -> None:
-    """Mail-sending requests count in the same database windows as sign-in (429 with Retry-After)."""
-    await ctx.gateway.rate_limiter.hit(ctx.db, action, account=email, address=ctx.request.client_address)
-
-
 def _mailer(ctx: Context) -> mail.Mailer:
     mailer = ctx.gateway.mailer
     if mailer is None or not ctx.settings.auth_action_url:
@@ -146,7 +141,7 @@ DELETE_ACCOUNT = Operation("delete the caller's account, documents and files (re
 async def request_verification(ctx: Context) -> Response:
     _, user_id, email = await _user(ctx)
     mailer = _mailer(ctx)
-    await _count_attempt(ctx, "email_verification", email)
+    await count_attempt(ctx, "email_verification", email)
     token = await ctx.gateway.supertokens.email_verification_token(user_id, email)
     if token is None:
         raise ApiError(409, "already_verified", "this email address is verified already")
@@ -197,7 +192,7 @@ async def change_email(ctx: Context) -> Response:
 async def forgot_password(ctx: Context) -> Response:
     email = _email(_body(ctx, {"email"})["email"])
     mailer = _mailer(ctx)
-    await _count_attempt(ctx, "password_reset", email)  # before the lookup: the same for unknown addresses
+    await count_attempt(ctx, "password_reset", email)  # before the lookup: the same for unknown addresses
     st = ctx.gateway.supertokens
     user_id = await st.user_id_by_email(email)
     token = await st.password_reset_token(user_id, email) if user_id is not None else None

@@ -131,14 +131,15 @@ async def _session_for(ctx: Context, user: CoreUser, *, new_user: bool = False) 
     return await core.create_session(user.id, jwt_data=jwt_data, access_token_validity_ms=_validity_ms(ctx))
 
 
-async def _count_attempt(ctx: Context, action: str, email: str) -> None:
+async def count_attempt(ctx: Context, action: str, email: str) -> None:
+    """One attempt in the database's rate-limit windows (429 with Retry-After once a window is full)."""
     await ctx.gateway.rate_limiter.hit(ctx.db, action, account=email, address=ctx.request.client_address)
 
 
 @documented(SIGNUP)
 async def signup(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=True)
-    await _count_attempt(ctx, "signup", email)
+    await count_attempt(ctx, "signup", email)
     user = await ctx.gateway.supertokens.sign_up(email, password)
     session = await _session_for(ctx, user, new_user=True)
     return Response.json(_tokens(session, _user(user)), status=201)
@@ -147,7 +148,7 @@ async def signup(ctx: Context) -> Response:
 @documented(SIGNIN)
 async def signin(ctx: Context) -> Response:
     email, password = _credentials(ctx, signup=False)
-    await _count_attempt(ctx, "signin", email)
+    await count_attempt(ctx, "signin", email)
     user = await ctx.gateway.supertokens.sign_in(email, password)
     session = await _session_for(ctx, user)
     return Response.json(_tokens(session, _user(user)))

@@ -10,11 +10,10 @@ to the pair, so after an email change the new address starts unverified.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
-from infra.standins.supertokens.tokens import sha256hex
+from infra.standins.supertokens.tokens import issue_one_time_token, sha256hex
 
 if TYPE_CHECKING:
     from infra.standins.supertokens.api import Core
@@ -73,12 +72,9 @@ class EmailVerification:
         user_id, email = _str(body, "userId"), _email(body)
         if self.is_email_verified(call.app_id, user_id, email):
             return ok({"status": "EMAIL_ALREADY_VERIFIED_ERROR"})
-        token = secrets.token_urlsafe(48)
         expires_at = self.core.now_ms() + self.core.config.email_verification_token_lifetime_ms
-        self.conn.execute(
-            "INSERT INTO email_verification_tokens"
-            " (app_id, tenant_id, user_id, email, token_hash, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (call.app_id, call.tenant_id, user_id, email, sha256hex(token), expires_at))
+        token = issue_one_time_token(self.conn, "email_verification_tokens", call.app_id, call.tenant_id,
+                                     user_id, email, expires_at)
         return ok({"status": "OK", "token": token})
 
     async def remove_tokens(self, call: Call) -> Reply:

@@ -11,12 +11,11 @@ user id gets ``UNKNOWN_USER_ID_ERROR`` (the gateway never tells a client that).
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
-from infra.standins.supertokens.tokens import sha256hex
+from infra.standins.supertokens.tokens import issue_one_time_token, sha256hex
 
 if TYPE_CHECKING:
     from infra.standins.supertokens.api import Core
@@ -67,12 +66,9 @@ class Passwords:
         assert user_id is not None
         if self._user(call.app_id, user_id) is None:
             return ok({"status": "UNKNOWN_USER_ID_ERROR"})
-        token = secrets.token_urlsafe(48)
         expires_at = self.core.now_ms() + self.core.config.password_reset_token_lifetime_ms
-        self.conn.execute(
-            "INSERT INTO password_reset_tokens (app_id, tenant_id, user_id, email, token_hash, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (call.app_id, call.tenant_id, user_id, email, sha256hex(token), expires_at))
+        token = issue_one_time_token(self.conn, "password_reset_tokens", call.app_id, call.tenant_id,
+                                     user_id, email, expires_at)
         return ok({"status": "OK", "token": token})
 
     async def consume_token(self, call: Call) -> Reply:

@@ -39,6 +39,23 @@ def sha256hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+#: the tables of single-use tokens, each with its INSERT
+_ONE_TIME_COLUMNS = " (app_id, tenant_id, user_id, email, token_hash, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_ONE_TIME_TOKEN = {
+    "email_verification_tokens": "INSERT INTO email_verification_tokens" + _ONE_TIME_COLUMNS,
+    "password_reset_tokens": "INSERT INTO password_reset_tokens" + _ONE_TIME_COLUMNS,
+}
+
+
+def issue_one_time_token(conn: Any, table: str, app_id: str, tenant_id: str, user_id: str, email: str,
+                         expires_at: int) -> str:
+    """A new single-use token (verification, reset): only its hash is stored, as the core does."""
+    token = secrets.token_urlsafe(48)
+    conn.execute(_INSERT_ONE_TIME_TOKEN[table],
+                 (app_id, tenant_id, user_id, email, sha256hex(token), expires_at))
+    return token
+
+
 def hash2(refresh_token: str) -> str:
     """What the session row stores: sha256hex(sha256hex(RT)) (core Session.createNewSession)."""
     return sha256hex(sha256hex(refresh_token))
