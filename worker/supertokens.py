@@ -37,7 +37,7 @@ class CoreUser:
     id: str
     email: str
     time_joined: int
-    #: the core's ``verified`` of the email-password login method: its email is verified
+    #: the core's ``verified`` of the user's login method: its email is verified
     email_verified: bool = False
 
 
@@ -333,6 +333,14 @@ class SuperTokens:
             raise invalid_link()
         raise self._unexpected("verify email", data)
 
+    async def is_email_verified(self, user_id: str, email: str) -> bool:
+        """Whether the email-verification recipe holds ``email`` as verified for the user (app-wide)."""
+        query = urlencode({"userId": user_id, "email": email})
+        data = await self._call("GET", f"/recipe/user/email/verify?{query}", rid="emailverification")
+        if data.get("status") == "OK" and isinstance(data.get("isVerified"), bool):
+            return data["isVerified"]
+        raise self._unexpected("is email verified", data)
+
     async def revoke_email_verification_tokens(self, user_id: str, email: str) -> None:
         data = await self._call("POST", f"/{TENANT}/recipe/user/email/verify/token/remove",
                                 rid="emailverification", body={"userId": user_id, "email": email})
@@ -425,7 +433,9 @@ def _user(data: dict[str, Any]) -> CoreUser:
     emails = user.get("emails") or []
     email = emails[0] if emails else ""
     methods = [m for m in user.get("loginMethods") or [] if isinstance(m, dict)]
-    verified = any(m.get("recipeId") == "emailpassword" and m.get("email") == email
+    # the user's own login method (no account linking: its recipe user id is the user's id), whatever
+    # its recipe: the core reports the email-verification recipe's answer for its email
+    verified = any(m.get("recipeUserId") == user["id"] and m.get("email") == email
                    and m.get("verified") is True for m in methods)
     return CoreUser(id=user["id"], email=str(email), time_joined=int(user.get("timeJoined") or 0),
                     email_verified=verified)

@@ -727,6 +727,22 @@ def test_the_providers_new_email_replaces_the_stored_one(api: Cdi) -> None:
     assert moved["user"]["loginMethods"][0]["verified"] is False
 
 
+def test_a_provider_verified_email_is_verified_in_the_email_verification_recipe(api: Cdi) -> None:
+    """As the core's ThirdParty.signInUp: ``isVerified`` marks the pair through the email-verification
+    recipe, and a login method's ``verified`` is that recipe's answer (a mailed token counts too)."""
+    vouched = _signinup(api, "google", uuid.uuid4().hex, f"v{uuid.uuid4().hex[:10]}@example.com")
+    assert _is_verified(api, vouched["user"]["id"], vouched["user"]["emails"][0]) is True
+    subject, email = uuid.uuid4().hex, f"u{uuid.uuid4().hex[:10]}@example.com"
+    unvouched = _signinup(api, "github", subject, email, verified=False)
+    user_id = unvouched["user"]["id"]
+    assert unvouched["user"]["loginMethods"][0]["verified"] is False
+    assert _is_verified(api, user_id, email) is False
+    token = _verify_token(api, user_id, email)["token"]
+    api.ok("POST", "/recipe/user/email/verify", {"method": "token", "token": token}, rid="emailverification")
+    again = _signinup(api, "github", subject, email, verified=False)
+    assert again["user"]["loginMethods"][0]["verified"] is True
+
+
 def test_same_subject_at_another_provider_or_same_email_is_another_user(api: Cdi) -> None:
     subject, email = uuid.uuid4().hex, f"u{uuid.uuid4().hex[:10]}@example.com"
     a = _signinup(api, "google", subject, email)["user"]["id"]

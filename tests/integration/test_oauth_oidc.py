@@ -29,15 +29,30 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.support.oidc_provider import CLIENT_ID, OTHER_CLIENT_ID, OidcProvider, start_oidc_provider
-from tests.support.paths import free_port
+from tests.support.oidc_provider import (
+    CLIENT_ID,
+    EMAIL,
+    OTHER_CLIENT_ID,
+    UNVERIFIED_EMAIL,
+    UNVERIFIED_USERNAME,
+    USERNAME,
+    OidcProvider,
+    start_oidc_provider,
+)
+from tests.support.paths import CONFIG, free_port
 from tests.support.standin import Standin, start_standin
+from worker.adapters.config_files import load_collections
 from worker.asgi import create_app
 from worker.outbound import HttpClient, HttpResponse
 
 ADMIN_KEY = "gateway-admin-key-" + uuid.uuid4().hex
 APP_REDIRECT = "http://127.0.0.1:9/app/signed-in"
 PROVIDER = "corp"
+#: the shipped collections plus two whose create rule needs what a session's claims say
+RULE_COLLECTIONS = {
+    "verified_only": {"rules": {"read": "auth.id == doc.owner_id", "create": "auth.email_verified"}},
+    "editors_only": {"rules": {"read": "auth.id == doc.owner_id", "create": "'editor' in auth.roles"}},
+}
 
 
 class Intercept:
@@ -67,6 +82,7 @@ class Stack:
     op: OidcProvider
     intercept: Intercept
     app: Any
+    standin: Standin
 
     def start(self, redirect_uri: str = APP_REDIRECT) -> tuple[str, str]:
         """A new sign-in: (the OP authorization URL, the app's PKCE verifier)."""
@@ -81,11 +97,27 @@ class Stack:
         assert url.startswith(self.url), url
         return self.http.get(url[len(self.url):])
 
-    def sign_in(self) -> tuple[dict[str, str], str]:
+    def sign_in(self, username: str = USERNAME) -> tuple[dict[str, str], str]:
         """A whole flow up to the app's redirect: (its query parameters, the app's verifier)."""
         authorization_url, verifier = self.start()
-        r = self.callback(self.op.log_in(authorization_url))
+        r = self.callback(self.op.log_in(authorization_url, username))
         return _app_redirect(r), verifier
+
+    def session(self, username: str = USERNAME) -> dict[str, Any]:
+        """A whole sign-in as ``username``, through to the app's session tokens."""
+        back, verifier = self.sign_in(username)
+        r = self.exchange(back["code"], verifier)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def me(self, access_token: str) -> dict[str, Any]:
+        r = self.http.get("/v1/auth/me", headers={"authorization": f"Bearer {access_token}"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def create(self, collection: str, access_token: str) -> httpx.Response:
+        return self.http.post(f"/v1/collections/{collection}/documents", json={"data": {"n": 1}},
+                              headers={"authorization": f"Bearer {access_token}"})
 
     def exchange(self, code: str, verifier: str) -> httpx.Response:
         return self.http.post("/v1/auth/oauth/token", json={"code": code, "code_verifier": verifier})
@@ -118,6 +150,9 @@ def _serve(tmp: Path, standin: Standin) -> Iterator[Stack]:
            "TELESTACK_OAUTH_CLIENT_SECRETS": json.dumps({PROVIDER: op.client_secret}),
            "TELESTACK_OAUTH_REDIRECT_URIS": f"{APP_REDIRECT},http://127.0.0.1:9/other",
            "TELESTACK_OAUTH_CALLBACK_BASE_URL": base}
+    collections = load_collections(CONFIG)
+    env["TELESTACK_COLLECTIONS"] = json.dumps({"collections": {**collections["collections"],
+                                                               **RULE_COLLECTIONS}})
     app = create_app(env)
     intercept = Intercept(app.gateway.http)
     app.gateway.http = intercept  # before the first request builds the services that hold it
@@ -131,7 +166,7 @@ def _serve(tmp: Path, standin: Standin) -> Iterator[Stack]:
         time.sleep(0.02)
     client = httpx.Client(base_url=base, timeout=30, trust_env=False)
     try:
-        yield Stack(base, client, op, intercept, app)
+        yield Stack(base, client, op, intercept, app, standin)
     finally:
         client.close()
         server.should_exit = True
@@ -172,7 +207,7 @@ def test_full_flow_signs_in_and_the_session_works_with_a_stable_user_id(stack: S
     assert r.status_code == 200, r.text
     signed_in = r.json()
     user = signed_in["user"]
-    assert user["email"] == "test-user@zitadel.ch" and user["new_user"] is True  # from the OP's userinfo
+    assert user["email"] == EMAIL and user["new_user"] is True  # from the OP's userinfo
     me = stack.http.get("/v1/auth/me", headers={"authorization": f"Bearer {signed_in['access_token']}"})
     assert me.status_code == 200 and me.json()["user"]["id"] == user["id"], me.text
     note = stack.http.post("/v1/collections/notes/documents", json={"data": {"title": "from OIDC"}},
@@ -182,6 +217,63 @@ def test_full_flow_signs_in_and_the_session_works_with_a_stable_user_id(stack: S
     again, verifier2 = stack.sign_in()
     second = stack.exchange(again["code"], verifier2).json()["user"]
     assert second["id"] == user["id"] and second["new_user"] is False
+
+
+# --- what the session says: email_verified and roles, as for email/password sessions ---------
+
+def test_an_email_the_provider_vouches_for_is_verified_and_passes_a_verified_only_rule(stack: Stack) -> None:
+    signed_in = stack.session()
+    me = stack.me(signed_in["access_token"])
+    assert me["user"] == {"id": signed_in["user"]["id"], "email": EMAIL, "email_verified": True}
+    assert me["roles"] == []
+    assert _claims(signed_in["access_token"])["email_verified"] is True
+    r = stack.create("verified_only", signed_in["access_token"])
+    assert r.status_code == 201, r.text
+
+
+def test_an_email_the_provider_does_not_vouch_for_is_unverified_and_refused_by_the_rule(stack: Stack) -> None:
+    signed_in = stack.session(UNVERIFIED_USERNAME)
+    user_id = signed_in["user"]["id"]
+    assert signed_in["user"]["email"] == UNVERIFIED_EMAIL
+    assert stack.me(signed_in["access_token"])["user"]["email_verified"] is False
+    r = stack.create("verified_only", signed_in["access_token"])
+    assert r.status_code == 403, r.text
+
+    # verified later through the core's email-verification recipe (what the mailed link spends):
+    # the next sign-in's session says so, whatever the provider keeps reporting
+    cdi = httpx.Client(base_url=stack.standin.url, trust_env=False, timeout=10, headers={
+        "api-key": stack.standin.api_key, "cdi-version": "5.6", "rid": "emailverification"})
+    with cdi:
+        pair = {"userId": user_id, "email": UNVERIFIED_EMAIL}
+        token = cdi.post("/recipe/user/email/verify/token", json=pair)
+        assert token.json()["status"] == "OK", token.text
+        spent = cdi.post("/recipe/user/email/verify",
+                         json={"method": "token", "token": token.json()["token"]})
+        assert spent.json()["status"] == "OK", spent.text
+    again = stack.session(UNVERIFIED_USERNAME)
+    assert again["user"]["id"] == user_id
+    assert stack.me(again["access_token"])["user"]["email_verified"] is True
+    assert stack.create("verified_only", again["access_token"]).status_code == 201
+
+
+def test_roles_assigned_by_the_admin_reach_an_oauth_session_at_refresh_and_at_sign_in(stack: Stack) -> None:
+    signed_in = stack.session()
+    user_id, access = signed_in["user"]["id"], signed_in["access_token"]
+    assert stack.create("editors_only", access).status_code == 403
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+    assert stack.http.put("/v1/auth/roles/editor", headers=admin).status_code in (200, 201)
+    r = stack.http.put(f"/v1/auth/users/{user_id}/roles/editor", headers=admin)
+    assert r.status_code == 200 and r.json()["sessions_updated"] >= 1, r.text
+    assert stack.me(access)["roles"] == []  # a token keeps the roles it was signed with
+    refreshed = stack.http.post("/v1/auth/refresh", json={"refresh_token": signed_in["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    new_access = refreshed.json()["access_token"]
+    assert stack.me(new_access)["roles"] == ["editor"]
+    assert stack.create("editors_only", new_access).status_code == 201
+    # a later sign-in reads the roles from the core when it opens the session
+    assert stack.me(stack.session()["access_token"])["roles"] == ["editor"]
+    assert stack.http.delete(f"/v1/auth/users/{user_id}/roles/editor", headers=admin).status_code == 200
+    assert stack.me(stack.session()["access_token"])["roles"] == []
 
 
 def test_the_callback_refuses_a_state_it_did_not_issue(stack: Stack) -> None:

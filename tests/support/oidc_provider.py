@@ -8,12 +8,15 @@ with a warm Go module cache) and every later run reuses it.
 
 What the OP gives the tests: discovery, RS256 ID tokens signed by a key published in its JWKS,
 PKCE S256, single-use authorization codes, client_secret_basic, a userinfo endpoint, and a
-username/password form a test can post without a browser (:meth:`OidcProvider.log_in`).
+username/password form a test can post without a browser (:meth:`OidcProvider.log_in`). Its users
+are :data:`USERS`: the library example's own user, whose email the OP vouches for, and one whose
+email it does not (``email_verified: false``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +35,18 @@ MAIN_GO = ROOT / "tests/support/oidc_op/main.go"
 #: the example OP's built-in user (storage.NewUserStore) for a 127.0.0.1 issuer
 USERNAME = "test-user@127.0.0.1"
 PASSWORD = "verysecure"
+EMAIL = "test-user@zitadel.ch"
+#: a user whose email the OP reports with ``email_verified: false``
+UNVERIFIED_USERNAME = "unverified-user@127.0.0.1"
+UNVERIFIED_EMAIL = "unverified-user@example.com"
+#: the OP's users as the library's storage.User JSON (keyed by subject)
+USERS = {
+    "id1": {"ID": "id1", "Username": USERNAME, "Password": PASSWORD, "FirstName": "Test", "LastName": "User",
+            "Email": EMAIL, "EmailVerified": True, "PreferredLanguage": "de"},
+    "id3": {"ID": "id3", "Username": UNVERIFIED_USERNAME, "Password": PASSWORD, "FirstName": "Not",
+            "LastName": "Verified", "Email": UNVERIFIED_EMAIL, "EmailVerified": False,
+            "PreferredLanguage": "en"},
+}
 #: the OP's two confidential clients (main.go); tokens for "other" carry another audience
 CLIENT_ID = "web"
 OTHER_CLIENT_ID = "other"
@@ -121,8 +136,10 @@ def start_oidc_provider(workdir: Path, redirect_uris: list[str]) -> OidcProvider
     secret = "op-secret-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
     if any("," in u for u in redirect_uris) or not all(re.match(r"^https?://", u) for u in redirect_uris):
         raise ValueError(f"redirect URIs must be http(s) URLs without commas: {redirect_uris}")
+    users = workdir / "oidc-op-users.json"
+    users.write_text(json.dumps(USERS))
     process = start_process(
-        [str(binary), "-port", str(port), "-redirect-uris", ",".join(redirect_uris)],
+        [str(binary), "-port", str(port), "-redirect-uris", ",".join(redirect_uris), "-users", str(users)],
         log=workdir / "oidc-op.log",
         ready=lambda: answers(issuer + ".well-known/openid-configuration"),
         what="OIDC provider",

@@ -19,16 +19,14 @@ attempts are counted per account and per client address (:mod:`worker.rate_limit
 from __future__ import annotations
 
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
-from worker.account import session_claims
 from worker.auth import bearer_token
 from worker.http import ApiError, Response, read_object
 from worker.operations import Operation, documented, obj
 from worker.routing import Route
+from worker.sessions import access_validity_ms, start_session
 from worker.supertokens import CoreSession, CoreUser
-from worker.user_roles import ROLE_CLAIM, role_claim
 
 if TYPE_CHECKING:
     from worker.context import Context
@@ -97,11 +95,8 @@ def _credentials(ctx: Context, *, signup: bool) -> tuple[str, str]:
     return email, password
 
 
-def _validity_ms(ctx: Context) -> int:
-    return max(1, ctx.settings.auth_access_token_validity) * 1000
-
-
-def _tokens(session: CoreSession, user: dict[str, Any] | None = None) -> dict[str, Any]:
+def tokens_json(session: CoreSession, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The tokens every route that starts or refreshes a session answers with (``user`` when known)."""
     out: dict[str, Any] = {}
     if user is not None:
         out["user"] = user
@@ -120,15 +115,9 @@ def _user(user: CoreUser) -> dict[str, Any]:
 
 
 async def _session_for(ctx: Context, user: CoreUser, *, new_user: bool = False) -> CoreSession:
-    # the email and whether the core verified it ride in the token, so /me and access rules need no core
-    # call; neither is a protected claim. The sign-in answer already says `verified`: no extra call.
-    # Roles ride as the SDKs' st-role claim (worker/user_roles.py); a new user has none, so sign-up
-    # skips that call.
-    core = ctx.gateway.supertokens
-    roles = [] if new_user else await core.user_roles(user.id)
-    jwt_data = {**session_claims(user.email, user.email_verified),
-                ROLE_CLAIM: role_claim(roles, int(time.time() * 1000))}
-    return await core.create_session(user.id, jwt_data=jwt_data, access_token_validity_ms=_validity_ms(ctx))
+    # the sign-in answer already says whether the core verified the email: no extra call
+    return await start_session(ctx.gateway.supertokens, ctx.settings, user.id, user.email,
+                               email_verified=user.email_verified, new_user=new_user)
 
 
 async def count_attempt(ctx: Context, action: str, email: str) -> None:
@@ -142,7 +131,7 @@ async def signup(ctx: Context) -> Response:
     await count_attempt(ctx, "signup", email)
     user = await ctx.gateway.supertokens.sign_up(email, password)
     session = await _session_for(ctx, user, new_user=True)
-    return Response.json(_tokens(session, _user(user)), status=201)
+    return Response.json(tokens_json(session, _user(user)), status=201)
 
 
 @documented(SIGNIN)
@@ -151,7 +140,7 @@ async def signin(ctx: Context) -> Response:
     await count_attempt(ctx, "signin", email)
     user = await ctx.gateway.supertokens.sign_in(email, password)
     session = await _session_for(ctx, user)
-    return Response.json(_tokens(session, _user(user)))
+    return Response.json(tokens_json(session, _user(user)))
 
 
 @documented(REFRESH)
@@ -160,8 +149,8 @@ async def refresh(ctx: Context) -> Response:
     if not isinstance(token, str) or not _TOKEN.match(token):
         raise ApiError(401, "session_expired", "the refresh token is invalid or the session has ended")
     session = await ctx.gateway.supertokens.refresh_session(
-        token, access_token_validity_ms=_validity_ms(ctx))
-    return Response.json(_tokens(session))
+        token, access_token_validity_ms=access_validity_ms(ctx.settings))
+    return Response.json(tokens_json(session))
 
 
 @documented(SIGNOUT)

@@ -7,7 +7,9 @@
   ``redirect_uri`` with ``?code=<one-time code>`` or ``?error=<code>``; an unknown, spent or expired
   ``state`` is a 400 JSON error (we do not know where to send the browser)
 - ``POST /v1/auth/oauth/token`` ``{"code", "code_verifier"}`` → 200 session tokens + user, the same
-  shape as ``/v1/auth/signin`` plus ``user.new_user`` (the core created the user at this sign-in)
+  shape as ``/v1/auth/signin`` plus ``user.new_user`` (the core created the user at this sign-in); the
+  session carries the same claims as an email/password one (``email``, ``email_verified``, roles:
+  :mod:`worker.sessions`)
 
 No session token ever appears in a URL; the one-time code is worth nothing without the app's PKCE
 verifier.
@@ -19,11 +21,12 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from worker.api.auth import _tokens, _validity_ms
+from worker.api.auth import tokens_json
 from worker.http import ApiError, Response, read_object
 from worker.oauth import FlowError, SignedIn, invalid_state, redirect_uri_not_allowed, valid_verifier
 from worker.operations import Operation, documented, obj
 from worker.routing import Route
+from worker.sessions import start_session
 
 if TYPE_CHECKING:
     from worker.context import Context
@@ -124,12 +127,15 @@ async def token(ctx: Context) -> Response:
     if not isinstance(code, str) or not _CODE.match(code) or not valid_verifier(verifier):
         raise ApiError(400, "invalid_code", "the code is unknown, already used, expired or not yours")
     signed_in = await flows.redeem(code, verifier)
-    # the email rides in the token so /me needs no core call, exactly as for email/password sessions
-    session = await ctx.gateway.supertokens.create_session(
-        signed_in.user_id, jwt_data={"email": signed_in.email}, access_token_validity_ms=_validity_ms(ctx))
+    core = ctx.gateway.supertokens
+    # the core's email-verification recipe decides: it recorded the provider's word at sign-in, and an
+    # address the user verified through the gateway's mail counts as well
+    verified = await core.is_email_verified(signed_in.user_id, signed_in.email)
+    session = await start_session(core, ctx.settings, signed_in.user_id, signed_in.email,
+                                  email_verified=verified, new_user=signed_in.new_user)
     user = {"id": signed_in.user_id, "email": signed_in.email, "time_joined": signed_in.time_joined,
             "new_user": signed_in.new_user}
-    return Response.json(_tokens(session, user))
+    return Response.json(tokens_json(session, user))
 
 
 ROUTES = [

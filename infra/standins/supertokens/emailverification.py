@@ -10,6 +10,7 @@ to the pair, so after an email change the new address starts unverified.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
@@ -61,6 +62,13 @@ class EmailVerification:
             (app_id, user_id, email)).fetchone()
         return row is not None
 
+    @staticmethod
+    def mark_verified(conn: sqlite3.Connection, app_id: str, user_id: str, email: str) -> None:
+        """Record the pair as verified on ``conn`` (in the caller's transaction): a token spent, or a
+        third-party sign-in whose provider vouched for the address (the core's ``updateIsEmailVerified``)."""
+        conn.execute("INSERT OR IGNORE INTO verified_emails (app_id, user_id, email) VALUES (?, ?, ?)",
+                     (app_id, user_id, email))
+
     def forget_user(self, app_id: str, user_id: str) -> None:
         """What ``/user/remove`` deletes of this recipe: the user's tokens and verified addresses."""
         self.conn.execute("DELETE FROM email_verification_tokens WHERE app_id = ? AND user_id = ?",
@@ -100,8 +108,7 @@ class EmailVerification:
                       (call.app_id, row["user_id"], row["email"]))
             if row["expires_at"] <= self.core.now_ms():
                 return ok({"status": "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR"})
-            c.execute("INSERT OR IGNORE INTO verified_emails (app_id, user_id, email) VALUES (?, ?, ?)",
-                      (call.app_id, row["user_id"], row["email"]))
+            self.mark_verified(c, call.app_id, row["user_id"], row["email"])
         return ok({"status": "OK", "userId": row["user_id"], "email": row["email"]})
 
     async def is_verified(self, call: Call) -> Reply:

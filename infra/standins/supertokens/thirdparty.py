@@ -6,16 +6,23 @@ user and take the email the provider reports now. The email is normalised (trimm
 never links two identities: a provider identity sharing an email with an email/password user is a
 user of its own (account linking is off, as on a core without the account-linking recipe). Field
 checks follow the core's ``InputParser``: a missing or mistyped field is a 400 naming it.
+
+Verification is the email-verification recipe's, as in the core: ``isVerified: true`` marks the
+(user, email) pair verified there, and a login method's ``verified`` is that recipe's answer, so an
+address verified later by a mailed token counts too.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
 from infra.standins.supertokens.store import Store
+
+if TYPE_CHECKING:
+    from infra.standins.supertokens.emailverification import EmailVerification
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS thirdparty_users (
@@ -34,8 +41,9 @@ def _string(body: dict[str, Any], name: str) -> str:
 
 
 class ThirdPartyRecipe:
-    def __init__(self, store: Store, now_ms: Any) -> None:
+    def __init__(self, store: Store, now_ms: Any, verification: EmailVerification) -> None:
         self._conn = store.conn
+        self._verification = verification
         self._store = store
         self._now_ms = now_ms
         self._conn.executescript(_SCHEMA)
@@ -72,8 +80,11 @@ class ThirdPartyRecipe:
                           " WHERE app_id = ? AND user_id = ?",
                           (email, int(now_verified), call.app_id, row["user_id"]))
             row = self._row(c, call.app_id, provider, subject)
-        assert row is not None
-        return ok({"status": "OK", "createdNewUser": created, "user": _user_json(row),
+            assert row is not None
+            if verified:
+                self._verification.mark_verified(c, call.app_id, row["user_id"], email)
+        verified_now = self._verification.is_email_verified(call.app_id, row["user_id"], email)
+        return ok({"status": "OK", "createdNewUser": created, "user": _user_json(row, verified_now),
                    "recipeUserId": row["user_id"]})
 
     @staticmethod
@@ -84,7 +95,7 @@ class ThirdPartyRecipe:
             (app_id, provider, subject)).fetchone()
 
 
-def _user_json(row: sqlite3.Row) -> dict[str, Any]:
+def _user_json(row: sqlite3.Row, verified: bool) -> dict[str, Any]:
     """`authRecipeUser` for a third-party login method (CDI >= 4; `webauthn` from 5.3)."""
     third_party = {"id": row["third_party_id"], "userId": row["third_party_user_id"]}
     return {
@@ -92,7 +103,7 @@ def _user_json(row: sqlite3.Row) -> dict[str, Any]:
         "timeJoined": row["time_joined"], "emails": [row["email"]], "phoneNumbers": [],
         "thirdParty": [third_party], "webauthn": {"credentialIds": []},
         "loginMethods": [{"tenantIds": [row["tenant_id"]], "recipeUserId": row["user_id"],
-                          "verified": bool(row["verified"]), "timeJoined": row["time_joined"],
+                          "verified": verified, "timeJoined": row["time_joined"],
                           "recipeId": "thirdparty", "email": row["email"], "thirdParty": third_party,
                           "webauthn": {"credentialIds": []}}],
     }
