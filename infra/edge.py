@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def read_collections(config_dir: Path = ROOT / "config") -> str:
     """The collections' JSON text for the D1 migrations (their indexes): the text the Worker bundle's
-    ``telestack_collections`` module and the local gateway carry (``config_files.collections_json``)."""
+    ``telestack_config`` module and the local gateway carry (``config_files.collections_json``)."""
     from worker.adapters.config_files import collections_json
 
     return collections_json(config_dir)
@@ -59,7 +59,7 @@ class EdgeArgs:
     account_id: pulumi.Input[str]
     worker_name: str
     database_name: str
-    #: the Worker's modules, ``telestack_collections.py`` (built from the same config/) among them
+    #: the Worker's modules, ``telestack_config.py`` (built from the same config/) among them
     bundle: Bundle
     #: the collections' JSON, for the index migrations (the Worker reads its copy from the bundle)
     collections_json: str

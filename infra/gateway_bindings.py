@@ -6,9 +6,9 @@ the cloud stack as the Worker's ``plain_text``/``secret_text`` bindings. Binding
 names, and which of them are secret, come from :mod:`worker.settings`, which
 reads them; a value left out here is the gateway's own default.
 
-``COLLECTIONS`` is not in it: the Worker gets it in its bundle (the generated
-``telestack_collections`` module of :mod:`infra.worker_bundle`), the local gateway reads
-``config/`` itself; both through ``worker.adapters.config_files.collections_json``.
+``COLLECTIONS`` and ``AUTH_CONFIG`` are not in it: the Worker gets them in its bundle (the generated
+``telestack_config`` module of :mod:`infra.worker_bundle`), the local gateway reads ``config/``
+itself; both through ``worker.adapters.config_files.config_settings``.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def _mail(env: Environment) -> dict[str, Any]:
             "smtp_from": env.mail.from_address, "auth_action_url": env.mail.action_url}
 
 
-#: gateway settings the stack never sets: COLLECTIONS comes from config/ on both targets (see above),
-#: AUTH_CONFIG likewise (config/auth.yaml);
+#: gateway settings the stack never sets: COLLECTIONS and AUTH_CONFIG come from config/ on both targets
+#: (the Worker's bundle, the local gateway's own read: see above);
 #: SMTP credentials, because the one SMTP server a stack runs is its local Mailpit, which takes none
 #: (a gateway run elsewhere with a provider's SMTP gets them as secrets: docs/runbooks.md)
 NOT_FROM_STACK = frozenset({"collections_json", "auth_config_json", "smtp_username", "smtp_password"})

@@ -161,7 +161,7 @@ def _collections_json(config_dir: Path = CONFIG) -> str:
 
 
 #: a collection whose schema alone is several times the 5 KB a Worker's plain-text binding holds: the
-#: collections reach the Worker in its bundle (the generated ``telestack_collections`` module)
+#: collections reach the Worker in its bundle (the generated ``telestack_config`` module)
 BIG_FIELDS = 150
 
 
@@ -667,7 +667,7 @@ def test_document_create_read_query_update_delete_land_in_sqlite(worker: Pyodide
 
 def test_collections_over_a_bindings_5_kb_are_served_from_the_bundled_module(worker: PyodideWorker) -> None:
     """The Worker has no COLLECTIONS binding here: ``big`` (several times 5 KB of schema) is known only
-    through the bundle's ``telestack_collections`` module, imported by the Workers entry under Pyodide."""
+    through the bundle's ``telestack_config`` module, imported by the Workers entry under Pyodide."""
     last = f"field_{BIG_FIELDS - 1}"
     ok = {"id": "big-1", "data": {"field_0": "a", last: "z" * 40}}
     r = worker.request("POST", "/v1/collections/big/documents", body=ok)
@@ -676,8 +676,8 @@ def test_collections_over_a_bindings_5_kb_are_served_from_the_bundled_module(wor
     r = worker.request("POST", "/v1/collections/big/documents", body=too_long)
     assert r.status == 422, r.body
     assert r.json()["error"]["code"] == "schema_violation"
-    loaded = worker.call(op="modules", prefixes=["telestack_collections"], importable=[])["loaded"]
-    assert loaded == ["telestack_collections"], loaded
+    loaded = worker.call(op="modules", prefixes=["telestack_config"], importable=[])["loaded"]
+    assert loaded == ["telestack_config"], loaded
 
 
 def test_a_document_without_owner_binds_null_through_the_ffi(worker: PyodideWorker) -> None:
@@ -894,7 +894,8 @@ def oauth_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthWork
         standin.stop()
 
 
-def test_oidc_sign_in_runs_under_pyodide_with_webcrypto_and_fetch(oauth_worker: OAuthWorker) -> None:
+def _oidc_sign_in(oauth_worker: OAuthWorker) -> tuple[Reply, str, str]:
+    """A whole sign-in through the Worker: (the token exchange's reply, the one-time code, the verifier)."""
     worker, op = oauth_worker.worker, oauth_worker.op
     verifier = base64.urlsafe_b64encode(os.urandom(40)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -910,9 +911,16 @@ def test_oidc_sign_in_runs_under_pyodide_with_webcrypto_and_fetch(oauth_worker: 
     tokens = worker.request("POST", "/v1/auth/oauth/token", admin=False,
                             body={"code": code, "code_verifier": verifier})
     assert tokens.status == 200, tokens.body
+    return tokens, code, verifier
+
+
+def test_oidc_sign_in_runs_under_pyodide_with_webcrypto_and_fetch(oauth_worker: OAuthWorker) -> None:
+    worker = oauth_worker.worker
+    tokens, code, verifier = _oidc_sign_in(oauth_worker)
     me = worker.request("GET", "/v1/auth/me", admin=False,
                         headers={"authorization": f"Bearer {tokens.json()['access_token']}"})
     assert me.status == 200 and me.json()["user"]["id"] == tokens.json()["user"]["id"], me.body
+    assert me.json()["user"]["email_verified"] is True, "the OP vouches for this user's email"
     replay = worker.request("POST", "/v1/auth/oauth/token", admin=False,
                             body={"code": code, "code_verifier": verifier})
     assert replay.status == 400 and replay.json()["error"]["code"] == "invalid_code"
@@ -920,6 +928,27 @@ def test_oidc_sign_in_runs_under_pyodide_with_webcrypto_and_fetch(oauth_worker: 
     assert python["importable"] == {"cryptography": False}, "the ID token must be checked without it"
     assert python["loaded"] == [], f"the sign-in loaded {python['loaded']}"
 
+
+
+def test_the_bundled_auth_config_is_enforced_under_pyodide(oauth_worker: OAuthWorker) -> None:
+    """No AUTH_CONFIG binding here: config/auth.yaml's metadata schema (``display_name`` a string of at
+    most 100) reaches the Worker only through the bundle's ``telestack_config`` module. The gateway's
+    default is no schema, so a 422 shows the bundled config in force."""
+    from worker.adapters.config_files import load_auth_config
+
+    schema = load_auth_config(CONFIG)["user_metadata"]["schema"]
+    assert schema["properties"]["display_name"] == {"type": "string", "maxLength": 100}
+    worker = oauth_worker.worker
+    tokens, _, _ = _oidc_sign_in(oauth_worker)
+    bearer = {"authorization": f"Bearer {tokens.json()['access_token']}"}
+    for refused in ({"display_name": 42}, {"display_name": "x" * 101}):
+        r = worker.request("PATCH", "/v1/auth/me/metadata", admin=False, headers=bearer, body=refused)
+        assert r.status == 422 and r.json()["error"]["code"] == "schema_violation", r.body
+    r = worker.request("PATCH", "/v1/auth/me/metadata", admin=False, headers=bearer,
+                       body={"display_name": "Ada"})
+    assert r.status == 200 and r.json()["metadata"]["display_name"] == "Ada", r.body
+    r = worker.request("GET", "/v1/auth/me/metadata", admin=False, headers=bearer)
+    assert r.status == 200 and r.json()["metadata"] == {"display_name": "Ada"}, r.body
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/test_pyodide_compat.py
     sys.exit(pytest.main([__file__, "-v", "-s"]))

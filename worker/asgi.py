@@ -1,7 +1,7 @@
 """The gateway as a raw ASGI app for CPython: the local stack's entrypoint (``python -m worker.asgi``).
 
-Settings come from ``TELESTACK_*`` environment variables (COLLECTIONS defaults to
-the YAML under ``TELESTACK_CONFIG_DIR``); the database is the SQLite file at
+Settings come from ``TELESTACK_*`` environment variables (COLLECTIONS and AUTH_CONFIG default
+to the YAML under ``TELESTACK_CONFIG_DIR``); the database is the SQLite file at
 ``TELESTACK_DB_PATH``; migrations are applied at start-up (ASGI lifespan).
 
 Work a request leaves for after its response (publishing the outbox events a
@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from worker import app as gateway_app
-from worker import jsoncodec, migrations, request_ids, settings
-from worker.adapters.config_files import collections_json, load_auth_config, load_migrations
+from worker import migrations, request_ids, settings
+from worker.adapters.config_files import config_settings, load_migrations
 from worker.adapters.httpx_client import HttpxClient
 from worker.adapters.pyjwt_signatures import PyJwtSignatures
 from worker.adapters.sqlite import SqliteDatabase
@@ -49,8 +49,8 @@ def create_app(env: dict[str, str] | None = None) -> Any:
     env = dict(os.environ if env is None else env)
     config_dir = Path(env.get("TELESTACK_CONFIG_DIR", CONFIG_DIR))
     values = {k.removeprefix("TELESTACK_"): v for k, v in env.items() if k.startswith("TELESTACK_")}
-    values.setdefault("COLLECTIONS", collections_json(config_dir))
-    values.setdefault("AUTH_CONFIG", jsoncodec.dumps(load_auth_config(config_dir)))
+    for name, text in config_settings(config_dir).items():  # what the Worker's bundle carries
+        values.setdefault(name, text)
     db_path = Path(env.get("TELESTACK_DB_PATH", ".telestack/gateway.sqlite3"))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(db_path)

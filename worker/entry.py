@@ -1,10 +1,11 @@
 """The Cloudflare Python Worker entrypoint: bindings -> one Gateway per isolate; requests -> app.handle.
 
 Bindings (wrangler / Pulumi): ``DB`` (D1) plus the settings keys of
-``worker/settings.py`` as vars/secrets, except ``COLLECTIONS``: the collections
-travel in the bundle as the generated top-level module ``telestack_collections``
-(infra/worker_bundle.py), since a Worker reads no files and a plain-text binding
-holds at most 5 KB. Migrations are applied by ops (D1 HTTP API), never at request time.
+``worker/settings.py`` as vars/secrets, except the settings built from ``config/``
+(``COLLECTIONS``, ``AUTH_CONFIG``): they travel in the bundle as the generated
+top-level module ``telestack_config`` (infra/worker_bundle.py), since a Worker reads
+no files and a plain-text binding holds at most 5 KB. Migrations are applied by ops
+(D1 HTTP API), never at request time.
 
 Work a request leaves for after its response (publishing the outbox events a
 write committed) is handed to ``ctx.waitUntil``: the runtime sends the response
@@ -21,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import telestack_collections  # type: ignore[import-not-found]  # generated into the bundle
+import telestack_config  # type: ignore[import-not-found]  # generated into the bundle
 from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found]
 
 from worker import app, request_ids, settings
@@ -35,7 +36,7 @@ _gateway: Gateway | None = None
 
 
 #: settings the bundle carries instead of a binding (a binding of the same name is not read)
-_BUNDLED = {"COLLECTIONS": telestack_collections.COLLECTIONS_JSON}
+_BUNDLED: dict[str, str] = telestack_config.SETTINGS
 
 
 class _Bindings:

@@ -23,7 +23,7 @@ from infra.environment import ContainerSettings, Environment
 from infra.gateway_bindings import gateway_bindings
 from infra.secret_keys import SECRET_KEYS
 from infra.settings import ROOT, CloudRefs, load_environment
-from infra.worker_bundle import COLLECTIONS_MODULE, MAIN_MODULE, PYTHON
+from infra.worker_bundle import CONFIG_MODULE, MAIN_MODULE, PYTHON
 from tests.support.cloud_stack import (
     ACCOUNT_ID,
     API_TOKEN,
@@ -103,7 +103,7 @@ def test_worker_modules_are_exactly_the_worker_sources(stack: Stack) -> None:
     assert version.inputs["mainModule"] == MAIN_MODULE
     assert "python_workers" in version.inputs["compatibilityFlags"], version.name
     assert version.inputs["compatibilityDate"] >= "2025-09-29", "needs Pyodide 0.28 / Python 3.13"
-    generated = {MAIN_MODULE, COLLECTIONS_MODULE}
+    generated = {MAIN_MODULE, CONFIG_MODULE}
     assert generated <= set(modules), f"{version}: {sorted(generated - set(modules))} not uploaded"
     vendored = {n.split("/", 1)[0] for n in modules if not n.startswith("worker/") and n not in generated}
     assert vendored == {"fastjsonschema"}, f"{version}: {sorted(vendored)}"

@@ -171,21 +171,25 @@ def test_unpinned_or_native_dependencies_are_refused(tmp_path: Path, worker_copy
         wb.build_bundle(worker_copy, wrong)
 
 
-# --- the collections travel in the bundle ------------------------------------------------------------
+# --- the settings built from config/ (collections, auth config) travel in the bundle -----------------
 
 #: one Worker environment variable holds at most 5 KB ("Environment variable size",
 #: developers.cloudflare.com/workers/platform/limits): what the old ``COLLECTIONS`` plain-text binding hit
 PLAIN_TEXT_LIMIT_BYTES = 5000
 
 
-def _bundled_collections(bundle: wb.Bundle) -> str:
-    """``COLLECTIONS_JSON`` of the uploaded collections module, read as Python reads its literal."""
-    tree = ast.parse(bundle.module(wb.COLLECTIONS_MODULE).content)
+def _bundled_settings(module: wb.Module) -> dict[str, str]:
+    """``SETTINGS`` of an uploaded config module, read as Python reads its literal."""
+    tree = ast.parse(module.content)
     [value] = [n.value for n in tree.body if isinstance(n, ast.Assign)
-               and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["COLLECTIONS_JSON"]]
-    text = ast.literal_eval(value)
-    assert isinstance(text, str)
-    return text
+               and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["SETTINGS"]]
+    settings = ast.literal_eval(value)
+    assert isinstance(settings, dict) and all(isinstance(v, str) for v in settings.values())
+    return settings
+
+
+def _bundled_collections(bundle: wb.Bundle) -> str:
+    return _bundled_settings(bundle.module(wb.CONFIG_MODULE))["COLLECTIONS"]
 
 
 def _big_config(tmp_path: Path) -> Path:
@@ -198,20 +202,53 @@ def _big_config(tmp_path: Path) -> Path:
     return config
 
 
-def test_the_upload_carries_the_collections_as_a_module_not_a_binding() -> None:
-    from worker.adapters.config_files import collections_json
+def test_the_upload_carries_the_config_settings_as_a_module_not_bindings() -> None:
+    """What is uploaded, not what is built: the module part of the multipart body holds exactly the
+    COLLECTIONS and AUTH_CONFIG texts the local gateway uses (worker/asgi.py takes config_settings)."""
+    from worker.adapters.config_files import auth_config_json, collections_json, config_settings
 
     bundle = wb.build_bundle()
     content_type, body = wb.multipart_upload(bundle, _bindings())
     parts = _parse(content_type, body)
     uploaded = {name: (ctype, payload) for name, _, ctype, payload in parts[1:]}
-    assert uploaded[wb.COLLECTIONS_MODULE] == (wb.PYTHON, bundle.module(wb.COLLECTIONS_MODULE).content)
-    assert "/" not in wb.COLLECTIONS_MODULE, "top-level: worker/entry.py imports it by its bare name"
-    assert _bundled_collections(bundle) == collections_json(ROOT / "config")
+    ctype, payload = uploaded[wb.CONFIG_MODULE]
+    assert ctype == wb.PYTHON
+    settings = _bundled_settings(wb.Module(wb.CONFIG_MODULE, ctype, payload))
+    assert settings == config_settings(ROOT / "config")
+    assert settings["COLLECTIONS"] == collections_json(ROOT / "config")
+    assert settings["AUTH_CONFIG"] == auth_config_json(ROOT / "config")
+    assert json.loads(settings["AUTH_CONFIG"])["user_metadata"]["schema"], "config/auth.yaml has a schema"
+    assert "/" not in wb.CONFIG_MODULE, "top-level: worker/entry.py imports it by its bare name"
     entry = ast.parse((ROOT / "worker/entry.py").read_text())
     imported = {a.name for n in ast.walk(entry) if isinstance(n, ast.Import) for a in n.names}
-    assert wb.COLLECTIONS_MODULE.removesuffix(".py") in imported
-    assert "COLLECTIONS" not in {b["name"] for b in json.loads(parts[0][3])["bindings"]}
+    assert wb.CONFIG_MODULE.removesuffix(".py") in imported
+    assert not set(settings) & {b["name"] for b in json.loads(parts[0][3])["bindings"]}
+
+
+def test_the_bundled_settings_are_the_ones_the_stack_never_binds() -> None:
+    """Each setting the bundle carries is in NOT_FROM_STACK, so no binding can shadow or duplicate it."""
+    from infra.gateway_bindings import NOT_FROM_STACK
+    from worker import settings as gateway_settings
+
+    names = gateway_settings.binding_names()
+    bundled = set(_bundled_settings(wb.build_bundle().module(wb.CONFIG_MODULE)))
+    assert bundled == {"COLLECTIONS", "AUTH_CONFIG"}
+    assert bundled <= {names[f] for f in NOT_FROM_STACK}
+
+
+def test_an_auth_config_change_is_a_new_version_and_a_bad_one_fails_the_bundle(tmp_path: Path) -> None:
+    from worker.user_metadata import MetadataConfigError
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "auth.yaml").write_text("user_metadata:\n  max_bytes: 512\n")
+    bundle = wb.build_bundle(config_dir=config)
+    auth = json.loads(_bundled_settings(bundle.module(wb.CONFIG_MODULE))["AUTH_CONFIG"])
+    assert auth == {"user_metadata": {"max_bytes": 512}}
+    assert bundle.content_hash != wb.build_bundle().content_hash
+    (config / "auth.yaml").write_text("user_metadata:\n  max_bytes: 1\n")
+    with pytest.raises(MetadataConfigError, match=r"auth.yaml: user_metadata.max_bytes"):
+        wb.build_bundle(config_dir=config)
 
 
 def test_collections_over_a_bindings_5_kb_are_bundled_whole(tmp_path: Path) -> None:
@@ -225,7 +262,7 @@ def test_collections_over_a_bindings_5_kb_are_bundled_whole(tmp_path: Path) -> N
     assert big.schema is not None and len(big.schema["properties"]) == 200
     assert bundle.content_hash != wb.build_bundle().content_hash, "a collections change is a new version"
     _, body = wb.multipart_upload(bundle, _bindings())
-    assert bundle.module(wb.COLLECTIONS_MODULE).content in body
+    assert bundle.module(wb.CONFIG_MODULE).content in body
 
 
 def test_a_collection_the_gateway_refuses_fails_the_bundle_naming_the_file(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""Read the gateway's config files on CPython (a Worker reads no files: the bundle carries COLLECTIONS).
+"""Read the gateway's config files on CPython (a Worker reads no files: its bundle carries them).
 
 ``config/collections/<name>.yaml`` -> the COLLECTIONS dict, and :func:`collections_json`, its one JSON
-text: the local gateway's setting, the Worker bundle's generated module and the D1 migrations all use
-it, so every target parses the same registry. ``config/auth.yaml`` -> the AUTH_CONFIG dict;
-``config/migrations/*.sql`` -> (name, sql) pairs. Errors name the file and the key.
+text; ``config/auth.yaml`` -> the AUTH_CONFIG dict, and :func:`auth_config_json`, its one JSON text.
+:func:`config_settings` holds both: the local gateway's settings and the Worker bundle's generated
+module are that dict (the D1 migrations use ``collections_json`` too), so every target parses the same
+config. ``config/migrations/*.sql`` -> (name, sql) pairs. Errors name the file and the key.
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def load_auth_config(config_dir: str | Path) -> dict[str, Any]:
     except MetadataConfigError as exc:
         raise MetadataConfigError(f"{path}: {exc}") from None
     return doc
+
+
+def auth_config_json(config_dir: str | Path) -> str:
+    """The AUTH_CONFIG setting's text: :func:`load_auth_config` as JSON."""
+    return jsoncodec.dumps(load_auth_config(config_dir))
+
+
+def config_settings(config_dir: str | Path) -> dict[str, str]:
+    """Every gateway setting built from ``config/`` rather than bound: setting name -> its JSON text."""
+    return {"COLLECTIONS": collections_json(config_dir), "AUTH_CONFIG": auth_config_json(config_dir)}
 
 
 def load_migrations(config_dir: str | Path) -> list[tuple[str, str]]:
