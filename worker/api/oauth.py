@@ -64,8 +64,9 @@ CALLBACK = Operation("where the provider returns the browser: to the app with a 
                      response_headers={302: {"Location": "the app's redirect URI with code or error"}})
 TOKEN = Operation("exchange the one-time code (and the app's PKCE verifier) for session tokens", "none",
                   {200: {"type": "object"}}, {400: ("invalid_code",), 404: ("oauth_not_configured",),
-                                              503: ("oauth_misconfigured", "auth_unavailable"),
-                                              502: ("auth_error",)},
+                                              503: ("oauth_misconfigured", "auth_unavailable",
+                                                    "auth_not_configured"),
+                                              502: ("auth_upstream_error", "auth_misconfigured")},
                   body=obj({"code": _STR, "code_verifier": _STR}, ("code", "code_verifier")))
 
 
