@@ -46,6 +46,8 @@ class EmailVerification:
         self.core = core
         self.conn = core.store.conn
         self.conn.executescript(_SCHEMA)
+        # /user/remove deletes the user's tokens and verified addresses with the user, in one transaction
+        core.store.user_tables += ["email_verification_tokens", "verified_emails"]
 
     def endpoints(self) -> dict[str, Endpoint]:
         return {
@@ -60,12 +62,6 @@ class EmailVerification:
             "SELECT 1 FROM verified_emails WHERE app_id = ? AND user_id = ? AND email = ?",
             (app_id, user_id, email)).fetchone()
         return row is not None
-
-    def forget_user(self, app_id: str, user_id: str) -> None:
-        """What ``/user/remove`` deletes of this recipe: the user's tokens and verified addresses."""
-        self.conn.execute("DELETE FROM email_verification_tokens WHERE app_id = ? AND user_id = ?",
-                          (app_id, user_id))
-        self.conn.execute("DELETE FROM verified_emails WHERE app_id = ? AND user_id = ?", (app_id, user_id))
 
     async def create_token(self, call: Call) -> Reply:
         body = call.json()
