@@ -58,6 +58,15 @@ OVERLAY_5_6: dict[tuple[str, str, str], dict[str, Any]] = {
     # core (CDI >= 4) returns recipeUserId from session info; the spec omits it
     ("get", "/recipe/session", "200/oneOf/0"): {"recipeUserId": {"type": "string"}},
 }
+#: (method, path) -> the 200 answer the core gives where the 5.3 spec shows another shape. GET /users:
+#: from CDI 4.0 each item is the user itself (core UsersAPI: ``usersJson.add(user.toJson(...))``); the spec
+#: still shows the pre-4.0 wrapper ``{"user": ...}``.
+CORE_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/users"): {"type": "object", "properties": {
+        "status": {"$ref": "#/components/schemas/statusOK"},
+        "users": {"type": "array", "items": {"$ref": "#/components/schemas/authRecipeUser"}},
+        "nextPaginationToken": {"$ref": "#/components/schemas/paginationToken"}}},
+}
 #: the spec's `jwk` lists no RSA members; a JWKS without n/e would be useless (RFC 7518 §6.3.1)
 JWK_RSA_MEMBERS = {"n": {"type": "string"}, "e": {"type": "string"}}
 
@@ -106,6 +115,8 @@ def spec() -> dict[str, Any]:
                 else:
                     node["properties"][key] = node = _inline(node["properties"][key], doc["components"])
         node.setdefault("properties", {}).update(extra)
+    for key, answer in CORE_ANSWERS.items():
+        ops[key]["responses"]["200"]["content"]["application/json"]["schema"] = answer
     doc["ops"] = ops
     doc["closed_components"] = _close(doc["components"])
     return doc
@@ -754,4 +765,152 @@ def test_signinup_needs_the_api_key(api: Cdi) -> None:
         pytest.skip("the target core has no api key configured")
     body = {"thirdPartyId": "google", "thirdPartyUserId": "x", "email": {"id": "a@b.co", "isVerified": True}}
     r = api.call("POST", "/recipe/signinup", body, api_key=None)
+    assert (r.status_code, r.text.strip()) == (401, "Invalid API key")
+
+
+# --- users of every recipe: by id, by account info, listed, counted, removed --------------------
+
+def _users_page(api: Cdi, **query: str) -> dict[str, Any]:
+    return api.ok("GET", "/users", query=query)
+
+
+def _all_users(api: Cdi, **query: str) -> list[dict[str, Any]]:
+    users, token = [], None
+    while True:
+        page = _users_page(api, limit="2", **query, **({"paginationToken": token} if token else {}))
+        users += page["users"]
+        token = page.get("nextPaginationToken")
+        if token is None:
+            return users
+
+
+def test_user_by_id_finds_third_party_users_with_their_verification(api: Cdi) -> None:
+    email = _email()
+    user_id = _signinup(api, "google", uuid.uuid4().hex, email, verified=False)["user"]["id"]
+    found = api.ok("GET", "/user/id", query={"userId": user_id})["user"]
+
+    def verified() -> bool:
+        return api.ok("GET", "/user/id", query={"userId": user_id})["user"]["loginMethods"][0]["verified"]
+
+    assert found["loginMethods"][0]["recipeId"] == "thirdparty" and verified() is False
+    token = _verify_token(api, user_id, email)["token"]
+    api.ok("POST", "/recipe/user/email/verify", {"method": "token", "token": token})
+    assert verified() is True
+    api.ok("POST", "/recipe/user/email/verify/remove", {"userId": user_id, "email": email})
+    assert verified() is False
+    # isVerified from the provider marks the same (user, email) pair the verification recipe reads
+    _signinup(api, "google", found["thirdParty"][0]["userId"], email, verified=True)
+    assert _is_verified(api, user_id, email) is True
+
+
+def test_users_by_account_info_across_recipes(api: Cdi) -> None:
+    email, subject = _email(), uuid.uuid4().hex
+    third = _signinup(api, "google", subject, email)["user"]["id"]
+    password = api.ok("POST", "/recipe/signup", {"email": email, "password": "pw-123456"})["user"]["id"]
+    other = _signinup(api, "github", uuid.uuid4().hex, _email())["user"]["id"]
+
+    def ids(**query: str) -> list[str]:
+        return [u["id"] for u in api.ok("GET", "/users/by-accountinfo", query=query)["users"]]
+
+    assert ids(email=email, doUnionOfAccountInfo="false") == [third, password]  # oldest first
+    assert ids(thirdPartyId="google", thirdPartyUserId=subject, doUnionOfAccountInfo="false") == [third]
+    assert ids(email=email, thirdPartyId="google", thirdPartyUserId=subject,
+               doUnionOfAccountInfo="false") == [third]
+    other_subject = api.ok("GET", "/user/id", query={"userId": other})["user"]["thirdParty"][0]["userId"]
+    both = {"email": email, "thirdPartyId": "github", "thirdPartyUserId": other_subject}
+    assert ids(**both, doUnionOfAccountInfo="false") == []
+    assert set(ids(**both, doUnionOfAccountInfo="true")) == {third, password, other}
+    assert ids(phoneNumber="+14155550100", doUnionOfAccountInfo="false") == []
+
+
+_BOTH_THIRD_PARTY = "If 'thirdPartyId' is provided, 'thirdPartyUserId' must also be provided, and vice versa"
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"email": "a@b.co"}, "Field name 'doUnionOfAccountInfo' is missing in GET request"),
+    ({"email": "a@b.co", "doUnionOfAccountInfo": "maybe"}, "'doUnionOfAccountInfo' should be either"),
+    ({"thirdPartyId": "google", "doUnionOfAccountInfo": "false"}, _BOTH_THIRD_PARTY),
+    ({"thirdPartyUserId": "x", "doUnionOfAccountInfo": "true"}, _BOTH_THIRD_PARTY),
+])
+def test_users_by_account_info_refuses_bad_queries(api: Cdi, query: dict[str, str], message: str) -> None:
+    r = api.call("GET", "/users/by-accountinfo", query=query)
+    assert r.status_code == 400 and r.text.startswith(message), r.text
+
+
+def test_users_list_pages_in_time_joined_order_and_counts_agree(api: Cdi) -> None:
+    made = [api.ok("POST", "/recipe/signup", {"email": _email(), "password": "pw-123456"})["user"]["id"],
+            _signinup(api, "google", uuid.uuid4().hex, _email())["user"]["id"]]
+    oldest = _all_users(api)
+    ids = [u["id"] for u in oldest]
+    assert len(ids) == len(set(ids)) and set(made) <= set(ids)
+    assert [u["timeJoined"] for u in oldest] == sorted(u["timeJoined"] for u in oldest)
+    assert [u["id"] for u in _all_users(api, timeJoinedOrder="DESC")] == ids[::-1]
+    assert api.ok("GET", "/users/count")["count"] == len(ids)
+    third_party = _all_users(api, includeRecipeIds="thirdparty")
+    assert {u["loginMethods"][0]["recipeId"] for u in third_party} == {"thirdparty"}
+    assert made[1] in {u["id"] for u in third_party} and made[0] not in {u["id"] for u in third_party}
+    counted = api.ok("GET", "/users/count", query={"includeRecipeIds": "thirdparty"})["count"]
+    assert counted == len(third_party)
+    assert api.ok("GET", "/users/count", query={"includeRecipeIds": "emailpassword,thirdparty",
+                                                "includeAllTenants": "true"})["count"] == len(ids)
+    first = _users_page(api, limit="1")
+    assert len(first["users"]) == 1 and first["users"][0]["id"] == ids[0]
+    second = _users_page(api, limit="1", paginationToken=first["nextPaginationToken"])
+    assert second["users"][0]["id"] == ids[1]
+
+
+@pytest.mark.parametrize(("path", "query", "message"), [
+    ("/users", {"limit": "0"}, "limit must a positive integer with min value 1"),
+    ("/users", {"limit": "1001"}, "max limit allowed is 1000"),
+    ("/users", {"limit": "ten"}, "Field name 'limit' must be an int in the GET request"),
+    ("/users", {"timeJoinedOrder": "NEWEST"}, "timeJoinedOrder can be either ASC OR DESC"),
+    ("/users", {"includeRecipeIds": "emailpassword,sms"}, "Unknown recipe ID: sms"),
+    ("/users", {"paginationToken": "not-a-token"}, "invalid pagination token"),
+    ("/users/count", {"includeRecipeIds": "sms"}, "Unknown recipe ID: sms"),
+])
+def test_users_list_and_count_refuse_bad_queries(api: Cdi, path: str, query: dict[str, str],
+                                                 message: str) -> None:
+    r = api.call("GET", path, query=query)
+    assert (r.status_code, r.text.strip()) == (400, message)  # the core's texts (UsersAPI, InputParser)
+
+
+def test_user_remove_takes_a_third_party_user_with_everything_it_had(api: Cdi) -> None:
+    email, subject = _email(), uuid.uuid4().hex
+    user_id = _signinup(api, "github", subject, email, verified=True)["user"]["id"]
+    role = f"r{uuid.uuid4().hex[:8]}"
+    api.ok("PUT", "/recipe/role", {"role": role})
+    api.ok("PUT", "/recipe/user/role", {"userId": user_id, "role": role})
+    api.ok("PUT", "/recipe/user/metadata", {"userId": user_id, "metadataUpdate": {"plan": "pro"}})
+    created = _session(api, user_id)
+    pending = api.ok("POST", "/recipe/user/password/reset/token", {"userId": user_id, "email": email})
+    assert pending["status"] == "OK"  # a reset token may name any auth recipe's user
+    assert api.ok("POST", "/user/remove", {"userId": user_id}) == {"status": "OK"}
+    assert api.ok("GET", "/user/id", query={"userId": user_id}) == {"status": "UNKNOWN_USER_ID_ERROR"}
+    assert api.ok("GET", "/recipe/user/metadata", query={"userId": user_id})["metadata"] == {}
+    assert api.ok("GET", "/recipe/user/roles", query={"userId": user_id})["roles"] == []
+    assert _is_verified(api, user_id, email) is False
+    assert _refresh(api, created["refreshToken"]["token"])["status"] == "UNAUTHORISED"
+    spent = api.ok("POST", "/recipe/user/password/reset/token/consume", {"token": pending["token"]})
+    assert spent == {"status": "RESET_PASSWORD_INVALID_TOKEN_ERROR"}
+    query = {"thirdPartyId": "github", "thirdPartyUserId": subject, "doUnionOfAccountInfo": "false"}
+    assert api.ok("GET", "/users/by-accountinfo", query=query)["users"] == []
+    again = _signinup(api, "github", subject, email, verified=False)
+    assert again["createdNewUser"] is True and again["user"]["id"] != user_id
+
+
+def test_user_remove_of_an_id_no_recipe_knows_deletes_nothing(api: Cdi) -> None:
+    stranger = str(uuid.uuid4())  # e.g. metadata kept for an id from outside SuperTokens
+    api.ok("PUT", "/recipe/user/metadata", {"userId": stranger, "metadataUpdate": {"kept": True}})
+    assert api.ok("POST", "/user/remove", {"userId": stranger}) == {"status": "OK"}
+    assert api.ok("GET", "/recipe/user/metadata", query={"userId": stranger})["metadata"] == {"kept": True}
+
+
+@pytest.mark.parametrize(("path", "query"), [
+    ("/users", {}), ("/users/count", {}), ("/user/id", {"userId": "u"}),
+    ("/users/by-accountinfo", {"email": "a@b.co", "doUnionOfAccountInfo": "false"}),
+])
+def test_user_lookups_need_the_api_key(api: Cdi, path: str, query: dict[str, str]) -> None:
+    if not api.target.api_key:
+        pytest.skip("the target core has no api key configured")
+    r = api.call("GET", path, query=query, api_key=None)
     assert (r.status_code, r.text.strip()) == (401, "Invalid API key")
