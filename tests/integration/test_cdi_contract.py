@@ -3,13 +3,9 @@
 Runs against the stand-in by default; ``TELESTACK_CDI_URL=http://host:3567
 TELESTACK_CDI_API_KEY=...`` runs the same cases against a real SuperTokens Core.
 
-Validation is schema-level (OpenAPI 3.0 dialect, ``$ref`` resolved over the
-spec's ``components``) and *stricter* than the spec: every object schema that
-lists ``properties`` is closed (``additionalProperties: false``), so an
-undocumented field fails. The spec (tests/contracts/supertokens-cdi, a verbatim copy of the
-CDI repo's) is CDI **5.3** and we speak
-**5.6**; what 5.6 (or the core, beyond the spec) adds is declared in
-:data:`OVERLAY_5_6`, each with its source, instead of loosening the check.
+Validation (tests/support/cdi_spec.py) is schema-level and *stricter* than the
+spec: object schemas are closed, so an undocumented field fails; what CDI 5.6 or
+the core adds beyond the 5.3 spec is declared there with its source.
 Known spec-vs-core differences, asserted the core's way:
 - error bodies are ``text/html`` (spec: ``text/plain``), ``Hello`` is text (spec: JSON string);
 - 404 says ``Not found`` (spec enum: ``Not Found``) — only the status is asserted.
@@ -18,127 +14,20 @@ Known spec-vs-core differences, asserted the core's way:
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
 import time
 import uuid
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator
 
-from tests.support.paths import ROOT
+from tests.support.cdi_spec import CDI_VERSION, response_schema, spec, validate
 from tests.support.standin import Standin, start_standin
-
-SPEC_PATH = ROOT / "tests/contracts/supertokens-cdi/api_spec.yaml"  # verbatim copy, provenance in SOURCE.txt
-CDI_VERSION = "5.6"
-_PREFIX = re.compile(r"^/appid-<appId>(/<tenantId>)?")
-
-_num = {"type": "number"}
-_subtype = {"type": "string", "enum": ["RECENT_PREV", "ORPHANED_BRANCH", "STALE_LINEAGE"]}
-#: (method, path, where) -> extra properties. CDI 5.6 / core 12.1 additions (NOTES.md §1) and core fields
-#: the 5.3 spec does not list.
-OVERLAY_5_6: dict[tuple[str, str, str], dict[str, Any]] = {
-    # 5.6: create/refresh take accessTokenValidity (ms, may only shorten the configured validity)
-    ("post", "/recipe/session", "request"): {"accessTokenValidity": _num},
-    ("post", "/recipe/session/refresh", "request"): {"accessTokenValidity": _num},
-    # 5.6: theft answers carry recentTokenReuseSubtype; the session names its recipeUserId (RefreshSessionAPI)
-    ("post", "/recipe/session/refresh", "200/oneOf/1"): {"recentTokenReuseSubtype": _subtype},
-    ("post", "/recipe/session/refresh", "200/oneOf/1/session"): {"recipeUserId": {"type": "string"}},
-    ("post", "/recipe/session/refresh", "200/oneOf/2"): {"recentTokenReuseSubtype": _subtype},
-    # 5.6: verify with checkDatabase adds payloadUpdateAvailable
-    ("post", "/recipe/session/verify", "200/oneOf/0"): {"payloadUpdateAvailable": {"type": "boolean"}},
-    # core (CDI >= 4) returns recipeUserId from session info; the spec omits it
-    ("get", "/recipe/session", "200/oneOf/0"): {"recipeUserId": {"type": "string"}},
-}
-#: (method, path) -> the 200 answer the core gives where the 5.3 spec shows another shape. GET /users:
-#: from CDI 4.0 each item is the user itself (core UsersAPI: ``usersJson.add(user.toJson(...))``); the spec
-#: still shows the pre-4.0 wrapper ``{"user": ...}``.
-CORE_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/users"): {"type": "object", "properties": {
-        "status": {"$ref": "#/components/schemas/statusOK"},
-        "users": {"type": "array", "items": {"$ref": "#/components/schemas/authRecipeUser"}},
-        "nextPaginationToken": {"$ref": "#/components/schemas/paginationToken"}}},
-}
-#: the spec's `jwk` lists no RSA members; a JWKS without n/e would be useless (RFC 7518 §6.3.1)
-JWK_RSA_MEMBERS = {"n": {"type": "string"}, "e": {"type": "string"}}
-
-
-def _close(schema: Any) -> Any:
-    """Close every object schema that lists its properties (undocumented fields become errors)."""
-    if isinstance(schema, dict):
-        out = {k: _close(v) for k, v in schema.items()}
-        if "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_close(v) for v in schema]
-    return schema
-
-
-def _inline(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
-    """Resolve a top-level local $ref so an overlay can extend it."""
-    while "$ref" in schema:
-        schema = copy.deepcopy(components["schemas"][schema["$ref"].rsplit("/", 1)[1]])
-    return schema
-
-
-@cache
-def spec() -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(SPEC_PATH, encoding="utf-8") as f:
-        doc = yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
-    doc["components"]["schemas"]["jwk"]["properties"].update(JWK_RSA_MEMBERS)
-    ops: dict[tuple[str, str], dict[str, Any]] = {}
-    for raw_path, item in doc["paths"].items():
-        for method, op in item.items():
-            ops[(method, _PREFIX.sub("", raw_path) or "/")] = copy.deepcopy(op)
-    for (method, path, where), extra in OVERLAY_5_6.items():
-        op = ops[(method, path)]
-        if where == "request":
-            node = op["requestBody"]["content"]["application/json"]["schema"]
-        else:
-            status, *steps = where.split("/")
-            node = op["responses"][status]["content"]["application/json"]["schema"]
-            while steps:
-                key = steps.pop(0)
-                if key == "oneOf":
-                    idx = int(steps.pop(0))
-                    node["oneOf"][idx] = node = _inline(node["oneOf"][idx], doc["components"])
-                else:
-                    node["properties"][key] = node = _inline(node["properties"][key], doc["components"])
-        node.setdefault("properties", {}).update(extra)
-    for key, answer in CORE_ANSWERS.items():
-        ops[key]["responses"]["200"]["content"]["application/json"]["schema"] = answer
-    doc["ops"] = ops
-    doc["closed_components"] = _close(doc["components"])
-    return doc
-
-
-def validate(schema: dict[str, Any], value: Any, what: str) -> None:
-    s = spec()
-    root = {**_close(schema), "components": s["closed_components"]}
-    errors = sorted(OAS30Validator(root).iter_errors(value), key=lambda e: list(e.absolute_path))
-    assert not errors, f"{what} violates the CDI spec: " + "; ".join(
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}" for e in errors[:5])
-
-
-def _response_schema(op: dict[str, Any], status: int) -> tuple[str, dict[str, Any]]:
-    resp = op["responses"].get(str(status)) or op["responses"].get(status)
-    assert resp is not None, f"status {status} is not documented for this operation"
-    if "$ref" in resp:
-        name = resp["$ref"].rsplit("/", 1)[1]
-        responses = spec()["components"]["responses"]  # YAML made the numeric names ints
-        resp = responses.get(name) or responses[int(name)]
-    (ctype, media), = resp["content"].items()
-    return ctype, media["schema"]
 
 
 class Cdi:
@@ -174,7 +63,7 @@ class Cdi:
         r = self.http.request(method, path, content=content, params=query, headers=headers)
         if r.status_code == 404:  # the core's text is "Not found", the spec's enum "Not Found"
             return r
-        ctype, schema = _response_schema(op, r.status_code)
+        ctype, schema = response_schema(op, r.status_code)
         if ctype == "application/json" and r.headers["content-type"].startswith("application/json"):
             validate(schema, r.json(), f"{op_key} {r.status_code} response")
         else:  # the core sends text bodies (text/html) for errors and Hello

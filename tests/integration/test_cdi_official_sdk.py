@@ -4,7 +4,7 @@ The SDK runs in its own venv (scripts/supertokens_sdk_venv.sh: its pins conflict
 each flow is a subprocess running tests/support/supertokens_sdk_driver.py; a flow passes when every
 SDK call got the answer the real core gives. Every core exchange the SDK made is then checked against
 the vendored CDI spec (the operation exists, the request body and query, the answer), with the same
-closed schemas, 5.6 overlay and core answers as tests/integration/test_cdi_contract.py, and each flow
+closed schemas, 5.6 overlay and core answers as the contract test (tests/support/cdi_spec.py), and each flow
 must have reached the core APIs it is about. ``TELESTACK_CDI_URL`` points it at a real core. A new flow is one
 ``@step`` in the driver (see its docstring); it shows up here by itself.
 """
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.test_cdi_contract import _response_schema, spec, validate
+from tests.support.cdi_spec import response_schema, spec, validate
 from tests.support.paths import ROOT
 from tests.support.standin import Standin
 from tests.support.supertokens_sdk_driver import STEPS
@@ -83,7 +83,7 @@ def check_exchange(exchange: dict[str, Any]) -> tuple[str, str]:
         request_schema = op["requestBody"]["content"]["application/json"]["schema"]
         validate(request_schema, exchange["body"], f"{key} request")
     assert exchange["status"] == 200, f"{key} answered {exchange['status']}: {exchange['answer']}"
-    validate(_response_schema(op, 200)[1], exchange["answer"], f"{key} 200 response")
+    validate(response_schema(op, 200)[1], exchange["answer"], f"{key} 200 response")
     return key
 
 
