@@ -42,6 +42,9 @@ OVERLAY_5_6: dict[tuple[str, str, str], dict[str, Any]] = {
     ("post", "/recipe/session/verify", "200/oneOf/0"): {"payloadUpdateAvailable": {"type": "boolean"}},
     # core (CDI >= 4) returns recipeUserId from session info; the spec omits it
     ("get", "/recipe/session", "200/oneOf/0"): {"recipeUserId": {"type": "string"}},
+    # 5.6: users/count takes allowApproximate and then says whether the count is approximate, and as of when
+    # (core UsersCountAPI)
+    ("get", "/users/count", "200"): {"approximate": {"type": "boolean"}, "asOf": _num},
 }
 #: (method, path) -> the 200 answer the core gives where the 5.3 spec shows another shape. GET /users:
 #: from CDI 4.0 each item is the user itself (core UsersAPI: ``usersJson.add(user.toJson(...))``); the spec

@@ -65,7 +65,7 @@ class Core:
         self.keys.current(self.now_ms())
         self.email_verification = EmailVerification(self)
         self.passwords = Passwords(self)
-        self.users = AuthUsers(store.conn)
+        self.users = AuthUsers(store.conn, self.now_ms)
         self.users.register("SELECT app_id, tenant_id, user_id, 'emailpassword' AS recipe_id, email,"
                             " time_joined, NULL AS third_party_id, NULL AS third_party_user_id FROM users")
 

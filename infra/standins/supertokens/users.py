@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
@@ -28,8 +29,9 @@ DEFAULT_PAGE = 100
 
 
 class AuthUsers:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, now_ms: Callable[[], int]) -> None:
         self.conn = conn
+        self.now_ms = now_ms
         self._selects: list[str] = []
 
     def register(self, select: str) -> None:
@@ -134,7 +136,11 @@ class AuthUsers:
             params += recipes
         union = " UNION ALL ".join(self._selects)
         sql = f"SELECT COUNT(DISTINCT u.user_id) FROM ({union}) AS u WHERE {where}"  # noqa: S608 - code-made
-        return ok({"status": "OK", "count": self.conn.execute(sql, tuple(params)).fetchone()[0]})
+        body: dict[str, Any] = {"status": "OK", "count": self.conn.execute(sql, tuple(params)).fetchone()[0]}
+        if call.query.get("allowApproximate", "").lower() == "true" and _at_least(call.cdi_version, (5, 6)):
+            # CDI 5.6 opt-in: the core may serve a cached count; this one is always exact, and says so
+            body.update(approximate=False, asOf=self.now_ms())
+        return ok(body)
 
 
 def _recipe_ids(call: Call) -> list[str]:
@@ -146,6 +152,11 @@ def _recipe_ids(call: Call) -> list[str]:
         if recipe not in RECIPE_IDS:
             raise bad_request(f"Unknown recipe ID: {recipe}")
     return recipes
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    major, minor = version.split(".")
+    return (int(major), int(minor)) >= wanted
 
 
 def _int(call: Call, name: str, default: int) -> int:
