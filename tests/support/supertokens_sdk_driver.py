@@ -10,8 +10,8 @@ Each step is one ``@step`` function: it calls the SDK's public ``asyncio`` API a
 whose ``/apiversion`` lacks its CDI, a response missing a field it reads, an unknown ``status``).
 This module imports the SDK only inside :func:`main` and the steps, so the pytest side can import
 :data:`STEPS` for its parameters from the project's venv. With ``CDI_EXCHANGES`` set to a file path,
-every core call the SDK made is appended there as one JSON line (method, URL, query, body, status,
-answer), so the test can check each against the vendored CDI spec.
+every core call the SDK made is written there when the step ends, passed or failed, one JSON line
+each (method, URL, query, body, status, answer), so the test can check each against the CDI spec.
 
 Adding a flow: write ``@step("name") async def name() -> None`` below with the SDK calls and
 assertions, and add the recipe's ``init()`` to :func:`_recipes` if the SDK needs it; the test picks
