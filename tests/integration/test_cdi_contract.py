@@ -732,8 +732,13 @@ def test_users_list_pages_in_time_joined_order_and_counts_agree(api: Cdi) -> Non
     oldest = _all_users(api)
     ids = [u["id"] for u in oldest]
     assert len(ids) == len(set(ids)) and set(made) <= set(ids)
-    assert [u["timeJoined"] for u in oldest] == sorted(u["timeJoined"] for u in oldest)
-    assert [u["id"] for u in _all_users(api, timeJoinedOrder="DESC")] == ids[::-1]
+    # the core's order (UsersAPI's query): time joined, then user id descending within the same ms
+    def reverse(text: str) -> tuple[int, ...]:
+        return (*(-ord(c) for c in text), 1)
+
+    assert ids == [u["id"] for u in sorted(oldest, key=lambda u: (u["timeJoined"], reverse(u["id"])))]
+    newest = [u["id"] for u in sorted(oldest, key=lambda u: (-u["timeJoined"], reverse(u["id"])))]
+    assert [u["id"] for u in _all_users(api, timeJoinedOrder="DESC")] == newest
     assert api.ok("GET", "/users/count")["count"] == len(ids)
     third_party = _all_users(api, includeRecipeIds="thirdparty")
     assert {u["loginMethods"][0]["recipeId"] for u in third_party} == {"thirdparty"}

@@ -397,8 +397,10 @@ async def third_party() -> None:
     password_user = await sign_up(TENANT, email, PASSWORD)
     assert isinstance(password_user, SignUpOkResult), password_user
     sharing = await list_users_by_account_info(TENANT, AccountInfoInput(email=email))
-    assert [u.id for u in sharing] == [user_id, other.user.id, elsewhere.user.id, password_user.user.id], \
-        [u.to_json() for u in sharing]
+    assert sorted(u.id for u in sharing) == sorted([user_id, other.user.id, elsewhere.user.id,
+                                                    password_user.user.id]), [u.to_json() for u in sharing]
+    # oldest first (users made within the same millisecond may come in either order)
+    assert [u.time_joined for u in sharing] == sorted(u.time_joined for u in sharing)
     found = await list_users_by_account_info(
         TENANT, AccountInfoInput(third_party=ThirdPartyInfo(subject, "google")))
     assert [u.id for u in found] == [user_id]
@@ -420,6 +422,11 @@ async def third_party() -> None:
     token = session.get_all_session_tokens_dangerously()["accessToken"]
     verified = await get_session_without_request_response(token, anti_csrf_check=False, check_database=True)
     assert verified is not None and verified.get_user_id() == user_id
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    """A sort key ordering strings in reverse."""
+    return (*(-ord(c) for c in text), 1)
 
 
 async def _listed(newest_first: bool, recipes: list[str] | None = None) -> list[Any]:
@@ -490,9 +497,11 @@ async def users() -> None:
     newest = await _listed(newest_first=True)
     ids = [u.id for u in newest]
     assert len(ids) == len(set(ids)) == total + 2 and {password_id, tp_id} <= set(ids)
-    joined = [u.time_joined for u in newest]
-    assert joined == sorted(joined, reverse=True)
-    assert [u.id for u in await _listed(newest_first=False)] == ids[::-1]
+    # the core's order: time joined, then user id descending among users who joined in the same ms
+    assert ids == [u.id for u in sorted(newest, key=lambda u: (-u.time_joined, _descending(u.id)))]
+    oldest = await _listed(newest_first=False)
+    assert [u.id for u in oldest] == [u.id for u in sorted(newest, key=lambda u: (u.time_joined,
+                                                                                  _descending(u.id)))]
     third_party = await _listed(newest_first=True, recipes=["thirdparty"])
     assert tp_id in {u.id for u in third_party} and password_id not in {u.id for u in third_party}
     assert all(u.login_methods[0].recipe_id == "thirdparty" for u in third_party)
