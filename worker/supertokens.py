@@ -302,15 +302,22 @@ class SuperTokens:
 
     # --- account recipes: email verification, password reset, user updates, removal ------
     async def user_id_by_email(self, email: str) -> str | None:
-        """The email-password user with this address, if any (``GET /users/by-accountinfo``)."""
+        """The email-password user with this address, if any (``GET /users/by-accountinfo``).
+
+        The core lists every recipe's users with the address (a provider identity too), so the one
+        whose email-password login method has it is picked.
+        """
         query = urlencode({"email": email, "doUnionOfAccountInfo": "false"})
         data = await self._call("GET", f"/{TENANT}/users/by-accountinfo?{query}", rid="emailpassword")
         users = data.get("users")
         if data.get("status") != "OK" or not isinstance(users, list):
             raise self._unexpected("users by account info", data)
         for user in users:
-            if isinstance(user, dict) and isinstance(user.get("id"), str):
-                return user["id"]
+            methods = user.get("loginMethods") if isinstance(user, dict) else None
+            for method in methods if isinstance(methods, list) else []:
+                if (isinstance(method, dict) and method.get("recipeId") == "emailpassword"
+                        and method.get("email") == email and isinstance(method.get("recipeUserId"), str)):
+                    return method["recipeUserId"]
         return None
 
     async def email_verification_token(self, user_id: str, email: str) -> str | None:

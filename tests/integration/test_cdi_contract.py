@@ -3,13 +3,9 @@
 Runs against the stand-in by default; ``TELESTACK_CDI_URL=http://host:3567
 TELESTACK_CDI_API_KEY=...`` runs the same cases against a real SuperTokens Core.
 
-Validation is schema-level (OpenAPI 3.0 dialect, ``$ref`` resolved over the
-spec's ``components``) and *stricter* than the spec: every object schema that
-lists ``properties`` is closed (``additionalProperties: false``), so an
-undocumented field fails. The spec (tests/contracts/supertokens-cdi, a verbatim copy of the
-CDI repo's) is CDI **5.3** and we speak
-**5.6**; what 5.6 (or the core, beyond the spec) adds is declared in
-:data:`OVERLAY_5_6`, each with its source, instead of loosening the check.
+Validation (tests/support/cdi_spec.py) is schema-level and *stricter* than the
+spec: object schemas are closed, so an undocumented field fails; what CDI 5.6 or
+the core adds beyond the 5.3 spec is declared there with its source.
 Known spec-vs-core differences, asserted the core's way:
 - error bodies are ``text/html`` (spec: ``text/plain``), ``Hello`` is text (spec: JSON string);
 - 404 says ``Not found`` (spec enum: ``Not Found``) — only the status is asserted.
@@ -18,116 +14,20 @@ Known spec-vs-core differences, asserted the core's way:
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
 import time
 import uuid
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator
 
-from tests.support.paths import ROOT
+from tests.support.cdi_spec import CDI_VERSION, response_schema, spec, validate
 from tests.support.standin import Standin, start_standin
-
-SPEC_PATH = ROOT / "tests/contracts/supertokens-cdi/api_spec.yaml"  # verbatim copy, provenance in SOURCE.txt
-CDI_VERSION = "5.6"
-_PREFIX = re.compile(r"^/appid-<appId>(/<tenantId>)?")
-
-_num = {"type": "number"}
-_subtype = {"type": "string", "enum": ["RECENT_PREV", "ORPHANED_BRANCH", "STALE_LINEAGE"]}
-#: (method, path, where) -> extra properties. CDI 5.6 / core 12.1 additions (NOTES.md §1) and core fields
-#: the 5.3 spec does not list.
-OVERLAY_5_6: dict[tuple[str, str, str], dict[str, Any]] = {
-    # 5.6: create/refresh take accessTokenValidity (ms, may only shorten the configured validity)
-    ("post", "/recipe/session", "request"): {"accessTokenValidity": _num},
-    ("post", "/recipe/session/refresh", "request"): {"accessTokenValidity": _num},
-    # 5.6: theft answers carry recentTokenReuseSubtype; the session names its recipeUserId (RefreshSessionAPI)
-    ("post", "/recipe/session/refresh", "200/oneOf/1"): {"recentTokenReuseSubtype": _subtype},
-    ("post", "/recipe/session/refresh", "200/oneOf/1/session"): {"recipeUserId": {"type": "string"}},
-    ("post", "/recipe/session/refresh", "200/oneOf/2"): {"recentTokenReuseSubtype": _subtype},
-    # 5.6: verify with checkDatabase adds payloadUpdateAvailable
-    ("post", "/recipe/session/verify", "200/oneOf/0"): {"payloadUpdateAvailable": {"type": "boolean"}},
-    # core (CDI >= 4) returns recipeUserId from session info; the spec omits it
-    ("get", "/recipe/session", "200/oneOf/0"): {"recipeUserId": {"type": "string"}},
-}
-#: the spec's `jwk` lists no RSA members; a JWKS without n/e would be useless (RFC 7518 §6.3.1)
-JWK_RSA_MEMBERS = {"n": {"type": "string"}, "e": {"type": "string"}}
-
-
-def _close(schema: Any) -> Any:
-    """Close every object schema that lists its properties (undocumented fields become errors)."""
-    if isinstance(schema, dict):
-        out = {k: _close(v) for k, v in schema.items()}
-        if "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_close(v) for v in schema]
-    return schema
-
-
-def _inline(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
-    """Resolve a top-level local $ref so an overlay can extend it."""
-    while "$ref" in schema:
-        schema = copy.deepcopy(components["schemas"][schema["$ref"].rsplit("/", 1)[1]])
-    return schema
-
-
-@cache
-def spec() -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(SPEC_PATH, encoding="utf-8") as f:
-        doc = yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
-    doc["components"]["schemas"]["jwk"]["properties"].update(JWK_RSA_MEMBERS)
-    ops: dict[tuple[str, str], dict[str, Any]] = {}
-    for raw_path, item in doc["paths"].items():
-        for method, op in item.items():
-            ops[(method, _PREFIX.sub("", raw_path) or "/")] = copy.deepcopy(op)
-    for (method, path, where), extra in OVERLAY_5_6.items():
-        op = ops[(method, path)]
-        if where == "request":
-            node = op["requestBody"]["content"]["application/json"]["schema"]
-        else:
-            status, *steps = where.split("/")
-            node = op["responses"][status]["content"]["application/json"]["schema"]
-            while steps:
-                key = steps.pop(0)
-                if key == "oneOf":
-                    idx = int(steps.pop(0))
-                    node["oneOf"][idx] = node = _inline(node["oneOf"][idx], doc["components"])
-                else:
-                    node["properties"][key] = node = _inline(node["properties"][key], doc["components"])
-        node.setdefault("properties", {}).update(extra)
-    doc["ops"] = ops
-    doc["closed_components"] = _close(doc["components"])
-    return doc
-
-
-def validate(schema: dict[str, Any], value: Any, what: str) -> None:
-    s = spec()
-    root = {**_close(schema), "components": s["closed_components"]}
-    errors = sorted(OAS30Validator(root).iter_errors(value), key=lambda e: list(e.absolute_path))
-    assert not errors, f"{what} violates the CDI spec: " + "; ".join(
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}" for e in errors[:5])
-
-
-def _response_schema(op: dict[str, Any], status: int) -> tuple[str, dict[str, Any]]:
-    resp = op["responses"].get(str(status)) or op["responses"].get(status)
-    assert resp is not None, f"status {status} is not documented for this operation"
-    if "$ref" in resp:
-        name = resp["$ref"].rsplit("/", 1)[1]
-        responses = spec()["components"]["responses"]  # YAML made the numeric names ints
-        resp = responses.get(name) or responses[int(name)]
-    (ctype, media), = resp["content"].items()
-    return ctype, media["schema"]
 
 
 class Cdi:
@@ -163,7 +63,7 @@ class Cdi:
         r = self.http.request(method, path, content=content, params=query, headers=headers)
         if r.status_code == 404:  # the core's text is "Not found", the spec's enum "Not Found"
             return r
-        ctype, schema = _response_schema(op, r.status_code)
+        ctype, schema = response_schema(op, r.status_code)
         if ctype == "application/json" and r.headers["content-type"].startswith("application/json"):
             validate(schema, r.json(), f"{op_key} {r.status_code} response")
         else:  # the core sends text bodies (text/html) for errors and Hello
@@ -770,4 +670,163 @@ def test_signinup_needs_the_api_key(api: Cdi) -> None:
         pytest.skip("the target core has no api key configured")
     body = {"thirdPartyId": "google", "thirdPartyUserId": "x", "email": {"id": "a@b.co", "isVerified": True}}
     r = api.call("POST", "/recipe/signinup", body, api_key=None)
+    assert (r.status_code, r.text.strip()) == (401, "Invalid API key")
+
+
+# --- users of every recipe: by id, by account info, listed, counted, removed --------------------
+
+def _users_page(api: Cdi, **query: str) -> dict[str, Any]:
+    return api.ok("GET", "/users", query=query)
+
+
+def _all_users(api: Cdi, **query: str) -> list[dict[str, Any]]:
+    users, token = [], None
+    while True:
+        page = _users_page(api, limit="2", **query, **({"paginationToken": token} if token else {}))
+        users += page["users"]
+        token = page.get("nextPaginationToken")
+        if token is None:
+            return users
+
+
+def test_user_by_id_finds_third_party_users_with_their_verification(api: Cdi) -> None:
+    email = _email()
+    user_id = _signinup(api, "google", uuid.uuid4().hex, email, verified=False)["user"]["id"]
+    found = api.ok("GET", "/user/id", query={"userId": user_id})["user"]
+
+    def verified() -> bool:
+        return api.ok("GET", "/user/id", query={"userId": user_id})["user"]["loginMethods"][0]["verified"]
+
+    assert found["loginMethods"][0]["recipeId"] == "thirdparty" and verified() is False
+    token = _verify_token(api, user_id, email)["token"]
+    api.ok("POST", "/recipe/user/email/verify", {"method": "token", "token": token})
+    assert verified() is True
+    api.ok("POST", "/recipe/user/email/verify/remove", {"userId": user_id, "email": email})
+    assert verified() is False
+    # isVerified from the provider marks the same (user, email) pair the verification recipe reads
+    _signinup(api, "google", found["thirdParty"][0]["userId"], email, verified=True)
+    assert _is_verified(api, user_id, email) is True
+
+
+def test_users_by_account_info_across_recipes(api: Cdi) -> None:
+    email, subject = _email(), uuid.uuid4().hex
+    third = _signinup(api, "google", subject, email)["user"]["id"]
+    password = api.ok("POST", "/recipe/signup", {"email": email, "password": "pw-123456"})["user"]["id"]
+    other = _signinup(api, "github", uuid.uuid4().hex, _email())["user"]["id"]
+
+    def ids(**query: str) -> list[str]:
+        return [u["id"] for u in api.ok("GET", "/users/by-accountinfo", query=query)["users"]]
+
+    assert ids(email=email, doUnionOfAccountInfo="false") == [third, password]  # oldest first
+    assert ids(thirdPartyId="google", thirdPartyUserId=subject, doUnionOfAccountInfo="false") == [third]
+    assert ids(email=email, thirdPartyId="google", thirdPartyUserId=subject,
+               doUnionOfAccountInfo="false") == [third]
+    other_subject = api.ok("GET", "/user/id", query={"userId": other})["user"]["thirdParty"][0]["userId"]
+    both = {"email": email, "thirdPartyId": "github", "thirdPartyUserId": other_subject}
+    assert ids(**both, doUnionOfAccountInfo="false") == []
+    assert set(ids(**both, doUnionOfAccountInfo="true")) == {third, password, other}
+    assert ids(phoneNumber="+14155550100", doUnionOfAccountInfo="false") == []
+
+
+_BOTH_THIRD_PARTY = "If 'thirdPartyId' is provided, 'thirdPartyUserId' must also be provided, and vice versa"
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"email": "a@b.co"}, "Field name 'doUnionOfAccountInfo' is missing in GET request"),
+    ({"email": "a@b.co", "doUnionOfAccountInfo": "maybe"}, "'doUnionOfAccountInfo' should be either"),
+    ({"thirdPartyId": "google", "doUnionOfAccountInfo": "false"}, _BOTH_THIRD_PARTY),
+    ({"thirdPartyUserId": "x", "doUnionOfAccountInfo": "true"}, _BOTH_THIRD_PARTY),
+])
+def test_users_by_account_info_refuses_bad_queries(api: Cdi, query: dict[str, str], message: str) -> None:
+    r = api.call("GET", "/users/by-accountinfo", query=query)
+    assert r.status_code == 400 and r.text.startswith(message), r.text
+
+
+def test_users_list_pages_in_time_joined_order_and_counts_agree(api: Cdi) -> None:
+    made = [api.ok("POST", "/recipe/signup", {"email": _email(), "password": "pw-123456"})["user"]["id"],
+            _signinup(api, "google", uuid.uuid4().hex, _email())["user"]["id"]]
+    oldest = _all_users(api)
+    ids = [u["id"] for u in oldest]
+    assert len(ids) == len(set(ids)) and set(made) <= set(ids)
+    # the core's order (UsersAPI's query): time joined, then user id descending within the same ms
+    def reverse(text: str) -> tuple[int, ...]:
+        return (*(-ord(c) for c in text), 1)
+
+    assert ids == [u["id"] for u in sorted(oldest, key=lambda u: (u["timeJoined"], reverse(u["id"])))]
+    newest = [u["id"] for u in sorted(oldest, key=lambda u: (-u["timeJoined"], reverse(u["id"])))]
+    assert [u["id"] for u in _all_users(api, timeJoinedOrder="DESC")] == newest
+    assert api.ok("GET", "/users/count")["count"] == len(ids)
+    third_party = _all_users(api, includeRecipeIds="thirdparty")
+    assert {u["loginMethods"][0]["recipeId"] for u in third_party} == {"thirdparty"}
+    assert made[1] in {u["id"] for u in third_party} and made[0] not in {u["id"] for u in third_party}
+    counted = api.ok("GET", "/users/count", query={"includeRecipeIds": "thirdparty"})["count"]
+    assert counted == len(third_party)
+    assert api.ok("GET", "/users/count", query={"includeRecipeIds": "emailpassword,thirdparty",
+                                                "includeAllTenants": "true"})["count"] == len(ids)
+    approximate = {"allowApproximate": "true"}
+    exact = api.ok("GET", "/users/count", query=approximate, version="5.6")
+    # an exact count says so; a real core may serve a cached one (approximate: true) on a busy tenant
+    assert exact["approximate"] is True or exact["count"] == len(ids)
+    assert isinstance(exact["approximate"], bool) and exact["asOf"] > 0
+    assert "approximate" not in api.ok("GET", "/users/count", query=approximate, version="5.5")
+    first = _users_page(api, limit="1")
+    assert len(first["users"]) == 1 and first["users"][0]["id"] == ids[0]
+    second = _users_page(api, limit="1", paginationToken=first["nextPaginationToken"])
+    assert second["users"][0]["id"] == ids[1]
+
+
+@pytest.mark.parametrize(("path", "query", "message"), [
+    ("/users", {"limit": "0"}, "limit must a positive integer with min value 1"),
+    ("/users", {"limit": "1001"}, "max limit allowed is 1000"),
+    ("/users", {"limit": "ten"}, "Field name 'limit' must be an int in the GET request"),
+    ("/users", {"timeJoinedOrder": "NEWEST"}, "timeJoinedOrder can be either ASC OR DESC"),
+    ("/users", {"includeRecipeIds": "emailpassword,sms"}, "Unknown recipe ID: sms"),
+    ("/users", {"paginationToken": "not-a-token"}, "invalid pagination token"),
+    ("/users/count", {"includeRecipeIds": "sms"}, "Unknown recipe ID: sms"),
+])
+def test_users_list_and_count_refuse_bad_queries(api: Cdi, path: str, query: dict[str, str],
+                                                 message: str) -> None:
+    r = api.call("GET", path, query=query)
+    assert (r.status_code, r.text.strip()) == (400, message)  # the core's texts (UsersAPI, InputParser)
+
+
+def test_user_remove_takes_a_third_party_user_with_everything_it_had(api: Cdi) -> None:
+    email, subject = _email(), uuid.uuid4().hex
+    user_id = _signinup(api, "github", subject, email, verified=True)["user"]["id"]
+    role = f"r{uuid.uuid4().hex[:8]}"
+    api.ok("PUT", "/recipe/role", {"role": role})
+    api.ok("PUT", "/recipe/user/role", {"userId": user_id, "role": role})
+    api.ok("PUT", "/recipe/user/metadata", {"userId": user_id, "metadataUpdate": {"plan": "pro"}})
+    created = _session(api, user_id)
+    pending = api.ok("POST", "/recipe/user/password/reset/token", {"userId": user_id, "email": email})
+    assert pending["status"] == "OK"  # a reset token may name any auth recipe's user
+    assert api.ok("POST", "/user/remove", {"userId": user_id}) == {"status": "OK"}
+    assert api.ok("GET", "/user/id", query={"userId": user_id}) == {"status": "UNKNOWN_USER_ID_ERROR"}
+    assert api.ok("GET", "/recipe/user/metadata", query={"userId": user_id})["metadata"] == {}
+    assert api.ok("GET", "/recipe/user/roles", query={"userId": user_id})["roles"] == []
+    assert _is_verified(api, user_id, email) is False
+    assert _refresh(api, created["refreshToken"]["token"])["status"] == "UNAUTHORISED"
+    spent = api.ok("POST", "/recipe/user/password/reset/token/consume", {"token": pending["token"]})
+    assert spent == {"status": "RESET_PASSWORD_INVALID_TOKEN_ERROR"}
+    query = {"thirdPartyId": "github", "thirdPartyUserId": subject, "doUnionOfAccountInfo": "false"}
+    assert api.ok("GET", "/users/by-accountinfo", query=query)["users"] == []
+    again = _signinup(api, "github", subject, email, verified=False)
+    assert again["createdNewUser"] is True and again["user"]["id"] != user_id
+
+
+def test_user_remove_of_an_id_no_recipe_knows_deletes_nothing(api: Cdi) -> None:
+    stranger = str(uuid.uuid4())  # e.g. metadata kept for an id from outside SuperTokens
+    api.ok("PUT", "/recipe/user/metadata", {"userId": stranger, "metadataUpdate": {"kept": True}})
+    assert api.ok("POST", "/user/remove", {"userId": stranger}) == {"status": "OK"}
+    assert api.ok("GET", "/recipe/user/metadata", query={"userId": stranger})["metadata"] == {"kept": True}
+
+
+@pytest.mark.parametrize(("path", "query"), [
+    ("/users", {}), ("/users/count", {}), ("/user/id", {"userId": "u"}),
+    ("/users/by-accountinfo", {"email": "a@b.co", "doUnionOfAccountInfo": "false"}),
+])
+def test_user_lookups_need_the_api_key(api: Cdi, path: str, query: dict[str, str]) -> None:
+    if not api.target.api_key:
+        pytest.skip("the target core has no api key configured")
+    r = api.call("GET", path, query=query, api_key=None)
     assert (r.status_code, r.text.strip()) == (401, "Invalid API key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,41 @@ def test_only_the_public_app_and_tenant_exist(standin: Standin) -> None:
     # app-level APIs refuse a tenant prefix, as the core does from CDI 5.0
     r = httpx.get(standin.url + "/tenant-b/recipe/user/metadata?userId=u", headers=headers, timeout=10)
     assert r.status_code == 403
+
+
+def test_an_older_third_party_table_keeps_its_verified_emails(tmp_path: Path) -> None:
+    """The first third-party layout kept `verified` on the user row; the shared verified set takes it over."""
+    db = sqlite3.connect(tmp_path / "supertokens.sqlite3")
+    db.executescript("""
+        CREATE TABLE thirdparty_users (
+          app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
+          third_party_id TEXT NOT NULL, third_party_user_id TEXT NOT NULL,
+          email TEXT NOT NULL, verified INTEGER NOT NULL, time_joined INTEGER NOT NULL,
+          PRIMARY KEY (app_id, user_id), UNIQUE (app_id, third_party_id, third_party_user_id));
+        INSERT INTO thirdparty_users VALUES
+          ('public', 'public', 'tp-verified', 'google', 'sub-1', 'kept@example.com', 1, 1),
+          ('public', 'public', 'tp-unverified', 'google', 'sub-2', 'new@example.com', 0, 2);
+    """)
+    db.close()
+    s = start_standin(tmp_path)
+    try:
+        headers = {"api-key": s.api_key, "cdi-version": "5.6"}
+
+        def verified(user_id: str) -> bool:
+            r = httpx.get(f"{s.url}/user/id", params={"userId": user_id}, headers=headers, timeout=10)
+            return r.json()["user"]["loginMethods"][0]["verified"]
+
+        assert verified("tp-verified") is True and verified("tp-unverified") is False
+        again = _post(s, "/recipe/signinup", {"thirdPartyId": "google", "thirdPartyUserId": "sub-1",
+                                              "email": {"id": "kept@example.com", "isVerified": False}})
+        assert again["createdNewUser"] is False and again["user"]["loginMethods"][0]["verified"] is True
+        s.restart()  # the migration ran once; a second start finds nothing to move
+        assert verified("tp-verified") is True
+    finally:
+        s.stop()
+    db = sqlite3.connect(tmp_path / "supertokens.sqlite3")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(thirdparty_users)")}
+    finally:
+        db.close()
+    assert "verified" not in columns

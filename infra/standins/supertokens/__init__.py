@@ -28,5 +28,5 @@ def create_app(db_path: str | Path, config: StandinConfig | None = None):  # -> 
 
     config = config or config_module.from_env()
     core = Core(config, Store(db_path))
-    third_party = ThirdPartyRecipe(core.store, core.now_ms, core.email_verification)
+    third_party = ThirdPartyRecipe(core)
     return StandinApp(config, all_endpoints(core, (*RECIPES, lambda _core: third_party.endpoints())))

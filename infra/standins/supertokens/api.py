@@ -39,7 +39,7 @@ from infra.standins.supertokens.tokens import (
     sha256hex,
     sign_access_token,
 )
-from infra.standins.supertokens.users import UserLookup
+from infra.standins.supertokens.users import AuthUsers
 
 
 def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
@@ -65,11 +65,15 @@ class Core:
         self.keys.current(self.now_ms())
         self.email_verification = EmailVerification(self)
         self.passwords = Passwords(self)
-        self.user_lookup = UserLookup(self, self.user_json)
+        self.users = AuthUsers(store.conn, self.now_ms)
+        self.users.register("SELECT app_id, tenant_id, user_id, 'emailpassword' AS recipe_id, email,"
+                            " time_joined, NULL AS third_party_id, NULL AS third_party_user_id FROM users")
 
     def user_json(self, app_id: str, user: User) -> dict[str, Any]:
         """The user as the core answers it, with its email's verification state (the core joins it in)."""
-        return _user_json(user, self.email_verification.is_email_verified(app_id, user.user_id, user.email))
+        found = self.users.user(app_id, user.user_id)
+        assert found is not None, "an email-password user the users table does not hold"
+        return found
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -91,7 +95,6 @@ class Core:
                                               public_tenant_only=True),
             "/recipe/user/metadata/remove": Endpoint({"POST": self.remove_metadata}, public_tenant_only=True),
             "/user/remove": Endpoint({"POST": self.remove_user}, public_tenant_only=True),
-            "/user/id": Endpoint({"GET": self.user_by_id}, public_tenant_only=True),
             "/recipe/session/regenerate": Endpoint({"POST": self.regenerate_session},
                                                    public_tenant_only=True),
             "/recipe/jwt/data": Endpoint({"PUT": self.put_jwt_data, "GET": self.get_jwt_data},
@@ -103,7 +106,7 @@ class Core:
             "/recipe/jwt/jwks": Endpoint({"GET": self.jwks_legacy}, public_tenant_only=True),
             **self.email_verification.endpoints(),
             **self.passwords.endpoints(),
-            **self.user_lookup.endpoints(),
+            **self.users.endpoints(),
         }
 
     # --- core ----------------------------------------------------------------------------
@@ -125,16 +128,10 @@ class Core:
         body = call.json()
         user_id = _field(body, "userId", str)
         _field(body, "removeAllLinkedAccounts", bool, required=False)
-        self.store.delete_user(call.app_id, user_id)
-        self.email_verification.forget_user(call.app_id, user_id)
-        self.passwords.forget_user(call.app_id, user_id)
+        # as the core (AuthRecipe.deleteUser): an id no auth recipe knows deletes nothing and is still OK
+        if self.users.user(call.app_id, user_id) is not None:
+            self.store.delete_user(call.app_id, user_id)
         return ok({"status": "OK"})
-
-    async def user_by_id(self, call: Call) -> Reply:
-        user = self.store.user_by_id(call.app_id, call.param("userId"))
-        if user is None:
-            return ok({"status": "UNKNOWN_USER_ID_ERROR"})
-        return ok({"status": "OK", "user": _user_json(user)})
 
     # --- email password ------------------------------------------------------------------
     def _credentials(self, call: Call) -> tuple[str, str]:
@@ -151,7 +148,7 @@ class Core:
         user = User(str(uuid.uuid4()), call.tenant_id, email, password_hash, self.now_ms())
         if not self.store.insert_user(call.app_id, user):
             return ok({"status": "EMAIL_ALREADY_EXISTS_ERROR"})
-        return ok({"status": "OK", "user": _user_json(user), "recipeUserId": user.user_id})
+        return ok({"status": "OK", "user": self.user_json(call.app_id, user), "recipeUserId": user.user_id})
 
     async def sign_in(self, call: Call) -> Reply:
         email, password = self._credentials(call)
@@ -414,18 +411,6 @@ class Core:
         body = call.json()
         self.store.delete_metadata(call.app_id, _field(body, "userId", str))
         return ok({"status": "OK"})
-
-
-def _user_json(user: User, verified: bool = False) -> dict[str, Any]:
-    """`authRecipeUser` (CDI ≥ 4; `webauthn` from 5.3); ``verified``: the login method's email is verified."""
-    return {
-        "id": user.user_id, "isPrimaryUser": False, "tenantIds": [user.tenant_id],
-        "timeJoined": user.time_joined, "emails": [user.email], "phoneNumbers": [], "thirdParty": [],
-        "webauthn": {"credentialIds": []},
-        "loginMethods": [{"tenantIds": [user.tenant_id], "recipeUserId": user.user_id, "verified": verified,
-                          "timeJoined": user.time_joined, "recipeId": "emailpassword",
-                          "email": user.email, "webauthn": {"credentialIds": []}}],
-    }
 
 
 def _session_json(s: Session) -> dict[str, Any]:

@@ -10,7 +10,6 @@ to the pair, so after an email change the new address starts unverified.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
@@ -47,6 +46,8 @@ class EmailVerification:
         self.core = core
         self.conn = core.store.conn
         self.conn.executescript(_SCHEMA)
+        # /user/remove deletes the user's tokens and verified addresses with the user, in one transaction
+        core.store.user_tables += ["email_verification_tokens", "verified_emails"]
 
     def endpoints(self) -> dict[str, Endpoint]:
         return {
@@ -61,19 +62,6 @@ class EmailVerification:
             "SELECT 1 FROM verified_emails WHERE app_id = ? AND user_id = ? AND email = ?",
             (app_id, user_id, email)).fetchone()
         return row is not None
-
-    @staticmethod
-    def mark_verified(conn: sqlite3.Connection, app_id: str, user_id: str, email: str) -> None:
-        """Record the pair as verified on ``conn`` (in the caller's transaction): a token spent, or a
-        third-party sign-in whose provider vouched for the address (the core's ``updateIsEmailVerified``)."""
-        conn.execute("INSERT OR IGNORE INTO verified_emails (app_id, user_id, email) VALUES (?, ?, ?)",
-                     (app_id, user_id, email))
-
-    def forget_user(self, app_id: str, user_id: str) -> None:
-        """What ``/user/remove`` deletes of this recipe: the user's tokens and verified addresses."""
-        self.conn.execute("DELETE FROM email_verification_tokens WHERE app_id = ? AND user_id = ?",
-                          (app_id, user_id))
-        self.conn.execute("DELETE FROM verified_emails WHERE app_id = ? AND user_id = ?", (app_id, user_id))
 
     async def create_token(self, call: Call) -> Reply:
         body = call.json()
@@ -108,7 +96,8 @@ class EmailVerification:
                       (call.app_id, row["user_id"], row["email"]))
             if row["expires_at"] <= self.core.now_ms():
                 return ok({"status": "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR"})
-            self.mark_verified(c, call.app_id, row["user_id"], row["email"])
+            c.execute("INSERT OR IGNORE INTO verified_emails (app_id, user_id, email) VALUES (?, ?, ?)",
+                      (call.app_id, row["user_id"], row["email"]))
         return ok({"status": "OK", "userId": row["user_id"], "email": row["email"]})
 
     async def is_verified(self, call: Call) -> Reply:

@@ -43,6 +43,7 @@ class Passwords:
         self.core = core
         self.conn = core.store.conn
         self.conn.executescript(_SCHEMA)
+        core.store.user_tables.append("password_reset_tokens")  # /user/remove takes them with the user
 
     def endpoints(self) -> dict[str, Endpoint]:
         return {
@@ -50,10 +51,6 @@ class Passwords:
             "/recipe/user/password/reset/token/consume": Endpoint({"POST": self.consume_token}),
             "/recipe/user": Endpoint({"PUT": self.update_user}),
         }
-
-    def forget_user(self, app_id: str, user_id: str) -> None:
-        self.conn.execute("DELETE FROM password_reset_tokens WHERE app_id = ? AND user_id = ?",
-                          (app_id, user_id))
 
     def _user(self, app_id: str, user_id: str) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM users WHERE app_id = ? AND user_id = ?",
@@ -64,7 +61,9 @@ class Passwords:
         user_id = _str(body, "userId")
         email = (_str(body, "email") or "").strip().lower()
         assert user_id is not None
-        if self._user(call.app_id, user_id) is None:
+        # any auth recipe's user may get one (the core's token row only references app_id_to_user_id); setting
+        # the password afterwards (PUT /recipe/user) needs an email-password user
+        if self.core.users.user(call.app_id, user_id) is None:
             return ok({"status": "UNKNOWN_USER_ID_ERROR"})
         expires_at = self.core.now_ms() + self.core.config.password_reset_token_lifetime_ms
         token = issue_one_time_token(self.conn, "password_reset_tokens", call.app_id, call.tenant_id,

@@ -114,12 +114,6 @@ class Store:
             return False
         return True
 
-    def user_by_id(self, app_id: str, user_id: str) -> User | None:
-        row = self.conn.execute(
-            "SELECT * FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id)
-        ).fetchone()
-        return _user(row)
-
     def update_session_jwt_data(self, app_id: str, handle: str, data: dict[str, Any]) -> bool:
         cur = self.conn.execute("UPDATE sessions SET user_data_jwt = ? WHERE app_id = ? AND handle = ?",
                                 (json.dumps(data), app_id, handle))

@@ -7,9 +7,10 @@ never links two identities: a provider identity sharing an email with an email/p
 user of its own (account linking is off, as on a core without the account-linking recipe). Field
 checks follow the core's ``InputParser``: a missing or mistyped field is a 400 naming it.
 
-Verification is the email-verification recipe's, as in the core: ``isVerified: true`` marks the
-(user, email) pair verified there, and a login method's ``verified`` is that recipe's answer, so an
-address verified later by a mailed token counts too.
+``isVerified: true`` marks the (user, email) pair verified in the email-verification recipe's set, as
+the core does; ``verified`` in the answer is read from that set, so ``/recipe/user/email/verify``
+and ``/recipe/user/email/verify/remove`` act on third-party users too, and a provider's later
+``isVerified: false`` never un-verifies an address.
 """
 
 from __future__ import annotations
@@ -19,18 +20,23 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from infra.standins.supertokens.server import Call, Endpoint, Reply, bad_request, ok
-from infra.standins.supertokens.store import Store
 
 if TYPE_CHECKING:
-    from infra.standins.supertokens.emailverification import EmailVerification
+    from infra.standins.supertokens.api import Core
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS thirdparty_users (
   app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
   third_party_id TEXT NOT NULL, third_party_user_id TEXT NOT NULL,
-  email TEXT NOT NULL, verified INTEGER NOT NULL, time_joined INTEGER NOT NULL,
+  email TEXT NOT NULL, time_joined INTEGER NOT NULL,
   PRIMARY KEY (app_id, user_id), UNIQUE (app_id, third_party_id, third_party_user_id));
 """
+#: an earlier layout kept a `verified` column of its own; its verified pairs move to the shared set
+_MIGRATE_VERIFIED = (
+    "INSERT OR IGNORE INTO verified_emails (app_id, user_id, email)"
+    " SELECT app_id, user_id, email FROM thirdparty_users WHERE verified != 0",
+    "ALTER TABLE thirdparty_users DROP COLUMN verified",
+)
 
 
 def _string(body: dict[str, Any], name: str) -> str:
@@ -41,12 +47,20 @@ def _string(body: dict[str, Any], name: str) -> str:
 
 
 class ThirdPartyRecipe:
-    def __init__(self, store: Store, now_ms: Any, verification: EmailVerification) -> None:
-        self._conn = store.conn
-        self._verification = verification
-        self._store = store
-        self._now_ms = now_ms
+    def __init__(self, core: Core) -> None:
+        self._conn = core.store.conn
+        self._store = core.store
+        self._now_ms = core.now_ms
         self._conn.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(thirdparty_users)")}
+        if "verified" in columns:
+            with self._store.transaction() as c:
+                for statement in _MIGRATE_VERIFIED:
+                    c.execute(statement)
+        core.users.register("SELECT app_id, tenant_id, user_id, 'thirdparty' AS recipe_id, email,"
+                            " time_joined, third_party_id, third_party_user_id FROM thirdparty_users")
+        core.store.user_tables.append("thirdparty_users")  # /user/remove deletes the user itself too
+        self._users = core.users
 
     def endpoints(self) -> dict[str, Endpoint]:
         return {
@@ -68,24 +82,22 @@ class ThirdPartyRecipe:
             row = self._row(c, call.app_id, provider, subject)
             created = row is None
             if created:
+                user_id = str(uuid.uuid4())
                 c.execute(
                     "INSERT INTO thirdparty_users (app_id, tenant_id, user_id, third_party_id,"
-                    " third_party_user_id, email, verified, time_joined) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (call.app_id, call.tenant_id, str(uuid.uuid4()), provider, subject, email, int(verified),
-                     self._now_ms()))
+                    " third_party_user_id, email, time_joined) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (call.app_id, call.tenant_id, user_id, provider, subject, email, self._now_ms()))
             else:
-                # the provider's current email wins; the same email, once verified, stays verified
-                now_verified = verified or (row["email"] == email and bool(row["verified"]))
-                c.execute("UPDATE thirdparty_users SET email = ?, verified = ?"
-                          " WHERE app_id = ? AND user_id = ?",
-                          (email, int(now_verified), call.app_id, row["user_id"]))
-            row = self._row(c, call.app_id, provider, subject)
-            assert row is not None
+                user_id = row["user_id"]
+                # the provider's current email wins; whether it is verified is the (user, email) pair's state
+                c.execute("UPDATE thirdparty_users SET email = ? WHERE app_id = ? AND user_id = ?",
+                          (email, call.app_id, user_id))
             if verified:
-                self._verification.mark_verified(c, call.app_id, row["user_id"], email)
-        verified_now = self._verification.is_email_verified(call.app_id, row["user_id"], email)
-        return ok({"status": "OK", "createdNewUser": created, "user": _user_json(row, verified_now),
-                   "recipeUserId": row["user_id"]})
+                c.execute("INSERT OR IGNORE INTO verified_emails (app_id, user_id, email) VALUES (?, ?, ?)",
+                          (call.app_id, user_id, email))
+        user = self._users.user(call.app_id, user_id)
+        assert user is not None
+        return ok({"status": "OK", "createdNewUser": created, "user": user, "recipeUserId": user_id})
 
     @staticmethod
     def _row(conn: sqlite3.Connection, app_id: str, provider: str, subject: str) -> sqlite3.Row | None:
@@ -94,16 +106,3 @@ class ThirdPartyRecipe:
             " WHERE app_id = ? AND third_party_id = ? AND third_party_user_id = ?",
             (app_id, provider, subject)).fetchone()
 
-
-def _user_json(row: sqlite3.Row, verified: bool) -> dict[str, Any]:
-    """`authRecipeUser` for a third-party login method (CDI >= 4; `webauthn` from 5.3)."""
-    third_party = {"id": row["third_party_id"], "userId": row["third_party_user_id"]}
-    return {
-        "id": row["user_id"], "isPrimaryUser": False, "tenantIds": [row["tenant_id"]],
-        "timeJoined": row["time_joined"], "emails": [row["email"]], "phoneNumbers": [],
-        "thirdParty": [third_party], "webauthn": {"credentialIds": []},
-        "loginMethods": [{"tenantIds": [row["tenant_id"]], "recipeUserId": row["user_id"],
-                          "verified": verified, "timeJoined": row["time_joined"],
-                          "recipeId": "thirdparty", "email": row["email"], "thirdParty": third_party,
-                          "webauthn": {"credentialIds": []}}],
-    }
