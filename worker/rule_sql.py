@@ -604,3 +604,22 @@ def index_paths(rule: Node) -> list[tuple[str | int, ...]]:
                 if path not in found:
                     found.append(path)
     return found
+
+
+def reader_fields(rule: Node) -> list[tuple[str, tuple[str | int, ...]]] | None:
+    """The document fields whose values are exactly the readers ``rule`` admits: ``("scalar", path)``
+    (a user id) or ``("array", path)`` (an array of them), paths as in ``doc.<path>``; None when the
+    readers need SQL (a ``get()`` lookup, or an alternative with a condition besides its reader field)."""
+    try:
+        alternatives = _disjuncts(rule)
+    except RuleError:
+        return None
+    fields: list[tuple[str, tuple[str | int, ...]]] = []
+    for conj in alternatives:
+        source = _source(conj[0]) if len(conj) == 1 else None
+        if source is None or not isinstance(source[1], Ref):
+            return None
+        field_ = (source[0], source[1].path)
+        if field_ not in fields:
+            fields.append(field_)
+    return fields
