@@ -2,7 +2,7 @@
 """Benchmark the document API over real HTTP against the same operations on raw SQLite (not a test).
 
     .venv/bin/python scripts/bench_documents.py [--seconds 5] [--connections 16] [--users 10] \
-        [--auth jwt|jwt-nocache|hmac] [--pocketbase auto|off|PATH]
+        [--auth jwt|jwt-nocache|hmac] [--pocketbase auto|off|PATH] [--repeat 3] [--sharing-only]
 
 One uvicorn process, started with the local stack's options (``worker.asgi.run``: uvloop + httptools),
 serves ``worker.asgi`` on a free loopback port with a fresh SQLite file; ``wrk`` (apt package ``wrk``;
@@ -21,8 +21,11 @@ docs/rules.md, each as a ratio to the owner-only preset (``notes``) in the same 
 membership-array rule (``lists``: create with three members, list 20 of the lists one owns or is a
 member of, against an unfiltered owner-only list) and a team-lookup rule (``tasks``: create into a
 team one edits, list 20 of one's team's tasks by ``team_id``, against the filtered owner-only list),
-with ``EXPLAIN QUERY PLAN`` of each list query. ``--pocketbase`` then runs the same
-phases against PocketBase (scripts/bench_pocketbase.py) and prints gateway ÷ PocketBase. Last, the same
+with ``EXPLAIN QUERY PLAN`` of each list query. Each sharing phase runs back to back with its
+owner-only baseline (alternating which goes first), ``--repeat`` times; the table shows medians, the
+ratio of every round (their spread is the noise of this machine now) and server CPU per request.
+``--pocketbase`` then runs the same phases against PocketBase (scripts/bench_pocketbase.py) and
+prints gateway ÷ PocketBase. Last, the same
 three operations run directly with Python ``sqlite3`` on the gateway's file (one connection, WAL,
 synchronous=NORMAL, each create one transaction of document + outbox row) as the ratio's denominator.
 """
@@ -42,6 +45,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[0] = str(ROOT)  # not scripts/: its modules (e.g. secrets.py) would shadow the stdlib
@@ -359,8 +363,11 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
             time.sleep(0.1)
 
 
+Sharing = dict[str, list[tuple[dict[str, float], dict[str, float]]]]
+
+
 def _server_phases(args: argparse.Namespace, workdir: Path, db_path: Path, tokens: list[str],
-                   key: Path) -> dict[str, dict[str, float]]:
+                   key: Path) -> tuple[dict[str, dict[str, float]], Sharing]:
     port = free_port()
     log = (workdir / "server.log").open("wb")
     server = subprocess.Popen(
@@ -374,11 +381,12 @@ def _server_phases(args: argparse.Namespace, workdir: Path, db_path: Path, token
         _wait_up(f"{url}/v1/collections/notes/documents/x", server)
         scripts = _scripts(workdir, tokens)
         gw["create"] = _wrk(url, scripts["create"], args.seconds, args.connections, server.pid)
-        gw["get"] = _wrk(
-            url, _get_script(workdir, tokens, db_path), args.seconds, args.connections, server.pid
-        )
-        gw["list"] = _wrk(url, scripts["list"], args.seconds, args.connections, server.pid)
-        gw.update(_sharing_phases(url, workdir, tokens, args, server.pid))
+        if not args.sharing_only:
+            gw["get"] = _wrk(
+                url, _get_script(workdir, tokens, db_path), args.seconds, args.connections, server.pid
+            )
+            gw["list"] = _wrk(url, scripts["list"], args.seconds, args.connections, server.pid)
+        sharing = _sharing_phases(url, workdir, tokens, args, server.pid)
     finally:
         server.terminate()  # our own child (Popen: by PID)
         server.wait(timeout=10)
@@ -386,7 +394,7 @@ def _server_phases(args: argparse.Namespace, workdir: Path, db_path: Path, token
     errors = (workdir / "server.log").read_text(errors="replace")
     if errors.strip():
         print(f"server output:\n{errors[-3000:]}", file=sys.stderr)
-    return gw
+    return gw, sharing
 
 
 # -- sharing patterns (docs/rules.md) --------------------------------------------------------------------
@@ -428,28 +436,54 @@ end
     return path
 
 
+#: (label, the rule's phase, its owner-only baseline phase) of the sharing table
+SHARING_PAIRS = (
+    ("create, membership array (lists)", "lists_create", "notes_create"),
+    ("create, team lookup (tasks)", "tasks_create", "notes_create"),
+    ("list 20, membership array (lists)", "lists_list", "notes_list_all"),
+    ("list 20 by team_id, team lookup (tasks)", "tasks_list", "notes_list_open"),
+)
+
+
 def _sharing_phases(url: str, workdir: Path, tokens: list[str], args: argparse.Namespace,
-                    pid: int) -> dict[str, dict[str, float]]:
+                    pid: int) -> Sharing:
+    """Each rule phase paired with its owner-only baseline, ``--repeat`` times: (rule, baseline) per round.
+
+    A pair runs back to back (alternating which goes first), so both see the same machine load and
+    nearly the same database; the ratio of each round is taken within its pair.
+    """
     users = len(tokens)
     _seed_teams(url, tokens)
     members = [json.dumps([f"user-{(i + d) % users}" for d in (1, 2, 3)]) for i in range(users)]
     teams = [f"team-{_teams_of(i)[0]}" for i in range(users)]
+    blank = [""] * users
     scripts = {
-        "share_notes_list_all": _request_script(workdir, "notes_all", tokens, """return wrk.format("POST",
-    "/v1/collections/notes/query", headers, '{"limit":20}')""", [""] * users),
-        "share_lists_create": _request_script(workdir, "lists_create", tokens, """return wrk.format("POST",
+        "notes_create": _request_script(workdir, "notes_create", tokens, """return wrk.format("POST",
+    "/v1/collections/notes/documents", headers, string.format('{"data":{"title":"note %d","status":"open",' ..
+    '"priority":%d,"body":"lorem ipsum dolor sit amet","tags":["a","b"]}}', n, n % 6))""", blank),
+        "notes_list_all": _request_script(workdir, "notes_all", tokens, """return wrk.format("POST",
+    "/v1/collections/notes/query", headers, '{"limit":20}')""", blank),
+        "notes_list_open": _request_script(workdir, "notes_open", tokens, f"""return wrk.format("POST",
+    "/v1/collections/notes/query", headers, '{LIST_BODY}')""", blank),
+        "lists_create": _request_script(workdir, "lists_create", tokens, """return wrk.format("POST",
     "/v1/collections/lists/documents", headers,
     string.format('{"data":{"title":"list %d","members":%s}}', n, extra[i]))""", members),
-        "share_lists_list": _request_script(workdir, "lists_list", tokens, """return wrk.format("POST",
-    "/v1/collections/lists/query", headers, '{"limit":20}')""", [""] * users),
-        "share_tasks_create": _request_script(workdir, "tasks_create", tokens, """return wrk.format("POST",
+        "lists_list": _request_script(workdir, "lists_list", tokens, """return wrk.format("POST",
+    "/v1/collections/lists/query", headers, '{"limit":20}')""", blank),
+        "tasks_create": _request_script(workdir, "tasks_create", tokens, """return wrk.format("POST",
     "/v1/collections/tasks/documents", headers,
     string.format('{"data":{"title":"task %d","team_id":"%s"}}', n, extra[i]))""", teams),
-        "share_tasks_list": _request_script(workdir, "tasks_list", tokens, """return wrk.format("POST",
+        "tasks_list": _request_script(workdir, "tasks_list", tokens, """return wrk.format("POST",
     "/v1/collections/tasks/query", headers,
     string.format('{"where":[["team_id","==","%s"]],"limit":20}', extra[i]))""", teams),
     }
-    return {name: _wrk(url, script, args.seconds, args.connections, pid) for name, script in scripts.items()}
+    rounds: Sharing = {}
+    for r in range(args.repeat):
+        for _, rule, base in SHARING_PAIRS:
+            order = (rule, base) if r % 2 else (base, rule)
+            got = {name: _wrk(url, scripts[name], args.seconds, args.connections, pid) for name in order}
+            rounds.setdefault(rule, []).append((got[rule], got[base]))
+    return rounds
 
 
 def _plans(db_path: Path) -> list[tuple[str, list[str]]]:
@@ -510,6 +544,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of each sharing pair (rule phase + owner-only phase); medians printed")
+    parser.add_argument("--sharing-only", action="store_true",
+                        help="only the sharing pairs (no floor, get, list, PocketBase, raw SQLite)")
     parser.add_argument(
         "--auth",
         choices=tuple(AUTH_LABELS),
@@ -546,34 +584,48 @@ def main() -> None:
     try:
         db_path = workdir / "bench.sqlite3"
         tokens, key = _tokens(args.users, workdir, "hmac" if args.auth == "hmac" else "jwt")
-        floor_script = workdir / "floor.lua"
-        floor_script.write_text(_DONE)
-        port = free_port()
-        floor = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)])
-        try:
-            _wait_up(f"http://127.0.0.1:{port}/", floor)
-            url = f"http://127.0.0.1:{port}"
-            gw = {"floor": _wrk(url, floor_script, args.seconds, args.connections, floor.pid)}
-        finally:
-            floor.terminate()
-            floor.wait(timeout=10)
-        gw.update(_server_phases(args, workdir, db_path, tokens, key))
-        pb = None
-        if pb_binary is not None:
-            from scripts import bench_pocketbase
+        gw: dict[str, dict[str, float]] = {}
+        if not args.sharing_only:
+            gw["floor"] = _floor(args, workdir)
+        served, sharing = _server_phases(args, workdir, db_path, tokens, key)
+        gw.update(served)
+        pb = raw = None
+        if not args.sharing_only:
+            if pb_binary is not None:
+                from scripts import bench_pocketbase
 
-            pb = bench_pocketbase.run(pb_binary, workdir, args.seconds, args.connections, args.users)
-        raw = _raw(db_path, args.seconds, args.users)
+                pb = bench_pocketbase.run(pb_binary, workdir, args.seconds, args.connections, args.users)
+            raw = _raw(db_path, args.seconds, args.users)
         docs = sqlite3.connect(db_path).execute("SELECT count(*) FROM documents").fetchone()[0]
         plans = _plans(db_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    _report(args, gw, raw, pb, docs, load_before)
-    _report_sharing(gw, plans)
+    if raw is not None:
+        _report(args, gw, raw, pb, docs)
+    else:
+        print(f"\ndocument API benchmark, sharing pairs only: wrk -t1 -c{args.connections}, "
+              f"{args.seconds:g}s per phase, {AUTH_LABELS[args.auth]}, {args.users} users, "
+              f"{docs} documents at the end")
+    _report_load(load_before)
+    _report_sharing(sharing, plans)
+
+
+def _floor(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    """The empty ASGI app's figures (see the module doc)."""
+    floor_script = workdir / "floor.lua"
+    floor_script.write_text(_DONE)
+    port = free_port()
+    floor = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)])
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/", floor)
+        return _wrk(f"http://127.0.0.1:{port}", floor_script, args.seconds, args.connections, floor.pid)
+    finally:
+        floor.terminate()  # our own child (Popen: by PID)
+        floor.wait(timeout=10)
 
 
 def _report(args: argparse.Namespace, gw: dict[str, dict[str, float]], raw: dict[str, float],
-            pb: dict | None, docs: int, load_before: float) -> None:
+            pb: dict | None, docs: int) -> None:
     print(
         f"\ndocument API benchmark: wrk -t1 -c{args.connections}, {args.seconds:g}s per phase, "
         f"{AUTH_LABELS[args.auth]}, {args.users} users, {docs} documents at the end"
@@ -603,6 +655,9 @@ def _report(args: argparse.Namespace, gw: dict[str, dict[str, float]], raw: dict
             g, p = gw[op], pb[op]
             print(f"{label:<22}{g['rps']:>11,.0f}{p['rps']:>14,.0f}{p['p50_ms']:>9.2f}{p['p99_ms']:>9.2f}"
                   f"{g['rps'] / p['rps']:>12.2f}{p['cpu_us']:>15.0f}")
+
+
+def _report_load(load_before: float) -> None:
     load = os.getloadavg()
     print(
         f"load average: {load_before:.2f} before the run, {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} "
@@ -615,23 +670,25 @@ def _report(args: argparse.Namespace, gw: dict[str, dict[str, float]], raw: dict
     )
 
 
-def _report_sharing(gw: dict[str, dict[str, float]], plans: list[tuple[str, list[str]]]) -> None:
-    print("\naccess rules with sharing (docs/rules.md), as ratios to the owner-only preset in this run "
-          "(target >= 0.7)")
-    print(f"{'operation':<44}{'gateway/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'owner-only/s':>14}{'ratio':>8}"
-          f"{'server CPU us/req':>19}")
-    rows = [
-        ("create, membership array (lists)", "share_lists_create", "create"),
-        ("create, team lookup (tasks)", "share_tasks_create", "create"),
-        ("list 20, membership array (lists)", "share_lists_list", "share_notes_list_all"),
-        ("list 20 by team_id, team lookup (tasks)", "share_tasks_list", "list"),
-    ]
-    for label, key, base in rows:
-        g, b = gw[key], gw[base]
-        print(f"{label:<44}{g['rps']:>11,.0f}{g['p50_ms']:>9.2f}{g['p99_ms']:>9.2f}{b['rps']:>14,.0f}"
-              f"{g['rps'] / b['rps']:>8.2f}{g['cpu_us']:>19.0f}")
-    print("(owner-only denominators: create = notes create; lists = notes list 20 without a filter; "
-          "tasks = notes list 20 filtered on an indexed path)")
+def _report_sharing(rounds: Sharing, plans: list[tuple[str, list[str]]]) -> None:
+    n = len(next(iter(rounds.values())))
+    print(f"\naccess rules with sharing (docs/rules.md): each rule phase paired with its owner-only "
+          f"baseline, {n} rounds, medians (target ratio >= 0.7)")
+    print(f"{'operation':<42}{'rule/s':>8}{'owner-only/s':>13}{'ratio':>7}{'ratios of the rounds':>22}"
+          f"{'CPU us/req':>12}{'owner-only':>11}{'CPU ratio':>10}")
+    for label, rule, _ in SHARING_PAIRS:
+        pairs = rounds[rule]
+        ratios = [g["rps"] / b["rps"] for g, b in pairs]
+        each = " ".join(f"{x:.2f}" for x in ratios)
+        cpu_ratio = median(b["cpu_us"] / g["cpu_us"] for g, b in pairs)
+        rule_rps, base_rps = median(g["rps"] for g, _ in pairs), median(b["rps"] for _, b in pairs)
+        rule_cpu, base_cpu = median(g["cpu_us"] for g, _ in pairs), median(b["cpu_us"] for _, b in pairs)
+        print(f"{label:<42}{rule_rps:>8,.0f}{base_rps:>13,.0f}{median(ratios):>7.2f}{each:>22}"
+              f"{rule_cpu:>12.0f}{base_cpu:>11.0f}{cpu_ratio:>10.2f}")
+    print("(owner-only baselines: creates = notes create; lists = notes list 20 without a filter; "
+          "tasks = notes list 20 filtered on an indexed path. CPU ratio: owner-only server CPU per request "
+          "over the rule's, per round: the throughput ratio of a CPU-bound server, whatever else the "
+          "machine runs)")
     print("\nEXPLAIN QUERY PLAN of the list queries (caller user-1):")
     for label, lines in plans:
         print(f"  {label}:")

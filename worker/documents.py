@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from worker import jsoncodec, outbox, store
+from worker import compiled_rules, jsoncodec, outbox, store
 from worker.collections import Collection
 from worker.database import Database, DatabaseError, Statement
 from worker.http import ApiError
 from worker.principal import Principal
-from worker.rule_sql import FALSE_SQL, TRUE_SQL, Env, Sql, compile_rule, readers
+from worker.rule_sql import FALSE_SQL, TRUE_SQL, Sql, readers
 from worker.store import Row, Scope
 
 MAX_DOCUMENT_BYTES = 1_000_000
@@ -116,7 +116,7 @@ def read_scope(principal: Principal, collection: Collection) -> Scope:
     _gate(principal, collection)
     if collection.owner_scoped:
         return principal.user_id
-    rule = compile_rule(collection.rules.list, Env(auth=principal))
+    rule = compiled_rules.compiled(collection.rules.list, principal)
     return None if rule == TRUE_SQL else rule
 
 
@@ -141,8 +141,8 @@ async def _write_rule(
     """
     if principal.is_admin or coll.custom_rules is None:
         return None
-    env = Env(doc=None if op == "create" else "documents", auth=principal, request_json=body)
-    rule = compile_rule(coll.rules.for_operation(op), env)
+    doc = None if op == "create" else "documents"
+    rule = compiled_rules.compiled(coll.rules.for_operation(op), principal, doc, body)
     if rule == TRUE_SQL:
         return None
     if rule == FALSE_SQL or (precheck and not await store.allowed(db, coll, doc_id, rule)):
@@ -312,7 +312,11 @@ async def _plan_create(
     rule = await _write_rule(db, principal, coll, "create", None, row.data, precheck)
     overlay[key] = row
     op = "created"
-    after = readers(coll.name, doc_id, coll.rules.list) if coll.lists_readers else None
+    after = None
+    if coll.lists_readers:  # the new row is exactly the body: its reader fields may say who reads it
+        after = compiled_rules.new_document_readers(coll.rules.list, doc_id, owner, w.data)
+        if after is None:
+            after = compiled_rules.readers_sql(coll.name, doc_id, coll.rules.list)
     stmts = [
         store.insert(coll, row, rule),
         outbox.insert(coll, row, op, event_json(op, coll, row, False), now, guarded=True, readers=after),

@@ -464,12 +464,15 @@ def _member(item: _Val, array: _Val, env: Env) -> Sql:
     test = _eq_const(element, item.value) if isinstance(item, _Const) else _eq(element, item)
     if test == FALSE_SQL:
         return FALSE_SQL
+    # json_each also walks an object's members and yields a scalar itself, with a text or NULL key: an
+    # integer key is what makes a row an array element (one parse of the JSON instead of two)
+    element_of_array = f" AND typeof({alias}.key) = 'integer'"
     if isinstance(array, _Json) and array.join is not None:  # one join with the looked-up row
         g, where = array.join
         return (f"EXISTS (SELECT 1 FROM documents AS {g}, json_each({g}.data, '{path}') AS {alias} WHERE "
-                + where + f" AND json_type({g}.data, '{path}') = 'array' AND " + test + ")")
-    return ("(" + array.type + " = 'array' AND EXISTS (SELECT 1 FROM json_each(" + source
-            + f", '{path}') AS {alias} WHERE " + test + "))")
+                + where + " AND " + test + element_of_array + ")")
+    return ("EXISTS (SELECT 1 FROM json_each(" + source + f", '{path}') AS {alias} WHERE " + test
+            + element_of_array + ")")
 
 
 def _exists(node: Exists, env: Env) -> Sql:
@@ -604,3 +607,22 @@ def index_paths(rule: Node) -> list[tuple[str | int, ...]]:
                 if path not in found:
                     found.append(path)
     return found
+
+
+def reader_fields(rule: Node) -> list[tuple[str, tuple[str | int, ...]]] | None:
+    """The document fields whose values are exactly the readers ``rule`` admits: ``("scalar", path)``
+    (a user id) or ``("array", path)`` (an array of them), paths as in ``doc.<path>``; None when the
+    readers need SQL (a ``get()`` lookup, or an alternative with a condition besides its reader field)."""
+    try:
+        alternatives = _disjuncts(rule)
+    except RuleError:
+        return None
+    fields: list[tuple[str, tuple[str | int, ...]]] = []
+    for conj in alternatives:
+        source = _source(conj[0]) if len(conj) == 1 else None
+        if source is None or not isinstance(source[1], Ref):
+            return None
+        field_ = (source[0], source[1].path)
+        if field_ not in fields:
+            fields.append(field_)
+    return fields
