@@ -10,7 +10,7 @@ import yaml
 
 from infra.config_error import StackConfigError
 from infra.settings import load_environment, parse_environment
-from tests.support.environment_files import CLOUD, environment_doc, refused
+from tests.support.environment_files import CLOUD, CLOUD_MAIL, MAILPIT_IMAGE, environment_doc, refused
 
 
 @pytest.mark.parametrize("name", CLOUD)
@@ -113,14 +113,6 @@ def test_optional_gateway_settings_parse_and_default_to_unset() -> None:
     env = parse_environment(yaml.safe_dump(doc), "x.yaml")
     assert (env.auth.access_token_validity, env.auth.issuer) == (600, "https://issuer.example.com")
     assert (env.storage.url_ttl, env.storage.max_upload_bytes) == (604800, None)
-
-
-#: a cloud environment's mail: the relay's public URL and image, and the SMTP provider it relays to
-CLOUD_MAIL = {"action_url": "https://app.example.com/auth/action",
-              "from_address": "Example <no-reply@example.com>",
-              "public_url": "https://mail-relay.example.com",
-              "provider": {"host": "smtp.example.com", "port": 587, "security": "starttls", "auth": "plain"}}
-MAILPIT_IMAGE = {"image": {"repository": "axllent/mailpit", "tag": "v1.33.1"}, "cpus": 0.25, "memory_mb": 64}
 
 
 def cloud_mail_doc(**mail: Any) -> dict[str, Any]:
