@@ -38,14 +38,23 @@ class Mailpit:
     smtp_port: int
     api_url: str
     process: Process
+    #: basic auth its web UI / API asks for (a mail relay's); None = open
+    auth: tuple[str, str] | None = None
 
     def stop(self) -> None:
         stop_process(self.process)
 
     def messages_to(self, address: str) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.api_url}/api/v1/search", params={"query": f'to:"{address}"'}, timeout=10)
+        r = httpx.get(f"{self.api_url}/api/v1/search", params={"query": f'to:"{address}"'}, timeout=10,
+                      auth=self.auth)
         r.raise_for_status()
         return r.json()["messages"] or []
+
+    def count(self) -> int:
+        """Every message it holds."""
+        r = httpx.get(f"{self.api_url}/api/v1/messages", timeout=10, auth=self.auth)
+        r.raise_for_status()
+        return int(r.json()["messages_count"])
 
     def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The full messages to ``address`` once there are ``count`` of them (newest first)."""
@@ -54,7 +63,7 @@ class Mailpit:
             found = self.messages_to(address)
             if len(found) >= count:
                 urls = [f"{self.api_url}/api/v1/message/{m['ID']}" for m in found]
-                return [httpx.get(url, timeout=10).json() for url in urls]
+                return [httpx.get(url, timeout=10, auth=self.auth).json() for url in urls]
             assert time.monotonic() < deadline, f"no mail to {address} after {timeout}s"
             time.sleep(0.05)
 
@@ -66,16 +75,38 @@ class Mailpit:
         return match.group(0)
 
 
-def start_mailpit(data_dir: Path) -> Mailpit:
+def start_mailpit(data_dir: Path, *, smtp_login: tuple[str, str] | None = None,
+                  tls: tuple[Path, Path] | None = None) -> Mailpit:
+    """A Mailpit accepting any SMTP login, or only ``smtp_login`` (user, password); with ``tls`` (cert,
+    key) it offers STARTTLS, as an SMTP provider does on port 587."""
     smtp, http = free_port(), free_port()
     api = f"http://127.0.0.1:{http}"
+    auth = ["--smtp-auth-accept-any"] if smtp_login is None else []
+    env = {**os.environ, "MP_SMTP_AUTH": ":".join(smtp_login)} if smtp_login else None
+    if tls is not None:
+        auth += ["--smtp-tls-cert", str(tls[0]), "--smtp-tls-key", str(tls[1])]
     proc = start_process(
         [mailpit_binary(), "--smtp", f"127.0.0.1:{smtp}", "--listen", f"127.0.0.1:{http}",
-         "--database", str(data_dir / "mailpit.db"), "--disable-version-check", "--smtp-auth-accept-any",
+         "--database", str(data_dir / "mailpit.db"), "--disable-version-check", *auth,
          "--smtp-auth-allow-insecure"],
-        log=data_dir / "mailpit.log", ready=lambda: answers(f"{api}/api/v1/info"), what="mailpit",
+        log=data_dir / "mailpit.log", ready=lambda: answers(f"{api}/api/v1/info"), what="mailpit", env=env,
     )
     return Mailpit(smtp, api, proc)
+
+
+def start_mail_relay(data_dir: Path, env: dict[str, str], http_port: int, smtp_port: int,
+                     key: str) -> Mailpit:
+    """Mailpit as a cloud stack's mail relay: configured by ``env`` alone (infra/mail_relay.py renders it),
+    as the container is, with its database in ``data_dir`` instead of the container's temporary one."""
+    from worker.mail_relay import RELAY_USER
+
+    api = f"http://127.0.0.1:{http_port}"
+    proc = start_process(
+        [mailpit_binary()],
+        env={"PATH": os.environ.get("PATH", ""), "TMPDIR": str(data_dir), **env},
+        log=data_dir / "relay.log", ready=lambda: answers(f"{api}/readyz"), what="mail relay",
+    )
+    return Mailpit(smtp_port, api, proc, auth=(RELAY_USER, key))
 
 
 @pytest.fixture(scope="module")
