@@ -11,7 +11,6 @@ delivered), a relay that is down or hangs (MailError within the mailer's deadlin
 from __future__ import annotations
 
 import asyncio
-import datetime
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,15 +19,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from infra import mail_relay
-from infra.environment import MailSettings, SmtpProviderSettings
 from tests.support.auth_gateway import Gw, serve_gateway
-from tests.support.mailpit import Mailpit, start_mail_relay, start_mailpit
+from tests.support.mailpit import (
+    ACTION_URL,
+    SENDER,
+    Mailpit,
+    self_signed_certificate,
+    start_mailpit,
+    start_relay_to,
+)
 from tests.support.paths import free_port
 from tests.support.process import silent_url
 from tests.support.standin import start_standin
@@ -38,39 +38,7 @@ from worker.mail_relay import RelayMailer
 
 KEY = "relay-key-" + "k" * 33
 PROVIDER_LOGIN = ("provider-user", "provider-password-0123")
-SENDER = "TelestackDB <no-reply@telestack.test>"
-ACTION_URL = "https://app.telestack.test/auth/action"
 PASSWORD = "correct horse 1"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key: the provider's STARTTLS (the relay skips verification)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp.provider.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("smtp.provider.test")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-def relay_env(provider: Mailpit, http_port: int, smtp_port: int, login: tuple[str, str]) -> dict[str, str]:
-    """The relay container's environment, rendered by infra/mail_relay.py for a provider on loopback."""
-    settings = MailSettings(action_url=ACTION_URL, from_address=SENDER, smtp_port=smtp_port,
-                            ui_port=http_port, public_url="https://mail-relay.telestack.test",
-                            provider=SmtpProviderSettings(host="127.0.0.1", port=provider.smtp_port,
-                                                          security="starttls", auth="plain"))
-    env = mail_relay.relay_env(settings, http_listen=f"127.0.0.1:{http_port}",
-                               smtp_listen=f"127.0.0.1:{smtp_port}")
-    env |= mail_relay.relay_secret_env(KEY, *login)
-    # the one addition: the provider's certificate is self-signed here (a real provider's is not)
-    return env | {"MP_SMTP_RELAY_ALLOW_INSECURE": "true"}
 
 
 @dataclass
@@ -84,15 +52,13 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("mail-relay")
-    provider = start_mailpit(tmp, smtp_login=PROVIDER_LOGIN, tls=self_signed(tmp))
+    provider = start_mailpit(tmp, smtp_login=PROVIDER_LOGIN, tls=self_signed_certificate(tmp))
     started = [provider]
     try:
         for name, login in (("relay", PROVIDER_LOGIN), ("refused", (PROVIDER_LOGIN[0], "not-the-password"))):
             directory = tmp / name
             directory.mkdir()
-            http_port, smtp_port = free_port(), free_port()
-            started.append(start_mail_relay(directory, relay_env(provider, http_port, smtp_port, login),
-                                            http_port, smtp_port, KEY))
+            started.append(start_relay_to(provider, directory, KEY, login))
         yield Servers(provider, started[1], started[2])
     finally:
         for server in started:
