@@ -8,6 +8,7 @@ Mailpit with this same environment.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -18,7 +19,7 @@ import pulumi
 import pytest
 import yaml
 
-from infra import mail_relay
+from infra import cloud_stack, mail_relay
 from infra.config_error import StackConfigError
 from infra.environment import Environment, SmtpProviderSettings
 from infra.settings import ROOT, CloudRefs
@@ -171,8 +172,6 @@ def test_the_body_the_gateway_posts_is_the_send_api_request_mailpit_documents() 
             sent.append((method, url, headers or {}, body or b""))
             return HttpResponse(200, b'{"ID": "x"}')
 
-    import asyncio
-
     mailer = RelayMailer(Recording(), "https://relay.example.com/", "k" * 43,
                          "Example <no-reply@example.com>")
     asyncio.run(mailer.send(Message(to="user@example.org", subject="Reset your password", text="link")))
@@ -205,3 +204,20 @@ def test_provider_settings_map_one_to_one_onto_mailpits_relay_switches() -> None
         assert [k for k in ENV_CONTRACT["relay_exclusive_switches"] if k in env] == [switch]
     credential = mail_relay.relay_secret_env(pulumi.Output.secret("k"))["MP_SEND_API_AUTH"]
     assert isinstance(credential, pulumi.Output)
+
+
+def test_the_stack_outputs_the_relay_url_and_its_key_as_a_secret(stack: Stack) -> None:
+    """What the smoke suite reads the relay's stored mail with (scripts/ops/stack.py Target)."""
+    assert stack.outputs["mail_ui_url"] == CLOUD_MAIL["public_url"]
+    assert stack.outputs["mail_relay_key"] == SECRETS["mailRelayKey"]
+
+    async def secret() -> bool:  # the Outputs are made on the loop that awaits them, as Pulumi requires
+        settings = cloud_stack_settings("dev", stack.environment)
+        return await cloud_stack.mail_outputs(settings)["mail_relay_key"].is_secret()
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(secret()), "mail_relay_key must be a Pulumi secret output"
+    finally:
+        loop.close()
+    assert cloud_stack.mail_outputs(cloud_stack_settings("dev", run_stack("dev").environment)) == {}
