@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import fastjsonschema
@@ -22,6 +23,7 @@ import yaml
 from infra import cloud_stack, mail_relay
 from infra.config_error import StackConfigError
 from infra.environment import Environment, SmtpProviderSettings
+from infra.secret_keys import MAIL_SECRET_KEYS, SMTP_SECRET_KEYS
 from infra.settings import ROOT, CloudRefs
 from tests.support.cloud_stack import (
     SECRETS,
@@ -35,7 +37,7 @@ from tests.support.cloud_stack import (
     with_mail,
     worker_bindings,
 )
-from tests.support.environment_files import CLOUD_MAIL
+from tests.support.environment_files import CLOUD_MAIL, environment_doc, with_cloud_mail
 from worker.mail import Message
 from worker.mail_relay import RELAY_USER, RelayMailer
 
@@ -221,3 +223,22 @@ def test_the_stack_outputs_the_relay_url_and_its_key_as_a_secret(stack: Stack) -
     finally:
         loop.close()
     assert cloud_stack.mail_outputs(cloud_stack_settings("dev", run_stack("dev").environment)) == {}
+
+
+def test_the_relay_key_is_generated_for_stacks_with_mail_and_the_provider_login_never(tmp_path: Path) -> None:
+    import importlib.util
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for key in (*MAIL_SECRET_KEYS, *SMTP_SECRET_KEYS):  # cloud-only: an empty default (Pulumi.yaml's rule)
+        entry = declared[f"telestack:{key}"]
+        assert entry["default"] == "" and not entry.get("secret") and entry["description"], key
+    spec = importlib.util.spec_from_file_location("telestack_secrets_script", ROOT / "scripts/secrets.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with_mail_file = tmp_path / "dev-mail.yaml"
+    with_mail_file.write_text(yaml.safe_dump(with_cloud_mail(environment_doc("dev"))))
+    wanted = set(script.wanted_keys("dev", str(with_mail_file)))
+    assert set(MAIL_SECRET_KEYS) <= wanted
+    assert not set(SMTP_SECRET_KEYS) & wanted, "the provider login comes from the provider"
+    assert not set(MAIL_SECRET_KEYS) & set(script.wanted_keys("dev", None)), "no mail, no relay key"
