@@ -197,6 +197,13 @@ def check_cloud_mail(env: Environment) -> None:
                                "sender; use an address of a domain the provider sends for")
     if mail.smtp_port == mail.ui_port:
         raise StackConfigError(f"mail.smtp_port: port {mail.smtp_port} is already used by mail.ui_port")
+    published = {env.realtime.port + i: "realtime.port" for i in range(env.docker.centrifugo.replicas)}
+    published |= {env.auth.port + i: "auth.port" for i in range(env.docker.supertokens.replicas)}
+    if env.storage.kind != "external":
+        published[env.storage.port] = "storage.port"
+    if mail.ui_port in published:  # both are published on the docker host's publish_ip
+        raise StackConfigError(f"mail.ui_port: port {mail.ui_port} is already published by "
+                               f"{published[mail.ui_port]}")
 
 
 #: an app redirect URI: absolute, any scheme (native apps register their own), no fragment (RFC 6749

@@ -154,6 +154,7 @@ def test_mail_on_a_cloud_target_is_refused_by_key_when_incomplete_or_unsafe() ->
             r"mail\.provider\.host: 'smtp example' is not a host name")
     refused(cloud_mail_doc(provider={**CLOUD_MAIL["provider"], "password": "hunter2"}),
             r"mail\.provider\.password: unknown key")  # a secret is never plain config
+    refused(cloud_mail_doc(ui_port=3567), r"mail\.ui_port: port 3567 is already published by auth\.port")
     doc = cloud_mail_doc()
     doc["docker"]["mailpit"]["replicas"] = 2
     refused(doc, r"docker\.mailpit\.replicas: 2: the mail relay runs as one container")
