@@ -3,7 +3,8 @@
 Centrifugo and SeaweedFS are the local stack's specs (:mod:`infra.services`) in
 the environment's pinned images; the cloud-only ones are built here: Redis
 (Centrifugo's engine with more than one replica), MinIO and its bucket job,
-PostgreSQL and SuperTokens Core. :mod:`infra.render_docker` runs them.
+PostgreSQL and SuperTokens Core; the mail relay is :mod:`infra.mail_relay`'s.
+:mod:`infra.render_docker` runs them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pulumi
 from infra import services
 from infra.cloud_bucket_rules import minio_cors_env
 from infra.environment import ContainerSettings
+from infra.mail_relay import mail_relay
 from infra.services import S3_PREVIOUS_ENV
 from infra.settings import CloudRefs, StackSettings
 from infra.spec import HealthCheck, Port, ServiceSpec
@@ -222,6 +224,8 @@ def cloud_specs(s: StackSettings, refs: CloudRefs) -> list[ServiceSpec]:
     elif env.storage.kind == "minio":
         specs += [minio(s, refs), minio_bucket(s, refs)]
     specs += [postgres(s, refs), supertokens(s, refs)]
+    if env.mail is not None:
+        specs.append(mail_relay(s, refs))
     return specs
 
 
@@ -234,7 +238,8 @@ def container_settings(s: StackSettings, name: str) -> ContainerSettings:
     d = s.environment.docker
     assert d
     by_name = {"centrifugo": d.centrifugo, "supertokens": d.supertokens, "postgres": d.postgres,
-               "redis": d.redis, "seaweedfs": d.storage, "minio": d.storage, "minio-bucket": d.storage}
+               "redis": d.redis, "seaweedfs": d.storage, "minio": d.storage, "minio-bucket": d.storage,
+               "mail-relay": d.mailpit}
     found = by_name.get(name)
     assert found, f"no docker settings for {name}"
     return found

@@ -60,8 +60,18 @@ def deploy(s: StackSettings) -> dict[str, Any]:
         "jobs": {name: pulumi.Output.all(*svc.job_exit_codes)
                  for name, svc in sorted(services_by_name.items()) if svc.job_exit_codes},
         **auth_db_output(s, refs),
+        **mail_outputs(s),
         **cloud_bucket_rules.deploy(s, refs, endpoints, services_by_name),
     }
+
+
+def mail_outputs(s: StackSettings) -> dict[str, Any]:
+    """With mail: the relay's URL (the local stack's output name: where a stack's mail can be read) and its
+    key, a Pulumi secret (the smoke suite reads the relay's stored copy of its own mail with it)."""
+    mail = s.environment.mail
+    if mail is None:
+        return {}
+    return {"mail_ui_url": mail.public_url, "mail_relay_key": pulumi.Output.secret(s.secrets.mail_relay_key)}
 
 
 def auth_db_url(password: str, host_port: int, database: str) -> str:

@@ -91,20 +91,44 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
-class MailSettings:
-    """Verification and reset mail (local target only): Mailpit, supervised like the other services.
+class SmtpProviderSettings:
+    """The environment's SMTP provider: a cloud stack's mail relay hands it every message (cloud only).
 
-    The gateway sends over SMTP from CPython; on Python Workers it has no SMTP client, so a cloud
-    environment refuses this section (infra/environment_rules.py, docs/runbooks.md "Configure SMTP").
+    Its credentials are not here: they are the stack secrets ``telestack:smtpUsername`` and
+    ``telestack:smtpPassword`` (required unless ``auth`` is ``none``).
+    """
+
+    host: str = field(metadata={"format": "smtp_host"})
+    port: int = field(default=587, metadata=PORT)
+    #: ``starttls`` (upgrade after connecting, port 587) or ``tls`` (implicit TLS, port 465): the
+    #: credentials and every reset link cross the internet, so there is no clear-text mode
+    security: Literal["starttls", "tls"] = "starttls"
+    #: SMTP AUTH mechanism the relay uses with the credentials (``none``: the provider trusts the address)
+    auth: Literal["plain", "login", "none"] = "plain"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Verification and reset mail.
+
+    Local target: Mailpit, supervised like the other services; the gateway sends to it over SMTP and
+    every mail shows in its web UI. Cloud target: the Worker has no SMTP client, so it posts each
+    message to the stack's mail relay (a Mailpit container, infra/mail_relay.py) over HTTP, which
+    relays it to ``provider`` (docs/runbooks.md "Configure SMTP").
     """
 
     #: the app page mailed links open, with ``?action=...&token=...`` (gateway AUTH_ACTION_URL)
     action_url: str = field(metadata={"format": "url"})
     #: the From header of the gateway's mail (gateway SMTP_FROM)
     from_address: str = field(default="TelestackDB <no-reply@localhost>", metadata={"format": "sender"})
-    #: Mailpit's SMTP port (the gateway sends there) and its web UI / HTTP API port
+    #: Mailpit's SMTP port (local: the gateway sends there; cloud: the relay's, bound to its container's
+    #: loopback only) and its web UI / HTTP API port (cloud: the relay's send API, published)
     smtp_port: int = field(default=1025, metadata=PORT)
     ui_port: int = field(default=8025, metadata=PORT)
+    #: cloud: the relay's public URL (the Worker posts to ``<it>/api/v1/send``; gateway MAIL_RELAY_URL)
+    public_url: str = field(default="", metadata={"format": "url"})
+    #: cloud: the SMTP provider the relay hands each message to; refused on the local target
+    provider: SmtpProviderSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +210,8 @@ class DockerSettings:
     redis: ContainerSettings | None = None
     #: the S3 server's image (MinIO or SeaweedFS by storage.kind); absent when storage.kind = external
     storage: ContainerSettings | None = None
+    #: the mail relay's image (Mailpit): required with ``mail``, refused without it
+    mailpit: ContainerSettings | None = None
     #: host address published ports bind (0.0.0.0, or 127.0.0.1 behind a reverse proxy on the host)
     publish_ip: str = field(default="0.0.0.0", metadata={"format": "host"})  # noqa: S104
     restart: Literal["unless-stopped", "always", "on-failure"] = "unless-stopped"
@@ -233,7 +259,7 @@ class Environment:
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
-    #: verification and reset mail through a local Mailpit; None = the stack sends no mail
+    #: verification and reset mail (local Mailpit, or the cloud relay to a provider); None = no mail
     mail: MailSettings | None = None
     #: cloud stacks only (target docker): the edge on Cloudflare and the containers
     cloudflare: CloudflareSettings | None = None

@@ -72,6 +72,11 @@ def check_local(env: Environment) -> None:
     local_ports(env)
     check_origins(env, wildcard=True)
     check_oauth(env, cloud=False)
+    if env.mail is not None:
+        for key in ("provider", "public_url"):
+            if getattr(env.mail, key):
+                raise StackConfigError(f"mail.{key}: cloud targets only (the local gateway sends to its own "
+                                       "Mailpit, whose web UI shows every mail); remove it")
     if not ipaddress.ip_address(env.bind_host).is_loopback:
         raise StackConfigError(f"bind_host: {env.bind_host} is not a loopback address (local target)")
 
@@ -85,6 +90,7 @@ SINGLE_CONTAINER: dict[str, str] = {
              "stack to grow; docs/cloud.md)",
     "storage": "the S3 server runs as one node (distributed MinIO/SeaweedFS or an external S3 to grow; "
                "docs/cloud.md)",
+    "mailpit": "the mail relay runs as one container (the Worker posts to one URL; it keeps no queue)",
 }
 #: the Centrifugo major version whose config format infra/centrifugo_config.py writes
 CENTRIFUGO_MAJOR = "6"
@@ -108,10 +114,7 @@ def check_cloud(env: Environment) -> None:
         raise StackConfigError("docker: required key is missing (target docker)")
     cf, docker = env.cloudflare, env.docker
     check_origins(env, wildcard=False)
-    if env.mail is not None:
-        raise StackConfigError("mail: the gateway of a cloud stack is a Python Worker, where it has no SMTP "
-                               "client, so it cannot send verification or reset mail; remove this section "
-                               "(docs/runbooks.md, Configure SMTP)")
+    check_cloud_mail(env)
     check_oauth(env, cloud=True)
     if (cf.route or cf.custom_domain) and not cf.zone_id_config:
         raise StackConfigError("cloudflare.zone_id_config: required with a route or custom_domain")
@@ -137,7 +140,7 @@ def check_cloud(env: Environment) -> None:
                             "(Centrifugo's Redis engine)")
     if docker.centrifugo.replicas == 1 and docker.redis is not None:
         raise StackConfigError("docker.redis: only used when docker.centrifugo.replicas > 1; remove it")
-    for name in ("centrifugo", "redis", "storage", "supertokens", "postgres"):
+    for name in ("centrifugo", "redis", "storage", "supertokens", "postgres", "mailpit"):
         container = getattr(docker, name)
         moved = container and UNSERVED_REPOSITORIES.get(container.image.repository)
         if moved:
@@ -153,6 +156,8 @@ def check_cloud(env: Environment) -> None:
         published |= {env.auth.port + i: "auth.port" for i in range(docker.supertokens.replicas)}
         if env.storage.kind != "external":
             published[env.storage.port] = "storage.port"
+        if env.mail is not None:
+            published[env.mail.ui_port] = "mail.ui_port"
         if docker.postgres.host_port in published:
             raise StackConfigError(f"docker.postgres.host_port: port {docker.postgres.host_port} is already "
                                 f"published by {published[docker.postgres.host_port]}")
@@ -160,6 +165,45 @@ def check_cloud(env: Environment) -> None:
                        ("auth.public_url", env.auth.public_url)):
         if not value:
             raise StackConfigError(f"{key}: required key is missing (the Worker and clients reach it there)")
+
+
+def check_cloud_mail(env: Environment) -> None:
+    """``mail`` on a cloud target: the relay's image, public URL and SMTP provider, all or nothing.
+
+    The Worker cannot speak SMTP, so mail goes through the stack's relay (infra/mail_relay.py);
+    without ``mail`` the stack sends none and ``docker.mailpit`` would run for nothing.
+    """
+    assert env.docker is not None
+    mail = env.mail
+    if mail is None:
+        if env.docker.mailpit is not None:
+            raise StackConfigError("docker.mailpit: only used with mail (the relay of verification and "
+                                   "reset mail); remove it or add a mail section")
+        return
+    if env.docker.mailpit is None:
+        raise StackConfigError("docker.mailpit: required key is missing (with mail, a cloud stack runs "
+                               "Mailpit as its mail relay: the Worker has no SMTP client)")
+    if mail.provider is None:
+        raise StackConfigError("mail.provider: required key is missing (the SMTP provider the relay hands "
+                               "every message to: host, port, security, auth)")
+    if not mail.public_url:
+        raise StackConfigError("mail.public_url: required key is missing (the Worker posts mail to the "
+                               "relay's send API there)")
+    if mail.public_url.startswith("http://"):
+        raise StackConfigError(f"mail.public_url: {mail.public_url!r}: use https (the Worker sends the "
+                               "relay key and reset links there)")
+    if mail.from_address.rstrip(">").endswith("@localhost"):
+        raise StackConfigError(f"mail.from_address: {mail.from_address!r}: a provider refuses a localhost "
+                               "sender; use an address of a domain the provider sends for")
+    if mail.smtp_port == mail.ui_port:
+        raise StackConfigError(f"mail.smtp_port: port {mail.smtp_port} is already used by mail.ui_port")
+    published = {env.realtime.port + i: "realtime.port" for i in range(env.docker.centrifugo.replicas)}
+    published |= {env.auth.port + i: "auth.port" for i in range(env.docker.supertokens.replicas)}
+    if env.storage.kind != "external":
+        published[env.storage.port] = "storage.port"
+    if mail.ui_port in published:  # both are published on the docker host's publish_ip
+        raise StackConfigError(f"mail.ui_port: port {mail.ui_port} is already published by "
+                               f"{published[mail.ui_port]}")
 
 
 #: an app redirect URI: absolute, any scheme (native apps register their own), no fragment (RFC 6749

@@ -57,7 +57,7 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
         "storage_url_ttl": env.storage.url_ttl,
         "storage_max_upload_bytes": env.storage.max_upload_bytes,
         "cors_allowed_origins": gateway_settings.join_list(env.allowed_origins) or None,
-        **_mail(env),
+        **_mail(env, secrets),
         "oauth_providers_json": jsoncodec.dumps(oauth_provider_entries(env)) if env.oauth else None,
         "oauth_client_secrets": secrets.oauth_client_secrets,
         "oauth_redirect_uris": gateway_settings.join_list(env.oauth.redirect_uris) if env.oauth else None,
@@ -78,18 +78,21 @@ def gateway_bindings(env: Environment, secrets: Secrets, endpoints: Endpoints) -
     return GatewayBindings(plain=plain, secret=secret)
 
 
-def _mail(env: Environment) -> dict[str, Any]:
-    """SMTP to the stack's Mailpit on the loopback address (only local environments have ``mail``)."""
+def _mail(env: Environment, secrets: Secrets) -> dict[str, Any]:
+    """Where the gateway sends mail: a cloud stack's relay over HTTP (``mail.public_url``, its key a
+    secret), or SMTP to the local stack's Mailpit on the loopback address; nothing without ``mail``."""
     if env.mail is None:
         return {}
-    return {"smtp_host": env.bind_host, "smtp_port": env.mail.smtp_port, "smtp_security": "none",
-            "smtp_from": env.mail.from_address, "auth_action_url": env.mail.action_url}
+    common = {"smtp_from": env.mail.from_address, "auth_action_url": env.mail.action_url}
+    if env.mail.public_url:  # only cloud environments have one (check_local refuses it)
+        return {**common, "mail_relay_url": env.mail.public_url, "mail_relay_key": secrets.mail_relay_key}
+    return {**common, "smtp_host": env.bind_host, "smtp_port": env.mail.smtp_port, "smtp_security": "none"}
 
 
 #: gateway settings the stack never sets: COLLECTIONS and AUTH_CONFIG come from config/ on both targets
 #: (the Worker's bundle, the local gateway's own read: see above);
-#: SMTP credentials, because the one SMTP server a stack runs is its local Mailpit, which takes none
-#: (a gateway run elsewhere with a provider's SMTP gets them as secrets: docs/runbooks.md)
+#: SMTP credentials, because the one SMTP server a gateway of a stack speaks to is its local Mailpit,
+#: which takes none (a cloud stack's provider credentials are its mail relay's, infra/mail_relay.py)
 NOT_FROM_STACK = frozenset({"collections_json", "auth_config_json", "smtp_username", "smtp_password"})
 
 

@@ -55,9 +55,20 @@ MINIO_SECRET_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+#: ... and those a cloud stack with ``mail`` needs: the key between the Worker and its mail relay
+MAIL_SECRET_KEYS: dict[str, tuple[str, str]] = {
+    "mailRelayKey": ("send-API key between the gateway Worker and the stack's mail relay (Mailpit)", "token"),
+}
+#: Optional secret stack-config keys: the SMTP provider's credentials the mail relay logs in with
+#: (required by a cloud stack whose ``mail.provider.auth`` is not ``none``). Not generated: they come from
+#: the provider; docs/runbooks.md "Configure SMTP" says how to set them. Key -> CloudRefs field.
+SMTP_SECRET_KEYS: dict[str, str] = {"smtpUsername": "smtp_username", "smtpPassword": "smtp_password"}
+
+
 def cloud_secret_keys(env: Environment) -> dict[str, tuple[str, str]]:
     """The secret keys a cloud environment needs on top of SECRET_KEYS (scripts/secrets.py generates them)."""
-    return {**CLOUD_SECRET_KEYS, **(MINIO_SECRET_KEYS if env.storage.kind == "minio" else {})}
+    return {**CLOUD_SECRET_KEYS, **(MINIO_SECRET_KEYS if env.storage.kind == "minio" else {}),
+            **(MAIL_SECRET_KEYS if env.mail is not None else {})}
 
 
 #: :class:`infra.settings.Secrets` fields every stack exports as secret outputs

@@ -22,16 +22,20 @@ from infra.config_error import StackConfigError
 from infra.environment import Environment, refuse_removed_keys
 from infra.environment_rules import check_cloud, check_local
 from infra.secret_keys import (
+    MAIL_SECRET_KEYS,
     MINIO_SECRET_KEYS,
     OAUTH_SECRET_KEY,
     PREVIOUS_SECRET_KEYS,
     PREVIOUS_UNTIL_KEYS,
     SECRET_KEYS,
+    SMTP_SECRET_KEYS,
     cloud_secret_keys,
 )
 from infra.validator import build
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the stack-config key of :attr:`Secrets.mail_relay_key`
+MAIL_RELAY_KEY = next(iter(MAIL_SECRET_KEYS))
 ENVIRONMENTS_DIR = ROOT / "config" / "environments"
 
 
@@ -59,6 +63,9 @@ class Secrets:
     #: identity providers' client secrets, JSON ``{provider: secret}`` (``telestack:oauthClientSecrets``,
     #: set by the operator from each provider's console; None = unset)
     oauth_client_secrets: Any = None
+    #: the send-API key between the Worker and a cloud stack's mail relay (``telestack:mailRelayKey``;
+    #: None = the stack has no relay)
+    mail_relay_key: Any = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ class CloudRefs:
     #: storage.kind minio: MinIO's root pair (None otherwise)
     minio_root_user: Any = None
     minio_root_password: Any = None
+    #: mail.provider.auth plain/login: the SMTP provider's credentials the mail relay logs in with
+    smtp_username: Any = None
+    smtp_password: Any = None
     #: telestack:d1DatabaseId: a restored D1 the Worker binds instead of the managed one ("" = managed)
     d1_database_id: str = ""
     #: telestack:authDatabaseName: SuperTokens Core's database ("" in config = "supertokens"); a restore
@@ -143,9 +153,15 @@ def load_cloud_refs(env: Environment, source: str = "the environment file") -> C
     for key in cloud_secret_keys(env):
         if not config.get(key):  # presence only; the value is read as a secret below
             stack = pulumi.get_stack()
-            needs = "storage.kind minio" if key in MINIO_SECRET_KEYS else "target docker"
+            needs = ("storage.kind minio" if key in MINIO_SECRET_KEYS else
+                     "mail" if key in MAIL_SECRET_KEYS else "target docker")
             raise StackConfigError(f"telestack:{key}: not set ({needs} needs it): run scripts/secrets.py"
                                 f" --stack {stack} or pulumi config set --secret telestack:{key}")
+    smtp_login = env.mail is not None and env.mail.provider is not None and env.mail.provider.auth != "none"
+    for key in SMTP_SECRET_KEYS if smtp_login else ():
+        if not config.get(key):
+            raise StackConfigError(f"telestack:{key}: not set (mail.provider.auth is not none): "
+                                   f"pulumi config set --secret telestack:{key} <from your SMTP provider>")
 
     def cloudflare_id(key: str, named_by: str, what: str) -> str:
         value = config.get(key) or ""
@@ -165,6 +181,7 @@ def load_cloud_refs(env: Environment, source: str = "the environment file") -> C
         **({"minio_root_user": config.require_secret("minioRootUser"),
             "minio_root_password": config.require_secret("minioRootPassword")}
            if env.storage.kind == "minio" else {}),
+        **({f: config.require_secret(k) for k, f in SMTP_SECRET_KEYS.items()} if smtp_login else {}),
         d1_database_id=d1_database_override(config.get("d1DatabaseId")),
         auth_database_name=auth_database_name(config.get("authDatabaseName")),
     )
@@ -235,6 +252,7 @@ def stack_secrets(values: Mapping[str, Any]) -> Secrets:
         **{f: values[k] if _present(values.get(k)) else None for k, f in PREVIOUS_SECRET_KEYS.items()},
         **{f: int(values.get(k) or 0) for k, f in PREVIOUS_UNTIL_KEYS.items()},
         oauth_client_secrets=values[OAUTH_SECRET_KEY] if _present(values.get(OAUTH_SECRET_KEY)) else None,
+        mail_relay_key=values[MAIL_RELAY_KEY] if _present(values.get(MAIL_RELAY_KEY)) else None,
     )
 
 
@@ -256,7 +274,7 @@ def load() -> StackSettings:
         raise StackConfigError(f"stack {stack!r} is missing secret config {keys}: "
                                f"run scripts/secrets.py --stack {stack}")
     # `config.get` only tests presence (the declared default is ""); each value stays a secret Output
-    read = (*SECRET_KEYS, *PREVIOUS_SECRET_KEYS, OAUTH_SECRET_KEY)
+    read = (*SECRET_KEYS, *PREVIOUS_SECRET_KEYS, OAUTH_SECRET_KEY, *MAIL_SECRET_KEYS)
     values: dict[str, Any] = {k: config.require_secret(k) for k in read if config.get(k)}
     values |= {k: config.get_int(k) or 0 for k in PREVIOUS_UNTIL_KEYS}
     secrets = stack_secrets(values)

@@ -33,6 +33,8 @@ _CLOUD_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "issuer": (re.compile(r"^\S{1,512}$"), "an issuer (1-512 characters, no whitespace)"),
     "sender": (re.compile(r"^(?:[^<>\r\n]{0,100} <[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$"),
                "a From address: name@host or Display Name <name@host>"),
+    "smtp_host": (re.compile(rf"^(?:{_HOSTNAME}|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})$"),
+                  "a host name (smtp.example.com) or an IPv4 address"),
 }
 
 

@@ -51,6 +51,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from infra import worker_bundle
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.hostile_json import NASTY
+from tests.support.mailpit import ACTION_URL as MAIL_ACTION_URL
+from tests.support.mailpit import SENDER as MAIL_SENDER
+from tests.support.mailpit import Mailpit, self_signed_certificate, start_mailpit, start_relay_to
 from tests.support.oidc_provider import CLIENT_ID as OIDC_CLIENT_ID
 from tests.support.oidc_provider import OidcProvider, start_oidc_provider
 from tests.support.paths import CONFIG, ROOT
@@ -949,6 +952,66 @@ def test_the_bundled_auth_config_is_enforced_under_pyodide(oauth_worker: OAuthWo
     assert r.status == 200 and r.json()["metadata"]["display_name"] == "Ada", r.body
     r = worker.request("GET", "/v1/auth/me/metadata", admin=False, headers=bearer)
     assert r.status == 200 and r.json()["metadata"] == {"display_name": "Ada"}, r.body
+
+
+# --- verification and reset mail under Pyodide: through the relay, over fetch ----------------------
+
+RELAY_KEY = "pyodide-relay-key-0123456789abcdefghij"
+RELAY_LOGIN = ("provider-user", "provider-password-0123")
+
+
+@dataclass
+class MailWorker:
+    worker: PyodideWorker
+    provider: Mailpit
+
+
+@pytest.fixture(scope="module")
+def mail_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorker]:
+    """A Worker whose mail goes as it does on a cloud stack: fetch to a Mailpit relay (run with the
+    relay container's rendered environment), which relays it to a second Mailpit, the SMTP provider."""
+    tmp = tmp_path_factory.mktemp("pyodide-mail")
+    standin = start_standin(tmp)
+    provider = start_mailpit(tmp, smtp_login=RELAY_LOGIN, tls=self_signed_certificate(tmp))
+    (tmp / "relay").mkdir()
+    relay = start_relay_to(provider, tmp / "relay", RELAY_KEY, RELAY_LOGIN)
+    worker = None
+    try:
+        worker, ready = _start(tmp, tmp / "d1.sqlite", None, auth_url=standin.url, extra_bindings={
+            "AUTH_API_KEY": standin.api_key, "MAIL_RELAY_URL": relay.api_url, "MAIL_RELAY_KEY": RELAY_KEY,
+            "SMTP_FROM": MAIL_SENDER, "AUTH_ACTION_URL": MAIL_ACTION_URL})
+        if not ready["ready"]:
+            pytest.fail(f"the bundle failed to import under Pyodide: {ready['import_error']}")
+        worker.call(op="migrate")
+        yield MailWorker(worker, provider)
+    finally:
+        if worker is not None:
+            worker.close()
+        for server in (relay, provider, standin):
+            server.stop()
+
+
+def test_reset_and_verification_mail_go_through_the_relay_under_pyodide(mail_worker: MailWorker) -> None:
+    """Before the relay, these endpoints answered 503 mail_not_configured on Workers (no SMTP client)."""
+    worker, provider = mail_worker.worker, mail_worker.provider
+    email = f"pyodide-{os.urandom(4).hex()}@example.com"
+    up = worker.request("POST", "/v1/auth/signup", admin=False,
+                        body={"email": email, "password": "correct horse battery"})
+    assert up.status == 201, up.body
+    forgot = worker.request("POST", "/v1/auth/password/forgot", admin=False, body={"email": email})
+    assert forgot.status == 202, forgot.body
+    link = provider.link_to(email)
+    assert link.startswith(MAIL_ACTION_URL + "?action=reset-password&token="), link
+    reset = worker.request("POST", "/v1/auth/password/reset", admin=False,
+                           body={"token": link.split("token=", 1)[1], "new_password": "a new password here"})
+    assert reset.status == 200, reset.body
+    verification = worker.request("POST", "/v1/auth/email/verification", admin=False,
+                                  headers={"authorization": f"Bearer {up.json()['access_token']}"})
+    assert verification.status == 202, verification.body
+    assert "action=verify-email" in provider.link_to(email, count=2)
+    python = worker.call(op="modules", prefixes=["smtplib", "ssl", "worker.adapters.smtp"])
+    assert python["loaded"] == [], f"mail under Workers loaded {python['loaded']}"
+
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/test_pyodide_compat.py
     sys.exit(pytest.main([__file__, "-v", "-s"]))

@@ -118,7 +118,12 @@ class Gateway:
 
     @cached_property
     def mailer(self) -> Mailer | None:
-        """SMTP for verification and reset mail; None when ``SMTP_HOST`` is not set (see worker/mail.py)."""
+        """Verification and reset mail: the stack's relay over HTTP when ``MAIL_RELAY_URL`` is set (the
+        only way on Workers), else SMTP when ``SMTP_HOST`` is; None = no mail (see worker/mail.py)."""
+        if self.settings.mail_relay_url:
+            from worker.mail_relay import RelayMailer
+
+            return RelayMailer.from_settings(self.settings, self.http)
         if not self.settings.smtp_host:
             return None
         from worker.adapters.smtp import SmtpMailer  # lazily: only a stack that sends mail loads smtplib

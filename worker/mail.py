@@ -1,12 +1,12 @@
 """The mail port and the gateway's messages (email verification, password reset).
 
-The core renders a :class:`Message` and awaits a :class:`Mailer`; sending is the
-runtime's (:mod:`worker.adapters.smtp` under CPython). On Python Workers the
-gateway has no SMTP client (Pyodide's ``smtplib`` gets no socket there; one over
-``cloudflare:sockets`` is not written), so the mail
-endpoints work on the local target and on gateways run under CPython. A cloud
-stack never gives its Worker ``SMTP_HOST`` (its environment refuses ``mail``), so
-there they answer 503 ``mail_not_configured`` (docs/runbooks.md, "Configure SMTP").
+The core renders a :class:`Message` and awaits a :class:`Mailer`. Two adapters send it:
+:mod:`worker.mail_relay` posts it over the gateway's HTTP port to the stack's mail relay
+(Mailpit's send API, which relays it to the environment's SMTP provider): that is how a
+cloud stack's Worker sends mail, since Python Workers have no SMTP client; and
+:mod:`worker.adapters.smtp` speaks SMTP under CPython (the local stack, to its Mailpit).
+A gateway with neither (no ``MAIL_RELAY_URL``, no ``SMTP_HOST``) answers the mail endpoints
+with 503 ``mail_not_configured`` (docs/runbooks.md, "Configure SMTP").
 
 A message never carries more than the link's one-time token; the token is never
 logged (a failed send logs the recipient's domain only).
@@ -43,7 +43,7 @@ class Mailer(Protocol):
 
 
 def not_configured() -> ApiError:
-    return ApiError(503, "mail_not_configured", "this stack sends no mail (SMTP is not configured)")
+    return ApiError(503, "mail_not_configured", "this stack sends no mail (no mail relay or SMTP is set)")
 
 
 def action_link(action_url: str, action: str, token: str) -> str:

@@ -55,8 +55,13 @@ class Settings:
     smtp_security: str = "starttls"
     smtp_username: str = ""
     smtp_password: str = ""
-    #: the From address of the gateway's mail
+    #: the From address of the gateway's mail (over SMTP or through the relay)
     smtp_from: str = ""
+    #: the stack's mail relay (Mailpit's send API, worker/mail_relay.py); set = mail goes there over HTTP
+    #: instead of SMTP (cloud stacks: the Worker has no SMTP client)
+    mail_relay_url: str = ""
+    #: the relay's send-API key (basic auth ``telestack:<key>``)
+    mail_relay_key: str = ""
     #: the app page links in mail lead to; it receives ``?action=verify-email|reset-password&token=...``
     auth_action_url: str = ""
     #: config/auth.yaml as JSON text (user-metadata rules); empty = the defaults
@@ -100,6 +105,8 @@ _KEYS: dict[str, str] = {
     "smtp_username": "SMTP_USERNAME",
     "smtp_password": "SMTP_PASSWORD",
     "smtp_from": "SMTP_FROM",
+    "mail_relay_url": "MAIL_RELAY_URL",
+    "mail_relay_key": "MAIL_RELAY_KEY",
     "auth_action_url": "AUTH_ACTION_URL",
     "auth_config_json": "AUTH_CONFIG",
     "oauth_providers_json": "OAUTH_PROVIDERS",
@@ -119,6 +126,7 @@ _SECRETS = frozenset({
     "s3_secret_access_key",
     "smtp_password",
     "oauth_client_secrets",
+    "mail_relay_key",
 })
 _INTEGERS = frozenset(f.name for f in fields(Settings) if f.type == "int")
 _LISTS = frozenset(f.name for f in fields(Settings) if f.type == "tuple[str, ...]")

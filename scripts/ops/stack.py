@@ -53,8 +53,11 @@ class Target:
     auth_db_url: str = field(default="", repr=False)
     #: the Cloudflare API root (default https://api.cloudflare.com/client/v4; tests point it at a fake)
     cloudflare_api_base: str = ""
-    #: local stack with mail: Mailpit's web UI and HTTP API, where the smoke suite reads the stack's mail
+    #: a stack with mail: Mailpit's web UI and HTTP API, where the smoke suite reads the stack's mail (the
+    #: local Mailpit, or a cloud stack's mail relay, which keeps the newest message it relayed)
     mail_ui_url: str = ""
+    #: cloud stacks with mail: the relay's key (its API asks for basic auth ``telestack:<key>``)
+    mail_relay_key: str = field(default="", repr=False)
 
     @property
     def is_local(self) -> bool:

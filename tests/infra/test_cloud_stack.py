@@ -28,6 +28,7 @@ from tests.support.cloud_stack import (
     ACCOUNT_ID,
     API_TOKEN,
     ENVIRONMENTS,
+    MAIL_VARIANT,
     PREVIOUS,
     SECRETS,
     UNTIL,
@@ -42,6 +43,7 @@ from tests.support.cloud_stack import (
     is_secret,
     of_service,
     run_stack,
+    run_variant,
     unwrap,
     walk_plain,
     worker_bindings,
@@ -53,9 +55,9 @@ from worker import settings as gateway_settings
 PLAIN_TEXT_LIMIT_BYTES = 5000
 
 
-@pytest.fixture(scope="module", params=ENVIRONMENTS)
+@pytest.fixture(scope="module", params=[*ENVIRONMENTS, MAIL_VARIANT])
 def stack(request: pytest.FixtureRequest) -> Stack:
-    return run_stack(request.param)
+    return run_variant(request.param)
 
 
 # --- edge --------------------------------------------------------------------------------------
@@ -190,6 +192,8 @@ def test_expected_containers_once(stack: Stack) -> None:
         expected.add(f"{prefix}-seaweedfs")
     if env.storage.kind == "minio":
         expected |= {f"{prefix}-minio", f"{prefix}-minio-bucket"}
+    if env.mail is not None:
+        expected.add(f"{prefix}-mail-relay")
     assert names == expected, f"containers differ: {sorted(names ^ expected)}"
     volumes = {v.inputs["name"] for v in stack.recorder.of_type("docker:index/volume:Volume")}
     stateful = (
@@ -264,6 +268,7 @@ def test_only_client_facing_ports_are_published(stack: Stack) -> None:
         "supertokens": env.auth.port,
         "seaweedfs": env.storage.port,
         "minio": env.storage.port,
+        **({"mail-relay": env.mail.ui_port} if env.mail else {}),  # the Worker posts mail there
     }
     for name, c in containers(stack).items():
         service = name.split("-", 2)[2].rsplit("-", 1)[0] if name[-1].isdigit() else name.split("-", 2)[2]
@@ -296,7 +301,8 @@ def test_no_secret_is_a_plain_input_or_output(stack: Stack) -> None:
             for secret in leaks:
                 assert secret not in text, f"{r.urn} {path} holds a secret in plain text"
     for name, value in stack.outputs.items():
-        if name == "auth_db_url":  # a Pulumi secret output (test_cloud_stack_auth_store.py checks)
+        # Pulumi secret outputs (test_cloud_stack_auth_store.py and test_mail_relay.py check that they are)
+        if name in ("auth_db_url", "mail_relay_key"):
             continue
         assert not any(secret in str(value) for secret in leaks), f"output {name} holds a secret"
 

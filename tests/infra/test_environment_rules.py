@@ -10,7 +10,7 @@ import yaml
 
 from infra.config_error import StackConfigError
 from infra.settings import load_environment, parse_environment
-from tests.support.environment_files import CLOUD, environment_doc, refused
+from tests.support.environment_files import CLOUD, CLOUD_MAIL, MAILPIT_IMAGE, environment_doc, refused
 
 
 @pytest.mark.parametrize("name", CLOUD)
@@ -115,10 +115,62 @@ def test_optional_gateway_settings_parse_and_default_to_unset() -> None:
     assert (env.storage.url_ttl, env.storage.max_upload_bytes) == (604800, None)
 
 
-def test_mail_is_refused_on_a_cloud_target_and_its_ports_must_be_free() -> None:
+def cloud_mail_doc(**mail: Any) -> dict[str, Any]:
     doc = environment_doc("dev")
-    doc["mail"] = {"action_url": "https://app.example.com/auth/action"}
-    refused(doc, r"mail: the gateway of a cloud stack is a Python Worker, where it has no SMTP client")
+    doc["mail"] = {**CLOUD_MAIL, **mail}
+    doc["docker"]["mailpit"] = dict(MAILPIT_IMAGE)
+    return doc
+
+
+def test_mail_on_a_cloud_target_parses_with_its_relay_and_provider() -> None:
+    env = parse_environment(yaml.safe_dump(cloud_mail_doc()), "dev.yaml")
+    assert env.mail and env.mail.provider and env.docker and env.docker.mailpit
+    assert (env.mail.public_url, env.mail.provider.host, env.mail.provider.security) == (
+        "https://mail-relay.example.com", "smtp.example.com", "starttls")
+    assert env.docker.mailpit.image.ref == "axllent/mailpit:v1.33.1"
+
+
+def test_mail_on_a_cloud_target_is_refused_by_key_when_incomplete_or_unsafe() -> None:
+    """Before mail could be sent on a cloud stack this section was refused outright; now each piece the
+    relay needs is required, naming its key."""
+    doc = cloud_mail_doc()
+    del doc["docker"]["mailpit"]
+    refused(doc, r"docker\.mailpit: required key is missing")
+    doc = environment_doc("dev")
+    doc["docker"]["mailpit"] = dict(MAILPIT_IMAGE)
+    refused(doc, r"docker\.mailpit: only used with mail")
+    doc = cloud_mail_doc()
+    del doc["mail"]["provider"]
+    refused(doc, r"mail\.provider: required key is missing")
+    refused(cloud_mail_doc(public_url=""), r"mail\.public_url: required key is missing")
+    refused(cloud_mail_doc(public_url="http://mail-relay.example.com"), r"mail\.public_url: .* use https")
+    refused(cloud_mail_doc(from_address="TelestackDB <no-reply@localhost>"),
+            r"mail\.from_address: .* a provider refuses a localhost sender")
+    refused(cloud_mail_doc(provider={**CLOUD_MAIL["provider"], "security": "none"}),
+            r"mail\.provider\.security: 'none' is not one of 'starttls', 'tls'")
+    refused(cloud_mail_doc(provider={**CLOUD_MAIL["provider"], "auth": "cram-md5"}),
+            r"mail\.provider\.auth: 'cram-md5' is not one of")
+    refused(cloud_mail_doc(provider={**CLOUD_MAIL["provider"], "host": "smtp example"}),
+            r"mail\.provider\.host: 'smtp example' is not a host name")
+    refused(cloud_mail_doc(provider={**CLOUD_MAIL["provider"], "password": "hunter2"}),
+            r"mail\.provider\.password: unknown key")  # a secret is never plain config
+    refused(cloud_mail_doc(ui_port=3567), r"mail\.ui_port: port 3567 is already published by auth\.port")
+    doc = cloud_mail_doc()
+    doc["docker"]["mailpit"]["replicas"] = 2
+    refused(doc, r"docker\.mailpit\.replicas: 2: the mail relay runs as one container")
+
+
+def test_the_relay_and_provider_keys_are_refused_on_the_local_target() -> None:
+    local = {"target": "local", "mail": {"action_url": "http://localhost:5173/a",
+                                         "provider": {"host": "smtp.example.com"}}}
+    with pytest.raises(StackConfigError, match=r"local\.yaml: mail\.provider: cloud targets only"):
+        parse_environment(yaml.safe_dump(local), "local.yaml")
+    local["mail"] = {"action_url": "http://localhost:5173/a", "public_url": "https://relay.example.com"}
+    with pytest.raises(StackConfigError, match=r"mail\.public_url: cloud targets only"):
+        parse_environment(yaml.safe_dump(local), "local.yaml")
+
+
+def test_local_mail_ports_must_be_free_and_its_keys_valid() -> None:
     local = {"target": "local", "mail": {"action_url": "http://localhost:5173/a", "ui_port": 8000}}
     with pytest.raises(StackConfigError, match=r"mail\.ui_port: port 8000 is already used by realtime\.port"):
         parse_environment(yaml.safe_dump(local), "local.yaml")

@@ -6,10 +6,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra import services
 from infra.endpoints import cloud_endpoints, local_endpoints
 from infra.gateway_bindings import NOT_FROM_STACK, gateway_bindings
 from infra.settings import load_environment, parse_environment
+from tests.support.environment_files import CLOUD_MAIL, environment_doc, with_cloud_mail
 from tests.support.stack_settings import resolve, stack_settings
 from worker import settings as gateway_settings
 
@@ -34,19 +37,50 @@ def _values(config: dict[str, str], env_text: str | None = None) -> tuple[dict[s
     return both["plain"], both["secret"]
 
 
+def _cloud_mail_values() -> tuple[dict[str, str], dict[str, Any]]:
+    """A cloud environment with mail: the gateway's bindings (resolved)."""
+    env_text = yaml.safe_dump(with_cloud_mail(environment_doc("dev")))
+    s = stack_settings({"mailRelayKey": RELAY_KEY}, env_text, env_name="dev")
+
+    def build() -> dict[str, Any]:
+        mapped = gateway_bindings(s.environment, s.secrets, cloud_endpoints(s.environment))
+        return {"plain": mapped.plain, "secret": mapped.secret}
+
+    both = resolve(build)
+    return both["plain"], both["secret"]
+
+
+RELAY_KEY = "relay-key-0123456789abcdefghijklmnopq"
+
+
 def test_every_gateway_setting_has_a_value_when_the_stack_sets_everything() -> None:
+    """Every setting is set by some stack: mail goes over SMTP on the local target and through the relay
+    on a cloud one, so it takes both to cover the SMTP_* and MAIL_RELAY_* bindings."""
     plain, secret = _values(ROTATING, TUNED)
+    cloud_plain, cloud_secret = _cloud_mail_values()
     names = gateway_settings.binding_names()
     expected = {names[f] for f in names if f not in NOT_FROM_STACK}
-    assert set(plain) | set(secret) == expected
-    assert not set(plain) & set(secret)
+    assert set(plain) | set(secret) | set(cloud_plain) | set(cloud_secret) == expected
+    assert not set(plain) & set(secret) and not set(cloud_plain) & set(cloud_secret)
+
+
+def test_cloud_mail_goes_to_the_relay_with_its_key_as_a_secret_and_no_smtp() -> None:
+    plain, secret = _cloud_mail_values()
+    assert plain["MAIL_RELAY_URL"] == CLOUD_MAIL["public_url"]
+    assert secret["MAIL_RELAY_KEY"] == RELAY_KEY and "MAIL_RELAY_KEY" not in plain
+    assert plain["SMTP_FROM"] == CLOUD_MAIL["from_address"]
+    assert plain["AUTH_ACTION_URL"] == CLOUD_MAIL["action_url"]
+    assert not {"SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY"} & set(plain)  # the Worker speaks no SMTP
+    parsed = gateway_settings.from_mapping({**plain, **secret, "COLLECTIONS": '{"collections": {}}'})
+    assert (parsed.mail_relay_url, parsed.mail_relay_key) == (CLOUD_MAIL["public_url"], RELAY_KEY)
 
 
 def test_secret_bindings_are_exactly_the_ones_the_gateway_declares_secret() -> None:
     plain, secret = _values(ROTATING, TUNED)
+    _, cloud_secret = _cloud_mail_values()
     names = gateway_settings.binding_names()
     never_from_stack = {names[f] for f in NOT_FROM_STACK}  # SMTP_PASSWORD: the stack's Mailpit takes none
-    assert set(secret) == gateway_settings.secret_binding_names() - never_from_stack
+    assert set(secret) | set(cloud_secret) == gateway_settings.secret_binding_names() - never_from_stack
     assert not set(plain) & gateway_settings.secret_binding_names()
     assert secret["ADMIN_KEY_PREVIOUS"] == ROTATING["adminKeyPrevious"]
     assert plain["ADMIN_KEY_PREVIOUS_UNTIL"] == ROTATING["adminKeyPreviousValidUntil"]

@@ -25,7 +25,15 @@ import pytest
 import yaml
 
 from infra.settings import ROOT
-from tests.support.cloud_stack import ENVIRONMENTS, Registered, Stack, container_env, run_stack, unwrap
+from tests.support.cloud_stack import (
+    ENVIRONMENTS,
+    MAIL_VARIANT,
+    Registered,
+    Stack,
+    container_env,
+    run_variant,
+    unwrap,
+)
 
 FACTS_FILE = ROOT / "tests/contracts/images/images.yaml"
 FACTS: dict[str, dict[str, Any]] = yaml.safe_load(FACTS_FILE.read_text())["images"]
@@ -43,13 +51,13 @@ def facts_for(ref: str) -> dict[str, Any]:
 
 
 #: every shipped environment, and two in a rotation window (previous keys add env to SeaweedFS and the job)
-CASES = [(env, False) for env in ENVIRONMENTS] + [("dev", True), ("staging", True)]
+CASES = [(env, False) for env in (*ENVIRONMENTS, MAIL_VARIANT)] + [("dev", True), ("staging", True)]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{e}{'-rotating' if r else ''}" for e, r in CASES])
 def stack(request: pytest.FixtureRequest) -> Stack:
     env_name, rotating = request.param
-    return run_stack(env_name, rotating=rotating)
+    return run_variant(env_name, rotating=rotating)
 
 
 def rendered(stack: Stack) -> list[tuple[Registered, str, dict[str, Any]]]:
@@ -69,6 +77,9 @@ def is_job(c: Registered) -> bool:
 
 
 def test_every_pinned_image_has_sourced_facts() -> None:
+    from tests.support.environment_files import MAILPIT_IMAGE
+
+    facts_for(MAILPIT_IMAGE["image"]["repository"])  # the relay's image, pinned by environments with mail
     for env_file in sorted((ROOT / "config/environments").glob("*.yaml")):
         docker = (yaml.safe_load(env_file.read_text()) or {}).get("docker") or {}
         for settings in docker.values():
@@ -85,6 +96,9 @@ def test_containers_keep_the_images_entrypoint_and_its_init(stack: Stack) -> Non
     for c, ref, f in rendered(stack):
         entry = c.inputs.get("entrypoints")
         command = list(c.inputs.get("command") or f["cmd"])
+        if not command:  # no command at all: the entrypoint is the server itself (Mailpit, set by env)
+            assert entry is None and f["entrypoint"] and not f["init_commands"], f"{c}: nothing to run"
+            continue
         if entry is not None:
             # only a one-shot job may replace it (the spec says so), and only with a binary the image has
             assert is_job(c), f"{c}: replaces {ref}'s entrypoint {f['entrypoint']} with {entry}"

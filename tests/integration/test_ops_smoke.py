@@ -27,7 +27,7 @@ import pytest
 from tests.smoke.checks import CHECKS
 from tests.support.centrifugo import Centrifugo, start_centrifugo
 from tests.support.gateway import serve
-from tests.support.mailpit import start_mailpit
+from tests.support.mailpit import self_signed_certificate, start_mailpit, start_relay_to
 from tests.support.paths import CONFIG, ROOT, free_port
 from tests.support.process import Process, stop_process
 from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
@@ -239,3 +239,33 @@ def test_smoke_reads_verification_and_reset_mail_from_the_stacks_mailpit(
         assert any("new password set once" in line for line in lines), stderr
     finally:
         mail.stop()
+
+
+def test_smoke_reads_a_cloud_stacks_mail_through_its_relay_with_the_relay_key(
+    mini: MiniStack, gateway_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A cloud stack with mail: the gateway posts to the relay (as the Worker does), the relay hands the
+    mail to the provider and keeps the newest copy, which the smoke suite reads with the relay key (the
+    stack outputs mail_ui_url and the secret mail_relay_key). Without the key the relay refuses it."""
+    login, key = ("provider-user", "provider-password-0123"), "smoke-relay-key-0123456789abcdefgh"
+    provider = start_mailpit(tmp_path, smtp_login=login, tls=self_signed_certificate(tmp_path))
+    (tmp_path / "relay").mkdir()
+    relay = start_relay_to(provider, tmp_path / "relay", key, login)
+    try:
+        url = gateway_factory(TELESTACK_MAIL_RELAY_URL=relay.api_url, TELESTACK_MAIL_RELAY_KEY=key,
+                              TELESTACK_SMTP_FROM="smoke@telestack.test",
+                              TELESTACK_AUTH_ACTION_URL="https://app.telestack.test/auth/action")
+        env = {**mini.smoke_env(url), "TELESTACK_MAIL_UI_URL": relay.api_url, "TELESTACK_MAIL_RELAY_KEY": key}
+        only = "auth.signup,auth.signin,auth.verification,auth.reset"
+        code, report, stderr = run_smoke(env, "--only", only)
+        assert code == 0, f"{report.get('summary')}\n{stderr}"
+        lines = [line for line in stderr.splitlines() if line.startswith("PASS auth.")]
+        assert any("link mailed, verified once" in line for line in lines), stderr
+        assert any("new password set once" in line for line in lines), stderr
+        assert key not in stderr and key not in json.dumps(report)
+        env["TELESTACK_MAIL_RELAY_KEY"] = "not-the-key"
+        code, _, stderr = run_smoke(env, "--only", only)
+        assert code != 0 and "FAIL auth.verification" in stderr, stderr
+    finally:
+        relay.stop()
+        provider.stop()

@@ -1,6 +1,7 @@
 """Smoke checks of account management: verification and reset mail (read from the stack's Mailpit when it
-has one), and account deletion. A stack without mail must say so (503 ``mail_not_configured``); a check
-that cannot prove its feature fails rather than passes."""
+has one: the local stack's, or a cloud stack's mail relay, which keeps the newest message it relayed to
+the provider and asks for its key), and account deletion. A stack without mail must say so (503
+``mail_not_configured``); a check that cannot prove its feature fails rather than passes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.smoke.client import User, describe
 from tests.smoke.runner import expect
+from worker.mail_relay import RELAY_USER
 
 if TYPE_CHECKING:
     from tests.smoke.checks import Smoke
@@ -23,14 +25,17 @@ _LINK = re.compile(r"https?://\S+")
 async def _mail_token(s: Smoke, to: str, action: str) -> str:
     """The token of the newest link mailed to ``to`` for ``action``, read through Mailpit's HTTP API."""
     base = s.target.mail_ui_url.rstrip("/")
+    # a cloud stack's relay: its API needs the relay key (the send API's credential, RELAY_USER:<key>)
+    auth = (RELAY_USER, s.target.mail_relay_key) if s.target.mail_relay_key else None
     deadline = asyncio.get_running_loop().time() + MAIL_TIMEOUT_S
     while True:
-        found = await s.api.http.get(f"{base}/api/v1/search", params={"query": f'to:"{to}"'})
+        found = await s.api.http.get(f"{base}/api/v1/search", params={"query": f'to:"{to}"'}, auth=auth)
         messages: list[dict[str, Any]] = (
             (found.json().get("messages") or []) if found.status_code == 200 else []
         )
         for m in messages:
-            text = (await s.api.http.get(f"{base}/api/v1/message/{m['ID']}")).json().get("Text", "")
+            message = await s.api.http.get(f"{base}/api/v1/message/{m['ID']}", auth=auth)
+            text = message.json().get("Text", "")
             for link in _LINK.findall(text):
                 query = parse_qs(urlsplit(link).query)
                 if query.get("action") == [action] and query.get("token"):

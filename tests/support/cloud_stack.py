@@ -17,16 +17,26 @@ from pulumi.runtime import rpc
 
 from infra import cloud_stack
 from infra.environment import Environment
-from infra.secret_keys import CLOUD_SECRET_KEYS, MINIO_SECRET_KEYS, PREVIOUS_SECRET_KEYS, SECRET_KEYS
+from infra.secret_keys import (
+    CLOUD_SECRET_KEYS,
+    MAIL_SECRET_KEYS,
+    MINIO_SECRET_KEYS,
+    PREVIOUS_SECRET_KEYS,
+    SECRET_KEYS,
+    SMTP_SECRET_KEYS,
+)
 from infra.settings import ROOT, Secrets, StackSettings, load_environment, stack_secrets
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+#: a shipped environment with cloud mail added (tests/support/environment_files.py CLOUD_MAIL): the
+#: variant the generic cloud-stack tests run too, so the mail relay meets every one of their rules
+MAIL_VARIANT = "dev+mail"
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 ZONE_ID = "fedcba9876543210fedcba9876543210"
 #: every secret value the program receives; none may ever show up outside a Pulumi secret
 SECRETS = {
     key: f"SECRET-{key}-do-not-leak"
-    for key in (*SECRET_KEYS, *CLOUD_SECRET_KEYS, *MINIO_SECRET_KEYS)
+    for key in (*SECRET_KEYS, *CLOUD_SECRET_KEYS, *MINIO_SECRET_KEYS, *MAIL_SECRET_KEYS, *SMTP_SECRET_KEYS)
 }
 API_TOKEN = "SECRET-cloudflare-api-token-do-not-leak"
 #: a rotation's overlap window (scripts/ops rotate-secrets): Secrets field -> the value being rotated out
@@ -88,8 +98,9 @@ def fake_secrets(rotating: bool = False) -> Secrets:
     window: dict[str, Any] = {}
     if rotating:
         window = {field: pulumi.Output.secret(value) for field, value in PREVIOUS.items()} | UNTIL
-    return dataclasses.replace(stack_secrets({k: pulumi.Output.secret(SECRETS[k]) for k in SECRET_KEYS}),
-                               **window)
+    # the mail relay key too: only an environment with mail uses it (as load() reads it only when set)
+    read = (*SECRET_KEYS, *MAIL_SECRET_KEYS)
+    return dataclasses.replace(stack_secrets({k: pulumi.Output.secret(SECRETS[k]) for k in read}), **window)
 
 
 def cloud_stack_settings(env_name: str, environment: Environment, rotating: bool = False) -> StackSettings:
@@ -128,10 +139,12 @@ def run_stack(
             "cloudflare:apiToken": API_TOKEN,
             "telestack:postgresPassword": SECRETS["postgresPassword"],
             **{f"telestack:{k}": SECRETS[k] for k in MINIO_SECRET_KEYS},  # storage.kind minio
+            # mail (the relay's key, the SMTP provider's login)
+            **{f"telestack:{k}": SECRETS[k] for k in (*MAIL_SECRET_KEYS, *SMTP_SECRET_KEYS)},
         }
         | (config or {}),
         ["cloudflare:apiToken", "telestack:postgresPassword",
-         *(f"telestack:{k}" for k in MINIO_SECRET_KEYS)],
+         *(f"telestack:{k}" for k in (*MINIO_SECRET_KEYS, *MAIL_SECRET_KEYS, *SMTP_SECRET_KEYS))],
     )
     resolved: dict[str, Any] = {}
 
@@ -145,6 +158,24 @@ def run_stack(
 
     program()
     return Stack(recorder, resolved, environment)
+
+
+def with_mail(environment: Environment) -> Environment:
+    """The dev environment with :data:`~tests.support.environment_files.CLOUD_MAIL` (its file, re-read)."""
+    import yaml
+
+    from infra.settings import parse_environment
+    from tests.support.environment_files import environment_doc, with_cloud_mail
+
+    assert environment.cloudflare and environment.cloudflare.worker_name.endswith("dev")
+    return parse_environment(yaml.safe_dump(with_cloud_mail(environment_doc("dev"))), "dev.yaml")
+
+
+def run_variant(name: str, *, rotating: bool = False) -> Stack:
+    """:func:`run_stack` for a shipped environment's name or :data:`MAIL_VARIANT`."""
+    if name == MAIL_VARIANT:
+        return run_stack("dev", with_mail, rotating=rotating)
+    return run_stack(name, rotating=rotating)
 
 
 def is_secret(value: Any) -> bool:

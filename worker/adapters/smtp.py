@@ -1,4 +1,5 @@
-"""The mail port over SMTP with the standard library (CPython only: Workers have no SMTP client).
+"""The mail port over SMTP with the standard library (CPython only: Workers have no SMTP client and send
+through the stack's mail relay instead, worker/mail_relay.py).
 
 ``smtplib`` blocks, so each message is sent in a worker thread. ``starttls`` and
 ``tls`` verify the server's certificate against the system's trust store;
