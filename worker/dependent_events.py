@@ -182,30 +182,33 @@ def _iso(column: str) -> str:
             f"|| printf('.%03dZ', {column} % 1000)")
 
 
-def _minus(a: str, b: str) -> str:
+def _only_in(a: str, b: str) -> str:
     """The ids of JSON array ``a`` not in ``b``, sorted. A list cut at the bound (``rule_sql.readers``:
-    the first ``MAX_READERS_PER_EVENT + 1`` by id) only says who is absent up to its last id."""
-    return (f"(SELECT json_group_array(value) FROM (SELECT j.value AS value FROM json_each({a}) AS j "
-            f"WHERE j.value NOT IN (SELECT value FROM json_each({b})) AND (json_array_length({b}) <= "
-            f"{MAX_READERS_PER_EVENT} OR j.value < (SELECT max(value) FROM json_each({b}))) "
-            "ORDER BY j.value))")
+    the first ``MAX_READERS_PER_EVENT + 1`` by id, sorted) only says who is absent up to its last id."""
+    return (f"(SELECT json_group_array(value) FROM (SELECT value FROM json_each({a}) EXCEPT "
+            f"SELECT value FROM json_each({b}) ORDER BY value) WHERE json_array_length({b}) <= "
+            f"{MAX_READERS_PER_EVENT} OR value < json_extract({b}, '$[#-1]'))")
 
 
 def _emit(dep: Dependent, now_ms: int) -> list[Statement]:
-    """After the write: an event per staged document whose readers changed, then the stage emptied."""
+    """After the write: an event per staged document whose readers changed, then the stage emptied.
+
+    Reader lists are sorted and distinct, so equal text is equal readers: only the documents whose
+    lists differ are compared id by id.
+    """
     name = dep.collection
     after = readers(name, Sql("s.doc_id"), dep.rule)
     payload = ("json_object('type', 'updated', 'collection', d.collection, 'id', d.id, 'version', d.version, "
                "'owner_id', d.owner_id, 'data', json(d.data), "
                f"'created_at', {_iso('d.created_at')}, 'updated_at', {_iso('d.updated_at')})")
-    sql = ("INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at, readers, "
-           f"prior_readers) SELECT d.collection, d.id, d.owner_id, d.version, 'updated', {payload}, ?, "
-           "x.gained, x.lost FROM (SELECT y.doc_id AS doc_id, "
-           f"{_minus('y.now', 'y.was')} AS gained, {_minus('y.was', 'y.now')} AS lost FROM ("
-           "SELECT s.doc_id AS doc_id, s.readers AS was, " + after
+    sql = ("WITH y AS MATERIALIZED (SELECT s.doc_id AS doc_id, s.readers AS was, " + after
            + f" AS now FROM dependent_readers AS s WHERE s.collection = '{name}' ORDER BY s.doc_id "
-           f"LIMIT {MAX_DEPENDENTS_PER_WRITE}) AS y) AS x "
-           f"JOIN documents AS d ON d.collection = '{name}' AND d.id = x.doc_id "
+           f"LIMIT {MAX_DEPENDENTS_PER_WRITE}), "
+           f"x AS MATERIALIZED (SELECT doc_id, {_only_in('now', 'was')} AS gained, "
+           f"{_only_in('was', 'now')} AS lost FROM y WHERE was <> now) "
+           "INSERT INTO outbox (collection, doc_id, owner_id, version, op, payload, created_at, readers, "
+           f"prior_readers) SELECT d.collection, d.id, d.owner_id, d.version, 'updated', {payload}, ?, "
+           f"x.gained, x.lost FROM x JOIN documents AS d ON d.collection = '{name}' AND d.id = x.doc_id "
            "WHERE x.gained <> '[]' OR x.lost <> '[]' ORDER BY d.id")
-    return [Statement(sql.text, (now_ms, *sql.params)),
+    return [Statement(sql.text, (*sql.params, now_ms)),
             Statement(f"DELETE FROM dependent_readers WHERE collection = '{name}'")]
