@@ -230,3 +230,27 @@ def test_the_stage_and_its_deletion_are_in_one_list_and_the_written_id_is_bound(
     assert stage.sql.startswith("INSERT INTO dependent_readers ") and "INSERT INTO outbox " in emit.sql
     assert clear.sql.startswith("DELETE FROM dependent_readers ")
     assert all(written_id not in s.sql for s in stmts) and written_id in stmts[0].params
+
+
+async def test_a_nested_lookup_finds_its_dependents_through_both_documents(gateways: Any) -> None:
+    """``get('groups', get('projects', doc.data.project).data.group)``: a group's change reaches the items
+    of every project in it, and moving a project to another group reaches that project's items."""
+    read = "get('groups', get('projects', doc.data.project).data.group).data.members contains auth.id"
+    collections = {"collections": {
+        "groups": {"access": "shared-read"}, "projects": {"access": "shared-read"},
+        "items": {"rules": {"read": read, "create": "auth != null", "update": "false", "delete": "false"}},
+    }}
+    gw = await gateways(base_settings(collections))
+    c = Client(gw)
+    docs = (("groups", "g1", {"members": ["bob"]}), ("groups", "g2", {"members": ["carol"]}),
+            ("projects", "p1", {"group": "g1"}), ("projects", "p2", {"group": "g2"}),
+            ("items", "i1", {"project": "p1"}), ("items", "i2", {"project": "p2"}))
+    for coll, doc_id, data in docs:
+        assert (await c.create(coll, data, id=doc_id)).status == 201
+    seq = await _last_seq(c)
+    r = await c.request("PATCH", "/v1/collections/groups/documents/g1", json={"data": {"members": ["dan"]}})
+    assert r.status == 200
+    r = await c.request("PATCH", "/v1/collections/projects/documents/p2", json={"data": {"group": "g1"}})
+    assert r.status == 200
+    assert [e for e in await _events_after(c, seq) if e[0] == "items"] == [
+        ("items", "i1", "updated", ["dan"], ["bob"]), ("items", "i2", "updated", ["dan"], ["carol"])]
