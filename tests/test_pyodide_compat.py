@@ -707,6 +707,22 @@ def test_batch_is_all_or_nothing_through_d1_batch(worker: PyodideWorker) -> None
     assert worker.sql("SELECT id FROM documents WHERE id = 'b-1'") == [{"id": "b-1"}]
 
 
+def test_a_team_change_writes_its_tasks_events_in_the_d1_batch(worker: PyodideWorker) -> None:
+    """The dependents' stage, events and cleanup (worker/dependent_events.py) run inside D1's batch."""
+    data = {"name": "t", "members": ["m1", "m2"], "editors": []}
+    team = {"id": "py-t1", "owner_id": "user-t", "data": data}
+    assert worker.request("POST", "/v1/collections/teams/documents", body=team).status == 201
+    task = {"id": "py-k1", "owner_id": "user-t", "data": {"title": "k", "team_id": "py-t1"}}
+    assert worker.request("POST", "/v1/collections/tasks/documents", body=task).status == 201
+    moved = {"data": {"members": ["m2", "m3"]}}
+    r = worker.request("PATCH", "/v1/collections/teams/documents/py-t1", body=moved)
+    assert r.status == 200, r.body
+    rows = worker.sql("SELECT op, readers, prior_readers FROM outbox WHERE doc_id = 'py-k1' ORDER BY seq")
+    assert rows == [{"op": "created", "readers": '["m1","m2"]', "prior_readers": None},
+                    {"op": "updated", "readers": '["m3"]', "prior_readers": '["m1"]'}]
+    assert worker.sql("SELECT count(*) AS n FROM dependent_readers") == [{"n": 0}]
+
+
 def test_d1_constraint_errors_map_to_409_and_other_readers_see_commits(
     worker: PyodideWorker, booted: tuple[PyodideWorker, dict[str, Any], Path]
 ) -> None:

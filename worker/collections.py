@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from worker import jsoncodec
+from worker import dependent_events, jsoncodec
+from worker.dependent_events import Dependent
 from worker.http import ApiError
 from worker.paths import Path, PathError, parse_path
 from worker.rules import (
@@ -49,6 +50,8 @@ class Collection:
     validator: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
     #: the rule of each operation; None = the preset named by ``access``
     custom_rules: RuleSet | None = field(default=None, compare=False, repr=False)
+    #: the collections whose read rule looks this one up: a write here may change their readers
+    looked_up_by: tuple[Dependent, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def rules(self) -> RuleSet:
@@ -156,9 +159,20 @@ def realtime_class(rules: RuleSet, where: str) -> str:
     return "private"
 
 
+def link_lookups(collections: Mapping[str, Collection]) -> dict[str, Collection]:
+    """Each collection with the ones whose listed readers depend on its documents (``looked_up_by``)."""
+    out: dict[str, Collection] = {}
+    for name, c in collections.items():
+        found = (dependent_events.find(name, other.name, other.rules.list)
+                 for other in collections.values() if other.lists_readers)
+        deps = tuple(d for d in found if d is not None)
+        out[name] = replace(c, looked_up_by=deps) if deps else c
+    return out
+
+
 class Registry:
     def __init__(self, collections: Mapping[str, Collection]) -> None:
-        self._by_name = dict(collections)
+        self._by_name = link_lookups(collections)
 
     @classmethod
     def from_dict(cls, doc: Any) -> Registry:

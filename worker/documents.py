@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from worker import compiled_rules, jsoncodec, outbox, store
+from worker import compiled_rules, dependent_events, jsoncodec, outbox, store
 from worker.collections import Collection
 from worker.database import Database, DatabaseError, Statement
 from worker.http import ApiError
@@ -276,6 +276,8 @@ async def _plan(
         stmts = [write, outbox.insert(coll, row, op, payload, now, guarded=True)]
     if op == "deleted":
         stmts.append(store.bury(coll, doc_id, row.version, now))
+    stmts = dependent_events.around(coll.name, coll.looked_up_by, doc_id, stmts, now, current.data,
+                                    None if op == "deleted" else row.data)
     return stmts, Committed(w.op, coll, row, deleted=op == "deleted")
 
 
@@ -321,6 +323,8 @@ async def _plan_create(
         store.insert(coll, row, rule),
         outbox.insert(coll, row, op, event_json(op, coll, row, False), now, guarded=True, readers=after),
     ]
+    if w.id is not None:  # a generated id is new: no document looks it up yet
+        stmts = dependent_events.around(coll.name, coll.looked_up_by, doc_id, stmts, now, None, row.data)
     return stmts, Committed("create", coll, row)
 
 
@@ -342,7 +346,7 @@ async def commit(db: Database, principal: Principal, writes: list[Write]) -> lis
             statements += stmts
             done.append(committed)
         try:
-            await db.batch(statements)
+            dependent_events.report(statements, await db.batch(statements))
             return done
         except DatabaseError as exc:
             message = str(exc)

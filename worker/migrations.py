@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from worker.collections import Collection, Registry
 from worker.database import Database, DatabaseError, Statement
+from worker.dependent_events import key_paths
 from worker.paths import extract_sql
 from worker.rule_sql import index_paths
 
@@ -113,6 +114,8 @@ def index_sql(collection: Collection) -> dict[str, str]:
     paths = list(collection.indexes)
     if collection.custom_rules is not None:  # paths the read rule compares with auth.id
         paths += [p for p in index_paths(collection.rules.list) if p not in paths]
+        # the id a lookup reads: a write to the looked-up document finds its dependents by it
+        paths += [p for p in key_paths(collection.rules.list) if p not in paths]
     for path in paths:
         columns = f"{lead}{extract_sql(path)}, id"
         digest = hashlib.sha256(f"{collection.access}|{columns}".encode()).hexdigest()[:10]

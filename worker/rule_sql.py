@@ -550,15 +550,18 @@ def check_readers_listable(rule: Node) -> None:
     compile_rule(rule, Env(auth_id_sql="r.uid"))  # refuses auth fields other than id
 
 
-def readers(collection: str, doc_id: str, rule: Node) -> Sql:
+def readers(collection: str, doc_id: str | Sql, rule: Node) -> Sql:
     """A sub-select: the JSON array of the user ids ``rule`` admits to the stored document ``doc_id``.
+
+    ``doc_id`` is bound, or an ``Sql`` column of an outer query (one sub-select per row of it).
 
     Candidates come from the fields the rule binds ``auth.id`` to; the rule itself (with ``auth.id``
     the candidate) then filters them, so the list is exact. Sorted, at most
     ``MAX_READERS_PER_EVENT + 1`` ids (one more says the bound was passed).
     """
     name = _name(collection)
-    row = Sql(f"documents.collection = '{name}' AND documents.id = ?", (doc_id,))
+    key = doc_id if isinstance(doc_id, Sql) else Sql("?", (doc_id,))
+    row = f"documents.collection = '{name}' AND documents.id = " + key
     env = Env(auth_id_sql="r.uid")
     parts: list[Sql] = []
     for kind, expr in _reader_sources(rule):

@@ -322,3 +322,45 @@ async def test_rule_collection_events_reach_exactly_the_readers_and_a_lost_reade
         seen = await carol_lists.wait_for(1)
         assert [(e["type"], e["id"]) for e in seen] == [("created", "l2")]  # never saw l1
     assert await pending(gw) == []
+
+
+async def test_a_team_membership_change_reaches_its_tasks_readers_through_real_centrifugo(
+    gw: Gateway, centrifugo: Centrifugo
+) -> None:
+    """tasks (readable by the members of the team they point to): carol, taken out of the team, gets
+    ``removed`` for each of its tasks and nothing after; erin, let in, gets each task and then its
+    changes; dan, in no team of those tasks, gets none of their events."""
+    client = Client(gw)
+    grants = {u: await grant(client, u) for u in ("carol", "erin", "dan")}
+    subs = {u: Subscriber(g["url"], g["token"]) for u, g in grants.items()}
+    async with subs["carol"] as c, subs["erin"] as e, subs["dan"] as d:
+        carol, erin, dan = (await c.subscribe("tasks:*#carol"), await e.subscribe("tasks:*#erin"),
+                            await d.subscribe("tasks:*#dan"))
+        team = {"name": "t", "members": ["bob", "carol"], "editors": ["bob"]}
+        assert (await client.create("teams", team, user="alice", id="t1")).status == 201
+        for task in ("k1", "k2"):
+            made = await client.create("tasks", {"title": task, "team_id": "t1"}, user="bob", id=task)
+            assert made.status == 201
+        moved = await client.request("PATCH", "/v1/collections/teams/documents/t1", user="alice",
+                                     json={"data": {"members": ["bob", "erin"]}})
+        assert moved.status == 200
+        edited = await client.request("PATCH", "/v1/collections/tasks/documents/k1", user="bob",
+                                      json={"data": {"done": True}})
+        assert edited.status == 200
+        # a sentinel every subscriber but erin hears, after everything above on the same channels
+        other = {"name": "u", "members": ["carol", "dan"], "editors": ["alice"]}
+        assert (await client.create("teams", other, user="alice", id="t2")).status == 201
+        made = await client.create("tasks", {"title": "k9", "team_id": "t2"}, user="alice", id="k9")
+        assert made.status == 201
+
+        got = [(x["type"], x["id"], x["version"]) for x in await carol.wait_for(5)]
+        assert got == [("created", "k1", 1), ("created", "k2", 1), ("removed", "k1", 1), ("removed", "k2", 1),
+                       ("created", "k9", 1)]
+        assert [x["data"] for x in carol.events[2:4]] == [None, None]
+        got = [(x["type"], x["id"], x["version"]) for x in await erin.wait_for(3)]
+        assert got == [("updated", "k1", 1), ("updated", "k2", 1), ("updated", "k1", 2)]
+        assert erin.events[0]["data"] == {"title": "k1", "team_id": "t1"}  # the document, to show it
+        assert [(x["type"], x["id"]) for x in await dan.wait_for(1)] == [("created", "k9")]
+        await asyncio.sleep(0.3)  # nothing else arrives late
+        assert (len(carol.events), len(erin.events), len(dan.events)) == (5, 3, 1)
+    assert await pending(gw) == []

@@ -90,3 +90,48 @@ async def test_kill_between_commit_and_publish(tmp_path: Path, centrifugo: Centr
         if gw_a.poll() is None:
             gw_a.kill()
             gw_a.wait(timeout=10)
+
+
+async def test_kill_after_a_team_change_commits_its_tasks_removals_are_delivered(
+    tmp_path: Path, centrifugo: Centrifugo, silent_port: str
+) -> None:
+    """The removals a team change gives its tasks are committed with the change: killed before any
+    publish, the next gateway on the same database delivers them, in commit order."""
+    db = tmp_path / "gateway.sqlite3"
+    auth = {"authorization": f"Bearer {ADMIN}"}
+    docs = "/v1/collections/{}/documents"
+    gw_a, url_a = start_gateway(tmp_path, db, silent_port, centrifugo)
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+            team = {"data": {"name": "t", "members": ["bob", "carol"], "editors": ["bob"]}, "id": "t1",
+                    "owner_id": "alice"}
+            assert (await http.post(url_a + docs.format("teams"), headers=auth, json=team)).status_code == 201
+            for task in ("k1", "k2"):
+                body = {"data": {"title": task, "team_id": "t1"}, "id": task, "owner_id": "bob"}
+                made = await http.post(url_a + docs.format("tasks"), headers=auth, json=body)
+                assert made.status_code == 201
+            moved = await http.patch(url_a + docs.format("teams") + "/t1", headers=auth,
+                                     json={"data": {"members": ["bob"]}})
+            assert moved.status_code == 200
+        os.kill(gw_a.pid, signal.SIGKILL)
+        gw_a.wait(timeout=10)
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT collection, doc_id, readers, prior_readers, sent_at FROM outbox "
+                                "WHERE seq > 3 ORDER BY seq").fetchall()
+        assert rows == [("teams", "t1", '["alice","bob"]', '["alice","bob","carol"]', None),
+                        ("tasks", "k1", "[]", '["carol"]', None), ("tasks", "k2", "[]", '["carol"]', None)]
+
+        async with Subscriber(centrifugo.ws_url, connection_token(centrifugo.token_secret, "carol")) as carol:
+            inbox = await carol.subscribe("tasks:*#carol")
+            gw_b, _ = start_gateway(tmp_path, db, centrifugo.api_url, centrifugo)
+            try:  # B's outbox sweep publishes what A committed (the created tasks first, in commit order)
+                events = await inbox.wait_for(4, within=20)
+                assert [(e["type"], e["id"]) for e in events] == [
+                    ("created", "k1"), ("created", "k2"), ("removed", "k1"), ("removed", "k2")]
+            finally:
+                gw_b.send_signal(signal.SIGTERM)
+                gw_b.wait(timeout=10)
+    finally:
+        if gw_a.poll() is None:
+            gw_a.kill()
+            gw_a.wait(timeout=10)

@@ -1,6 +1,8 @@
 """Property: under the example rules (config/collections lists, teams, tasks), for random documents,
 users and memberships, every query returns exactly the documents the reference evaluator admits, and
-every event's recipients are exactly the readers it admits (tests/support/rule_oracle.py)."""
+every event's recipients are exactly the readers it admits (tests/support/rule_oracle.py), including
+the events a team's membership change or deletion gives the tasks that look it up: for every task, the
+users who gained and who lost access by the oracle, before and after the team write."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from worker import jsoncodec
 
 USERS = ["u0", "u1", "u2", "u3"]
 _subset = st.lists(st.sampled_from(USERS), unique=True, max_size=4)
-_team = st.fixed_dictionaries({"owner": st.sampled_from(USERS), "members": _subset, "editors": _subset})
+_team = st.fixed_dictionaries({"owner": st.sampled_from(USERS), "members": _subset, "editors": _subset,
+                               "then": st.none() | _subset | st.just("delete")})
 _list = st.fixed_dictionaries({"owner": st.sampled_from(USERS), "members": _subset,
                                "then_members": st.none() | _subset})
 _task = st.fixed_dictionaries({"owner": st.sampled_from(USERS), "team": st.integers(0, 3)})
@@ -26,6 +29,8 @@ _task = st.fixed_dictionaries({"owner": st.sampled_from(USERS), "team": st.integ
 
 Docs = list[dict[str, Any]]
 Stored = dict[tuple[str, str], dict[str, Any]]
+#: an outbox row: collection, id, readers (for a dependent document: who gained access), prior readers
+Event = tuple[str, str, list[str], list[str] | None]
 
 
 async def _scenario(teams: Docs, lists: Docs, tasks: Docs) -> None:
@@ -55,7 +60,7 @@ async def _check(c: Client, teams: Docs, lists: Docs, tasks: Docs) -> None:
     for i, k in enumerate(tasks):
         stored[("tasks", f"k{i}")] = await _create(c, "tasks", f"k{i}", k["owner"],
                                                    {"title": "k", "team_id": f"t{k['team']}"})
-    expected_events: list[tuple[str, str, list[str], list[str] | None]] = []
+    expected_events: list[Event] = []
     for key, doc in stored.items():
         expected_events.append((key[0], key[1], _readers(c, key[0], doc, stored), None))
     for i, lst in enumerate(lists):  # membership changes: readers before and after
@@ -68,6 +73,9 @@ async def _check(c: Client, teams: Docs, lists: Docs, tasks: Docs) -> None:
         assert r.status == 200
         stored[key] = r.json
         expected_events.append(("lists", f"l{i}", _readers(c, "lists", r.json, stored), before))
+    for i, t in enumerate(teams):  # membership changes and deletions of looked-up documents
+        if t["then"] is not None:
+            expected_events += await _change_team(c, f"t{i}", t["then"], stored)
 
     for coll in ("lists", "teams", "tasks"):
         rule = c.gateway.collections.get(coll).rules.list
@@ -83,6 +91,31 @@ async def _check(c: Client, teams: Docs, lists: Docs, tasks: Docs) -> None:
     got = [(r["collection"], r["doc_id"], jsoncodec.loads(r["readers"]),
             None if r["prior_readers"] is None else jsoncodec.loads(r["prior_readers"])) for r in rows]
     assert got == expected_events
+
+
+async def _change_team(c: Client, team_id: str, then: list[str] | str, stored: Stored) -> list[Event]:
+    """The team write, and the events it must give: its own, then (by id) every task whose readers the
+    oracle says changed, with who gained access and who lost it."""
+    key = ("teams", team_id)
+    tasks = sorted(k for k in stored if k[0] == "tasks")
+    was = {k: _readers(c, "tasks", stored[k], stored) for k in tasks}
+    before = _readers(c, "teams", stored[key], stored)
+    path = f"/v1/collections/teams/documents/{team_id}"
+    if then == "delete":
+        assert (await c.request("DELETE", path, user="admin")).status == 204
+        del stored[key]
+        events: list[Event] = [("teams", team_id, [], before)]
+    else:
+        r = await c.request("PATCH", path, user="admin", json={"data": {"members": then}})
+        assert r.status == 200
+        stored[key] = r.json
+        events = [("teams", team_id, _readers(c, "teams", r.json, stored), before)]
+    for k in tasks:
+        now = _readers(c, "tasks", stored[k], stored)
+        gained, lost = sorted(set(now) - set(was[k])), sorted(set(was[k]) - set(now))
+        if gained or lost:
+            events.append(("tasks", k[1], gained, lost))
+    return events
 
 
 def _readers(c: Client, coll: str, doc: dict[str, Any], stored: Stored) -> list[str]:

@@ -54,14 +54,18 @@ export class LocalStore {
   /**
    * Record a server state unless a newer one is known: versions order the states of a document;
    * a state younger than a deletion (re-created with the same id, versions restart at 1) also wins.
-   * Returns whether it was applied (false = a duplicate or an older state).
+   * At the same version, a state that shows or hides the document wins too: a change to a document
+   * the access rule looks up (a team's members) lets this reader in or out without a new version
+   * (`removed`, or the document as an `updated` event). Returns whether it was applied (false = a
+   * duplicate or an older state).
    */
   applyServer(collection: string, id: string, version: number, doc: DocumentRecord | null, updatedAt: string): boolean {
     const k = key(collection, id);
     const known = this.server.get(k);
     if (known) {
       const recreated = known.doc === null && doc !== null && updatedAt > known.updatedAt;
-      if (version <= known.version && !recreated) return false;
+      const access = version === known.version && (known.doc === null) !== (doc === null);
+      if (version <= known.version && !recreated && !access) return false;
     }
     // a tombstone remembers the last live state's time when the deletion's own is unknown (a 204)
     const state = { version, doc, updatedAt: updatedAt || known?.updatedAt || '' };

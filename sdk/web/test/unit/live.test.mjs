@@ -216,3 +216,25 @@ test('events are turned into documents with what is known of them', () => {
   assert.equal(eventDoc({ ...ev, type: 'created' }, store).created_at, ev.updated_at);
   assert.equal(eventDoc({ ...ev, type: 'deleted', data: null }, store), null);
 });
+
+test('an access change at the same version hides and shows the document (a looked-up document changed)', async () => {
+  const { gw, client } = await setup();
+  gw.write('tasks', 'k1', 'create', { title: 'a', team_id: 't1' });
+  const seenDoc = [];
+  const seenQuery = [];
+  sdk.onSnapshot(sdk.doc(client, 'tasks', 'k1'), (s) => seenDoc.push([s.version, s.data()?.title ?? null]));
+  sdk.onSnapshot(sdk.collection(client, 'tasks'), (s) => seenQuery.push(s.docs.map((d) => d.id)));
+  await settle();
+  const created = gw.events[0];
+  // the gateway's events when the team drops this reader, then lets them in again: version unchanged
+  const removed = { ...created, type: 'removed', data: null };
+  const regained = { ...created, type: 'updated' };
+  publish(client, removed);
+  publish(client, removed); // a duplicate changes nothing
+  await settle();
+  publish(client, regained);
+  publish(client, regained);
+  await settle();
+  assert.deepEqual(seenDoc, [[1, 'a'], [0, null], [1, 'a']]);
+  assert.deepEqual(seenQuery, [['k1'], [], ['k1']]);
+});
