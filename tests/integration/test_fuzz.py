@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from scripts import scan_logs
 from tests.support import fuzzing
 from tests.support.session_gateway import SessionGateway, session_gateway
 
@@ -52,15 +51,6 @@ def test_fuzzing_finds_no_server_error_and_no_undocumented_answer(gw: SessionGat
                  for kind in sorted(fuzzing.WRITES)}
     assert all(n >= MIN_COMMITTED[kind] for kind, n in committed.items()), committed
     # every log of the session (gateway, auth stand-in, Mailpit) holds no secret and no token
-    findings = log_findings(gw, done.token)
+    findings = fuzzing.log_findings(gw, done.token)
     assert not findings, "secrets or tokens in the fuzz run's logs:\n" + "\n".join(map(str, findings))
 
-
-def log_findings(gw: SessionGateway, *tokens: str) -> list[scan_logs.Finding]:
-    """scripts/scan_logs.py over the session's logs: its credentials, the auth core's keys, mailed tokens."""
-    assert gw.workdir is not None and gw.auth_db is not None
-    known = scan_logs.Secrets([*tokens, *gw.secrets.values(), *scan_logs.key_material(gw.auth_db),
-                               *scan_logs.mailed_tokens(gw.mail_api_url)])
-    files = scan_logs.log_files(gw.workdir)
-    assert gw.log in files and len(known) > 0, files
-    return scan_logs.scan(files, known)

@@ -12,6 +12,7 @@ per request), so the figures are the server's, per status and per kind of operat
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from scripts import scan_logs
 from tests.support.fuzz_document import JsonSchema, narrowed
 from tests.support.paths import CONFIG as GATEWAY_CONFIG
 from tests.support.paths import ROOT
@@ -85,10 +87,6 @@ def sign_up(gw: SessionGateway) -> tuple[str, str]:
     return str(r.json()["access_token"]), str(r.json()["user"]["id"])
 
 
-def user_token(gw: SessionGateway) -> str:
-    return sign_up(gw)[0]
-
-
 def collection_schemas(gw: SessionGateway, token: str, user_id: str | None) -> dict[str, JsonSchema]:
     """Each collection's data schema as the gateway loads it; for a user, tasks name a team they edit."""
     schemas = {name: dict(spec.get("schema") or {"type": "object"})
@@ -98,7 +96,7 @@ def collection_schemas(gw: SessionGateway, token: str, user_id: str | None) -> d
                           headers={"authorization": f"Bearer {token}"},
                           json={"data": {"name": "fuzz", "members": [user_id], "editors": [user_id]}})
         team.raise_for_status()
-        tasks = json.loads(json.dumps(schemas["tasks"]))
+        tasks = copy.deepcopy(schemas["tasks"])
         tasks.setdefault("properties", {})["team_id"] = {"const": team.json()["id"]}
         schemas["tasks"] = tasks
     return schemas
@@ -204,3 +202,13 @@ def summary(tally: Tally) -> str:
     return (f"requests: {tally.requests}\nstatuses: {histogram}\nby operation:\n{per_kind}\n"
             f"successful writes (2xx create, update, delete, batch): {successful_writes(tally.kinds)}\n"
             f"rounds: {rounds}")
+
+
+def log_findings(gw: SessionGateway, *tokens: str) -> list[scan_logs.Finding]:
+    """scripts/scan_logs.py over the session's logs: its credentials, the auth core's keys, mailed tokens."""
+    assert gw.workdir is not None and gw.auth_db is not None
+    known = scan_logs.Secrets([*tokens, *gw.secrets.values(), *scan_logs.key_material(gw.auth_db),
+                               *scan_logs.mailed_tokens(gw.mail_api_url)])
+    files = scan_logs.log_files(gw.workdir)
+    assert gw.log in files and len(known) > 0, files
+    return scan_logs.scan(files, known)
