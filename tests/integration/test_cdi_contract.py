@@ -35,7 +35,8 @@ class Cdi:
 
     def __init__(self, target: Standin) -> None:
         self.target = target
-        self.http = httpx.Client(base_url=target.url, timeout=30)
+        # loopback only: a proxy from the environment (HTTP_PROXY) must not sit between us and the CDI
+        self.http = httpx.Client(base_url=target.url, timeout=30, trust_env=False)
 
     def call(self, method: str, path: str, body: Any = None, *, op_path: str | None = None,
              query: dict[str, str] | None = None, api_key: str | None = "default",
@@ -830,3 +831,28 @@ def test_user_lookups_need_the_api_key(api: Cdi, path: str, query: dict[str, str
         pytest.skip("the target core has no api key configured")
     r = api.call("GET", path, query=query, api_key=None)
     assert (r.status_code, r.text.strip()) == (401, "Invalid API key")
+# --- the fixture's own promise -----------------------------------------------------------------
+
+def test_a_stand_in_whose_port_another_server_holds_is_never_taken_for_ready(cdi: Standin,
+                                                                             tmp_path: Path) -> None:
+    """Another session's server on our port answers ``/hello`` too: start-up must fail, not pass.
+
+    Ports are picked free, then bound a moment later; on a shared machine another test session can
+    bind the same one in between. Readiness by ``/hello`` alone then took the other stand-in for
+    ours, and this module's first test talked to a server that could stop at any moment.
+    """
+    if not cdi.is_standin:
+        pytest.skip("the target is a real core, not a stand-in this suite starts")
+    env = {**cdi.env, "SUPERTOKENS_API_KEYS": "other-" + uuid.uuid4().hex}
+    loser = Standin(url=cdi.url, api_key=env["SUPERTOKENS_API_KEYS"], db_path=tmp_path / "other.sqlite3",
+                    env=env)
+    with pytest.raises(RuntimeError, match="stand-in exited"):
+        loser.restart()  # starts a second stand-in on the port the module's stand-in holds
+    assert loser.process is None
+    assert api_version_answers(cdi)
+
+
+def api_version_answers(target: Standin) -> bool:
+    r = httpx.get(target.url + "/apiversion", headers={"api-key": target.api_key}, timeout=10,
+                  trust_env=False)
+    return r.status_code == 200

@@ -28,6 +28,12 @@ class SessionGateway:
     log: Path
     #: binding name -> its value, for every credential the gateway was given
     secrets: dict[str, str]
+    #: the folder every process of the session logs into (gateway, auth stand-in, Mailpit)
+    workdir: Path | None = None
+    #: Mailpit's HTTP API, where the gateway's mail (and the tokens in it) can be read
+    mail_api_url: str = ""
+    #: the auth stand-in's store (its signing keys and refresh-token key)
+    auth_db: Path | None = None
 
     @property
     def admin_key(self) -> str:
@@ -67,7 +73,8 @@ def session_gateway(workdir: Path, log_level: str = "INFO") -> Iterator[SessionG
     try:
         proc, url = serve(workdir, settings)
         port = url.rsplit(":", 1)[1]
-        yield SessionGateway(url, workdir / f"gateway-{port}.log", credentials)
+        yield SessionGateway(url, workdir / f"gateway-{port}.log", credentials, workdir, mailpit.api_url,
+                             standin.db_path)
     finally:
         stop_process(proc)
         standin.stop()

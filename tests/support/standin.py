@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.paths import ROOT, free_port
@@ -44,13 +45,20 @@ class Standin:
 
 
 def _start(url: str, db_path: Path, env: dict[str, str]) -> Process:
-    """Run the stand-in on ``url``'s port and wait until ``GET /hello`` answers 200."""
+    """Run the stand-in on ``url``'s port and wait until it answers as itself.
+
+    ``GET /hello`` alone is not proof: another test session on this machine (or a server it started)
+    can take the port between :func:`free_port` and our bind, and any stand-in answers ``Hello``.
+    Then ours exits (address in use) while the other one answers, and the tests talk to a server
+    that may stop at any moment. Only ours accepts our API key, so readiness asks for that.
+    """
     port = url.rsplit(":", 1)[1]
     module = [sys.executable, "-m", "infra.standins.supertokens"]
+    api_key = env.get("SUPERTOKENS_API_KEYS", "").split(",")[0]
     return start_process(
         [*module, "--host", "127.0.0.1", "--port", port, "--db", str(db_path)],
         log=db_path.parent / "standin.log",
-        ready=lambda: answers(url + "/hello"),
+        ready=lambda: answers(url + "/hello") and _accepts_key(url, api_key),
         what="stand-in",
         env=env,
         cwd=ROOT,
@@ -61,6 +69,17 @@ def _start(url: str, db_path: Path, env: dict[str, str]) -> Process:
 #: Argon2id at OWASP's minimum (19 MiB, t=2, p=1) instead of the core's 85 MiB default: still memory-hard,
 #: ~8x cheaper, so suites that sign in a lot stay quick on a shared 2-core box
 TEST_ARGON2 = {"argon2_memory_kb": "19456", "argon2_iterations": "2", "argon2_parallelism": "1"}
+
+
+def _accepts_key(url: str, api_key: str) -> bool:
+    """Whether the server on ``url`` accepts ``api_key`` (it is the stand-in we started with it)."""
+    if not api_key:
+        return True
+    try:
+        r = httpx.get(url + "/apiversion", headers={"api-key": api_key}, timeout=1, trust_env=False)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
 
 
 def start_standin(data_dir: Path, **settings: str) -> Standin:

@@ -106,3 +106,24 @@ async def test_an_owner_id_that_is_not_a_user_id_is_a_400(client: Client, owner:
     assert await _written(client) == (0, 0)
     r = await client.request("POST", DOCS, user="admin", json={"data": {"title": "t"}, "owner_id": "user-1"})
     assert r.status == 201 and r.json["owner_id"] == "user-1"
+
+
+@pytest.mark.parametrize("op", ["replace", "patch", "delete"])
+@pytest.mark.parametrize("owner", ["user-1", "x" * 256, {}])
+async def test_a_batch_write_other_than_a_create_refuses_an_owner_id(client: Client, op: str,
+                                                                     owner: object) -> None:
+    """Only a create sets the owner; a patch with any owner_id (even a 256-character one) committed.
+
+    Found by the fuzzer once its batches reached existing documents: the owner_id was ignored, so an
+    admin's patch that meant to move a document silently did not, and an invalid one was accepted.
+    """
+    made = await client.create("notes", {"title": "t"})
+    write = {"op": op, "collection": "notes", "id": made.json["id"], "owner_id": owner,
+             **({} if op == "delete" else {"data": {"title": "u"}})}
+    r = await client.request("POST", "/v1/batch", user="admin", json={"writes": [write]})
+    assert r.status == 400 and r.json["error"]["code"] == "unknown_field", r.json
+    assert "owner_id" in r.json["error"]["message"]
+    after = await client.request("GET", f"{DOCS}/{made.json['id']}")
+    assert after.json["version"] == 1 and after.json["owner_id"] == "alice"
+    del write["owner_id"]
+    assert (await client.request("POST", "/v1/batch", user="admin", json={"writes": [write]})).status == 200

@@ -229,6 +229,8 @@ async def batch(ctx: Context) -> Response:
             raise ApiError(400, "invalid_request", f"writes[{i}].data is required for {op}")
         if op == "delete" and "data" in w:
             raise ApiError(400, "unknown_field", f"writes[{i}].data does not apply to delete")
+        if op != "create" and w.get("owner_id") is not None:  # only a create sets the owner
+            raise ApiError(400, "unknown_field", f"writes[{i}].owner_id applies only to create")
         if_match = w.get("if_match")
         if if_match is not None and (
             isinstance(if_match, bool) or not isinstance(if_match, int) or if_match < 1

@@ -1,13 +1,19 @@
-/** Every failure the SDK reports: the gateway's error `code` and HTTP `status`, or a client-side code. */
+/**
+ * Every failure the SDK reports: the gateway's error `code` and HTTP `status`, or a client-side code.
+ * `requestId` is the gateway's id of the refused request (null when no answer came), the one its
+ * logs carry: an app shows or reports it so an operator finds that request.
+ */
 export class TelestackError extends Error {
   readonly code: string;
   readonly status: number;
+  readonly requestId: string | null;
 
-  constructor(code: string, status: number, message: string) {
+  constructor(code: string, status: number, message: string, requestId: string | null = null) {
     super(message);
     this.name = 'TelestackError';
     this.code = code;
     this.status = status;
+    this.requestId = requestId;
   }
 }
 

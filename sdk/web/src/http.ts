@@ -2,6 +2,8 @@ import { NETWORK_ERROR, TelestackError } from './errors.js';
 
 /** The read-consistency bookmark: carried opaquely from each response to the next request. */
 export const BOOKMARK_HEADER = 'x-telestack-bookmark';
+/** The gateway's id of each request (also in its error bodies and every log line it writes). */
+export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** The part of `fetch` the SDK uses (browsers, Node >= 18 and React Native all have it). */
 export interface FetchResponse {
@@ -88,10 +90,13 @@ export class Http {
 
   private check(reply: HttpReply): HttpReply {
     if (reply.status < 400) return reply;
-    const err = (reply.body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    const err = (reply.body as { error?: { code?: unknown; message?: unknown; request_id?: unknown } } | null)
+      ?.error;
     const code = typeof err?.code === 'string' ? err.code : `http_${reply.status}`;
     const message = typeof err?.message === 'string' ? err.message : `HTTP ${reply.status}`;
-    throw new TelestackError(code, reply.status, message);
+    // the body's id first; the header still names the request when a proxy answered with HTML
+    const requestId = typeof err?.request_id === 'string' ? err.request_id : reply.headers.get(REQUEST_ID_HEADER);
+    throw new TelestackError(code, reply.status, message, requestId || null);
   }
 }
 

@@ -15,6 +15,32 @@ test('errors carry the gateway\'s code, status and message', async () => {
   assert.deepEqual([err.code, err.status, err.message], ['version_mismatch', 412, 'document is at version 4']);
 });
 
+test('an error carries the request id of the refused request: the body\'s, else the header\'s', async () => {
+  const { client } = await signedIn({
+    'GET /v1/collections/notes/documents/n1': () =>
+      reply(403, { error: { code: 'forbidden', message: 'not yours', request_id: 'req-from-body-1' } },
+        { 'X-Request-Id': 'req-from-body-1' }),
+    'GET /v1/collections/notes/documents/n2': () => reply(502, '<html>bad gateway</html>', { 'x-request-id': 'req-header-only' }),
+    'GET /v1/collections/notes/documents/n3': () => error(500, 'internal'),
+  });
+  const fromBody = await sdk.getDoc(sdk.doc(client, 'notes', 'n1')).catch((e) => e);
+  assert.deepEqual([fromBody.code, fromBody.requestId], ['forbidden', 'req-from-body-1']);
+  const fromHeader = await sdk.getDoc(sdk.doc(client, 'notes', 'n2')).catch((e) => e);
+  assert.deepEqual([fromHeader.code, fromHeader.requestId], ['http_502', 'req-header-only']);
+  const none = await sdk.getDoc(sdk.doc(client, 'notes', 'n3')).catch((e) => e);
+  assert.deepEqual([none.code, none.requestId], ['internal', null]);
+});
+
+test('an error without an answer has no request id', async () => {
+  const { client } = await signedIn({
+    'GET *': () => {
+      throw new TypeError('fetch failed');
+    },
+  });
+  const err = await sdk.getDoc(sdk.doc(client, 'notes', 'n1')).catch((e) => e);
+  assert.deepEqual([err.code, err.requestId], ['network_error', null]);
+});
+
 test('a non-JSON error answer still becomes a TelestackError', async () => {
   const { client } = await signedIn({ 'GET *': () => reply(502, '<html>bad gateway</html>') });
   const err = await sdk.getDoc(sdk.doc(client, 'notes', 'n1')).catch((e) => e);
