@@ -48,10 +48,13 @@ from pulumi.dynamic import (
 )
 from pulumi.dynamic import Resource as DynamicResource
 
+from infra import seaweedfs_registration
 from infra.provider_host import loadable
 
 #: inputs whose change restarts the service
-SPEC_KEYS = ("argv", "cwd", "env", "secret_env", "files", "config_dir", "data_dir", "host", "ports", "health")
+SPEC_KEYS = (
+    "argv", "cwd", "env", "secret_env", "files", "config_dir", "data_dir", "host", "ports", "health", "ready"
+)
 #: variables a child inherits from the engine; everything else comes from the spec
 _INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE")
 _LOG_TAIL = 30
@@ -120,11 +123,16 @@ def _log_tail(log_file: str, offset: int) -> str:
 
 
 def _healthy(props: dict[str, Any]) -> bool:
-    health = props.get("health") or {}
-    if not health:
-        return True
+    """The health check and then every readiness check pass (a service without any counts as healthy)."""
+    checks = [props["health"]] if props.get("health") else []
+    return all(_passes(props, check) for check in [*checks, *(props.get("ready") or [])])
+
+
+def _passes(props: dict[str, Any], health: dict[str, Any]) -> bool:
     host = props["host"]
     port = int(props["ports"][health["port"]]["number"])
+    if health["kind"] == "seaweedfs_volumes":
+        return seaweedfs_registration.ready(host, port, int(props["ports"][health["volume_port"]]["number"]))
     if health["kind"] == "tcp":
         try:
             with socket.create_connection((host, port), timeout=1):

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 
 from infra.local_process import LocalProcess
-from infra.spec import ServiceSpec, substitute
+from infra.spec import HealthCheck, ServiceSpec, substitute
 
 #: where toolchain binaries are looked up before PATH (scripts/toolchain.sh links them here)
 BIN_DIR = Path(os.environ.get("TELESTACK_BIN") or Path.home() / ".cache/telestack/bin/current")
@@ -80,8 +80,17 @@ def process_props(spec: ServiceSpec, paths: LocalPaths) -> dict[str, Any]:
     }
     if spec.health:
         h = spec.health
-        props["health"] = {"kind": h.kind, "port": h.port, "path": h.path, "ok_status": list(h.ok_status)}
+        props["health"] = _check(h)
+    if spec.ready:  # absent otherwise, so adding the key restarts no service that has none
+        props["ready"] = [_check(r) for r in spec.ready]
     return props
+
+
+def _check(h: HealthCheck) -> dict[str, Any]:
+    check: dict[str, Any] = {"kind": h.kind, "port": h.port, "path": h.path, "ok_status": list(h.ok_status)}
+    if h.volume_port:
+        check["volume_port"] = h.volume_port
+    return check
 
 
 class LocalService(pulumi.ComponentResource):

@@ -112,6 +112,9 @@ def seaweedfs(s: StackSettings) -> ServiceSpec:
         secret_env=secret_env,
         ports=tuple(ports),
         health=HealthCheck(port="s3", path="/healthz"),
+        # S3 answers before the master has the volume server's heartbeat, and until then a stored
+        # object reads as 500: started means the master lists every volume the server loaded
+        ready=(HealthCheck(port="master", kind="seaweedfs_volumes", volume_port="volume"),),
         data_dir=True,
         image="chrislusf/seaweedfs:4.48",
     )

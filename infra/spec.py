@@ -39,10 +39,14 @@ class Port:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """How a renderer knows the service is serving: an HTTP GET on a named port, or a TCP connect."""
+    """How a renderer knows the service is serving: an HTTP GET on a named port, or a TCP connect.
+
+    ``seaweedfs_volumes`` (local renderer only, see infra/seaweedfs_registration.py): the master on
+    ``port`` lists the volume server on ``volume_port`` with every volume that server loaded.
+    """
 
     port: str
-    kind: Literal["http", "tcp"] = "http"
+    kind: Literal["http", "tcp", "seaweedfs_volumes"] = "http"
     path: str = "/"
     ok_status: tuple[int, ...] = (200,)
     #: Docker only: the probe Docker runs inside the container (exec form). Which binary can probe is a
@@ -50,6 +54,8 @@ class HealthCheck:
     command: tuple[str, ...] = ()
     #: how long the service may take to start before failed probes count (Docker's start period)
     start_seconds: int = 30
+    #: ``seaweedfs_volumes`` only: name of the volume server's port
+    volume_port: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class ServiceSpec:
     files: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[Port, ...] = ()
     health: HealthCheck | None = None
+    #: local renderer only: further checks that must pass too before the service counts as started
+    #: (``health`` says it answers; these say it can serve what it already stores)
+    ready: tuple[HealthCheck, ...] = ()
     #: the service keeps state in ``${data}`` (a named volume in Docker)
     data_dir: bool = False
     #: Docker only: where the volume is mounted (``${data}``); "" = /data/<name>. An image that steps down

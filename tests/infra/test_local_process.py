@@ -186,6 +186,21 @@ def test_an_unhealthy_service_is_stopped_after_the_timeout(
     assert running_pid(props["pid_file"]) is None
 
 
+def test_a_service_that_answers_but_fails_a_readiness_check_is_not_started(
+    provider: LocalProcessProvider, tmp_path: Path
+) -> None:
+    """``health`` passes (``/`` answers 200) but a ``ready`` check does not: not started, and stopped."""
+    missing = {"kind": "http", "port": "http", "path": "/missing", "ok_status": [200]}
+    props = _props(tmp_path, free_port(), start_timeout=1, ready=[missing])
+    with pytest.raises(ServiceError, match="did not pass its health check within 1 s"):
+        provider.create(props)
+    assert running_pid(props["pid_file"]) is None
+    found = {**missing, "path": "/run/index.html"}  # the server lists its cwd, the config dir is run/
+    ok = _props(tmp_path, free_port(), ready=[found])
+    provider.create(ok)
+    assert running_pid(ok["pid_file"]) is not None
+
+
 def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     pid_file.write_text(json.dumps({"pid": os.getpid(), "start_time": "1"}))
