@@ -195,6 +195,7 @@ def start(props: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + float(props["start_timeout"])
     while True:
         if proc.poll() is not None:
+            _CHILDREN.pop(proc.pid, None)
             Path(props["pid_file"]).unlink(missing_ok=True)
             raise ServiceError(
                 f"{name} exited with status {proc.returncode} during start-up; last lines of {log_file}:\n"
@@ -230,6 +231,7 @@ def stop(props: dict[str, Any]) -> None:
     leader shows as a zombie while its other threads still tear down), and a restart right after a
     stop would otherwise fail its port check against the old instance.
     """
+    _reap_exited()
     pid = running_pid(props["pid_file"])
     if pid is not None:
         _stop_group(pid, float(props.get("stop_timeout", 10)))
@@ -314,6 +316,14 @@ def _reap(pid: int) -> None:
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         del _CHILDREN[pid]
+
+
+def _reap_exited() -> None:
+    """Wait for every child of ours that already exited: one that died on its own (a crash, a kill)
+    is no longer running by its pid file, so no stop would reap it; it would stay a zombie, and its
+    Popen unwaited (a "still running" ResourceWarning), for as long as this process lives."""
+    for pid in list(_CHILDREN):
+        _reap(pid)
 
 
 # --- the provider ----------------------------------------------------------------------------------

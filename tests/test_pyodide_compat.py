@@ -21,7 +21,6 @@ and reported, never timed tests.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -56,6 +55,7 @@ from tests.support.mailpit import SENDER as MAIL_SENDER
 from tests.support.mailpit import Mailpit, self_signed_certificate, start_mailpit, start_relay_to
 from tests.support.oidc_provider import CLIENT_ID as OIDC_CLIENT_ID
 from tests.support.oidc_provider import OidcProvider, start_oidc_provider
+from tests.support.own_loop import run_on_own_loop
 from tests.support.paths import CONFIG, ROOT
 from tests.support.realtime_client import Subscriber
 from tests.support.standin import start_standin
@@ -381,7 +381,7 @@ def migrated(booted: tuple[PyodideWorker, dict[str, Any], Path]) -> dict[str, An
                     if hasattr(result, "__await__"):
                         await result
 
-        asyncio.run(_fallback())
+        run_on_own_loop(_fallback())
     return first
 
 
@@ -530,7 +530,7 @@ def test_realtime_tokens_are_signed_under_pyodide_and_centrifugo_accepts_them(
         async with Subscriber(realtime.ws_url, admin.json()["token"]) as operator:
             await operator.subscribe("notes:*", channel["token"])
 
-    asyncio.run(connect_and_subscribe())
+    run_on_own_loop(connect_and_subscribe())
 
     python = worker.call(op="modules", prefixes=["jwt", "ssl"], importable=["jwt"])
     assert python["importable"] == {"jwt": False}, "PyJWT must not travel in the upload"

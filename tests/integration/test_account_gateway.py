@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.auth_gateway import ADMIN_KEY, Gw, serve_gateway
 from tests.support.mailpit import Mailpit, mailpit  # noqa: F401 - fixture
+from tests.support.own_loop import run_on_own_loop
 from tests.support.standin import start_standin
 
 PASSWORD = "correct horse 1"
@@ -244,9 +245,7 @@ def test_delete_account_removes_user_documents_and_emits_deleted_events(gw: Gw) 
 
 
 def _rows(gw: Gw, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    import asyncio
-
-    return asyncio.run(_query(gw, sql, params))
+    return run_on_own_loop(_query(gw, sql, params))
 
 
 async def _query(gw: Gw, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:

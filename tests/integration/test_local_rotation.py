@@ -23,6 +23,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import boto3
@@ -120,7 +121,9 @@ async def _wait(predicate: Any, seconds: float) -> bool:
 async def test_old_credentials_work_through_the_window_and_are_refused_after(stack: Stack) -> None:
     old = dict(stack.outputs)
     email, password = f"rot-{uuid.uuid4().hex[:10]}@rotation.telestack.test", uuid.uuid4().hex
-    async with httpx.AsyncClient(trust_env=False, timeout=20) as http:
+    # the cleanup stack closes the live client when a check fails midway: left connected, its
+    # tasks outlive this test's loop and fail a later test with "Event loop is closed"
+    async with httpx.AsyncClient(trust_env=False, timeout=20) as http, AsyncExitStack() as cleanup:
         probe = Probe(http, old)
         gw = old["gateway_url"]
 
@@ -135,6 +138,7 @@ async def test_old_credentials_work_through_the_window_and_are_refused_after(sta
         old_rt_token = grant["token"]
         (channel,) = [g for g in grant["channels"] if g["collection"] == "notes"]
         live = Subscriber(grant["url"] or old["centrifugo_ws_url"], old_rt_token)
+        cleanup.push_async_callback(live.close)
         await live.connect()
         inbox = await live.subscribe(channel["channel"], channel.get("token"))
         assert inbox.subscribed.is_set(), f"subscription refused ({inbox.refused})"

@@ -10,7 +10,6 @@ delivered), a relay that is down or hangs (MailError within the mailer's deadlin
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.support.mailpit import (
     start_mailpit,
     start_relay_to,
 )
+from tests.support.own_loop import run_on_own_loop
 from tests.support.paths import free_port
 from tests.support.process import silent_url
 from tests.support.standin import start_standin
@@ -77,7 +77,7 @@ def _send(url: str, message: mail.Message, *, key: str = KEY, timeout: float = 1
         finally:
             await http.aclose()
 
-    asyncio.run(go())
+    run_on_own_loop(go())
 
 
 def test_a_reset_mail_reaches_the_provider_through_the_relay(servers: Servers) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from centrifuge import Client
 
-from tests.support.realtime_client import Inbox
+from tests.support.realtime_client import Inbox, close
 
 
 class Subscriber:
@@ -36,5 +36,5 @@ class Subscriber:
         return inbox
 
     async def close(self) -> None:
-        await self.client.disconnect()
+        await close(self.client)
 
