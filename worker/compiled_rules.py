@@ -87,13 +87,17 @@ def new_document_readers(read_rule: Node, doc_id: str, owner_id: str | None, dat
     columns = {"id": doc_id, "owner_id": owner_id}  # the text columns; version and times are numbers
     found: set[str] = set()
     for kind, path in fields:
-        value = _at(data, path[1:]) if path[0] == "data" else columns.get(str(path[0]))
-        if kind == "scalar":
-            if isinstance(value, str):
-                found.add(value)
-        elif isinstance(value, list):
-            found.update(v for v in value if isinstance(v, str))
+        in_data = path[0] == "data"
+        value = _at(data, path[1:]) if in_data else columns.get(str(path[0]))
+        values = [value] if kind == "scalar" else value if isinstance(value, list) else []
+        found.update(_as_sqlite_text(v) if in_data else v for v in values if isinstance(v, str))
     return Sql("?", (jsoncodec.dumps(sorted(found)[:MAX_READERS_PER_EVENT + 1]),))
+
+
+def _as_sqlite_text(value: str) -> str:
+    """A string of the body as SQLite's JSON functions hand it back: it ends at its first NUL (a column's
+    text keeps it), so the readers bound from the body equal the ones the batch's SQL would list."""
+    return value.split("\x00", 1)[0]
 
 
 def _at(value: Any, path: tuple[str | int, ...]) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from worker import compiled_rules, jsoncodec
@@ -88,6 +88,8 @@ def _sqlite_readers(text: str, doc_id: str, owner: str | None, data: Any) -> str
 
 @settings(max_examples=200, deadline=None)
 @given(text=st.sampled_from(LISTABLE), owner=st.none() | _user, data=_data)
+# SQLite's JSON functions end a string at its first NUL; a column's text keeps it
+@example(text=LISTABLE[0], owner="a\x00b", data={"members": ["x\x00y", "\x00"]})
 def test_readers_from_the_body_equal_the_stored_rows(text: str, owner: str | None,
                                                      data: dict[str, Any]) -> None:
     got = compiled_rules.new_document_readers(parse_rule(text, "list"), "d1", owner, data)
