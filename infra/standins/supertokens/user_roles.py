@@ -41,6 +41,14 @@ def _name(body: dict[str, Any], field: str) -> str:
     return value
 
 
+def _user_and_role(body: dict[str, Any]) -> tuple[str, str]:
+    """``userId`` and ``role`` of an add/remove-user-role body, refused as the core refuses them."""
+    user_id = body.get("userId")
+    if not isinstance(user_id, str):
+        raise bad_request("Field name 'userId' is invalid in JSON input")
+    return user_id, _name(body, "role")
+
+
 def _permissions(body: dict[str, Any]) -> list[str] | None:
     value = body.get("permissions")
     if value is None:
@@ -122,11 +130,7 @@ class UserRoles:
         return ok({"status": "OK", "roles": [r[0] for r in rows]})
 
     async def add_user_role(self, call: Call) -> Reply:
-        body = call.json()
-        user_id = body.get("userId")
-        if not isinstance(user_id, str):
-            raise bad_request("Field name 'userId' is invalid in JSON input")
-        role = _name(body, "role")
+        user_id, role = _user_and_role(call.json())
         with self.store.transaction() as c:
             if not self._exists(call.app_id, role):
                 return ok(UNKNOWN_ROLE)
@@ -136,11 +140,7 @@ class UserRoles:
         return ok({"status": "OK", "didUserAlreadyHaveRole": not added})
 
     async def remove_user_role(self, call: Call) -> Reply:
-        body = call.json()
-        user_id = body.get("userId")
-        if not isinstance(user_id, str):
-            raise bad_request("Field name 'userId' is invalid in JSON input")
-        role = _name(body, "role")
+        user_id, role = _user_and_role(call.json())
         with self.store.transaction() as c:
             if not self._exists(call.app_id, role):
                 return ok(UNKNOWN_ROLE)
