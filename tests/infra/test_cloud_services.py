@@ -43,6 +43,7 @@ from tests.support.cloud_stack import (
     walk_plain,
 )
 from tests.support.ops import MemoryConfig
+from tests.support.script_module import load_script
 
 ENV_NAME = "staging"  # the shipped environment with storage.kind minio
 INITIAL = {
@@ -373,16 +374,11 @@ def test_missing_minio_root_pair_is_named(key: str) -> None:
 
 
 def test_root_pair_is_declared_generated_for_minio_stacks_only_and_fits_minio() -> None:
-    import importlib.util
-
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     for key in MINIO_SECRET_KEYS:  # cloud-only: an empty default, so other stacks need not set it
         entry = declared[f"telestack:{key}"]
         assert entry["default"] == "" and not entry.get("secret") and entry["description"], key
-    spec = importlib.util.spec_from_file_location("telestack_secrets_script", ROOT / "scripts/secrets.py")
-    assert spec and spec.loader
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("secrets", "telestack_secrets_script")
     assert set(MINIO_SECRET_KEYS) <= set(script.wanted_keys("staging", None))
     assert not set(MINIO_SECRET_KEYS) & set(script.wanted_keys("dev", None))  # seaweedfs
     assert not set(MINIO_SECRET_KEYS) & set(script.wanted_keys("prod", None))  # external

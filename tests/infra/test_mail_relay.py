@@ -38,6 +38,7 @@ from tests.support.cloud_stack import (
     worker_bindings,
 )
 from tests.support.environment_files import CLOUD_MAIL, environment_doc, with_cloud_mail
+from tests.support.script_module import load_script
 from worker.mail import Message
 from worker.mail_relay import RELAY_USER, RelayMailer
 
@@ -226,16 +227,11 @@ def test_the_stack_outputs_the_relay_url_and_its_key_as_a_secret(stack: Stack) -
 
 
 def test_the_relay_key_is_generated_for_stacks_with_mail_and_the_provider_login_never(tmp_path: Path) -> None:
-    import importlib.util
-
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     for key in (*MAIL_SECRET_KEYS, *SMTP_SECRET_KEYS):  # cloud-only: an empty default (Pulumi.yaml's rule)
         entry = declared[f"telestack:{key}"]
         assert entry["default"] == "" and not entry.get("secret") and entry["description"], key
-    spec = importlib.util.spec_from_file_location("telestack_secrets_script", ROOT / "scripts/secrets.py")
-    assert spec and spec.loader
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("secrets", "telestack_secrets_script")
     with_mail_file = tmp_path / "dev-mail.yaml"
     with_mail_file.write_text(yaml.safe_dump(with_cloud_mail(environment_doc("dev"))))
     wanted = set(script.wanted_keys("dev", str(with_mail_file)))

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -222,6 +223,19 @@ def test_cleanup_stale_removes_what_a_crashed_run_left(mini: MiniStack, gateway_
     assert q.status_code == 200 and q.json()["documents"] == []
 
 
+MAIL_CHECKS = "auth.signup,auth.signin,auth.verification,auth.reset"
+
+
+def _smoke_mail_checks_pass(env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The smoke suite's mail checks against ``env``: all pass, a link verified and a password reset."""
+    code, report, stderr = run_smoke(env, "--only", MAIL_CHECKS)
+    assert code == 0, f"{report.get('summary')}\n{stderr}"
+    lines = [line for line in stderr.splitlines() if line.startswith("PASS auth.")]
+    assert any("link mailed, verified once" in line for line in lines), stderr
+    assert any("new password set once" in line for line in lines), stderr
+    return report, stderr
+
+
 def test_smoke_reads_verification_and_reset_mail_from_the_stacks_mailpit(
     mini: MiniStack, gateway_factory, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -231,12 +245,7 @@ def test_smoke_reads_verification_and_reset_mail_from_the_stacks_mailpit(
                               TELESTACK_SMTP_SECURITY="none", TELESTACK_SMTP_FROM="smoke@telestack.test",
                               TELESTACK_AUTH_ACTION_URL="http://127.0.0.1:5173/auth/action")
         env = {**mini.smoke_env(url), "TELESTACK_MAIL_UI_URL": mail.api_url}
-        only = "auth.signup,auth.signin,auth.verification,auth.reset"
-        code, report, stderr = run_smoke(env, "--only", only)
-        assert code == 0, f"{report.get('summary')}\n{stderr}"
-        lines = [line for line in stderr.splitlines() if line.startswith("PASS auth.")]
-        assert any("link mailed, verified once" in line for line in lines), stderr
-        assert any("new password set once" in line for line in lines), stderr
+        _smoke_mail_checks_pass(env)
     finally:
         mail.stop()
 
@@ -256,15 +265,10 @@ def test_smoke_reads_a_cloud_stacks_mail_through_its_relay_with_the_relay_key(
                               TELESTACK_SMTP_FROM="smoke@telestack.test",
                               TELESTACK_AUTH_ACTION_URL="https://app.telestack.test/auth/action")
         env = {**mini.smoke_env(url), "TELESTACK_MAIL_UI_URL": relay.api_url, "TELESTACK_MAIL_RELAY_KEY": key}
-        only = "auth.signup,auth.signin,auth.verification,auth.reset"
-        code, report, stderr = run_smoke(env, "--only", only)
-        assert code == 0, f"{report.get('summary')}\n{stderr}"
-        lines = [line for line in stderr.splitlines() if line.startswith("PASS auth.")]
-        assert any("link mailed, verified once" in line for line in lines), stderr
-        assert any("new password set once" in line for line in lines), stderr
+        report, stderr = _smoke_mail_checks_pass(env)
         assert key not in stderr and key not in json.dumps(report)
         env["TELESTACK_MAIL_RELAY_KEY"] = "not-the-key"
-        code, _, stderr = run_smoke(env, "--only", only)
+        code, _, stderr = run_smoke(env, "--only", MAIL_CHECKS)
         assert code != 0 and "FAIL auth.verification" in stderr, stderr
     finally:
         relay.stop()

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from tests.support.script_module import load_script
 
-from tests.support.paths import ROOT
-
-_spec = importlib.util.spec_from_file_location("chaos", ROOT / "scripts/chaos.py")
-assert _spec and _spec.loader
-chaos = importlib.util.module_from_spec(_spec)
-sys.modules["chaos"] = chaos  # dataclasses look their module up
-_spec.loader.exec_module(chaos)
+chaos = load_script("chaos")
 
 
 def test_an_event_is_delivered_once_counted_once_and_duplicates_reported() -> None:

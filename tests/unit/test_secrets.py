@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from types import ModuleType
 
 from infra.secret_keys import CLOUD_SECRET_KEYS, SECRET_KEYS
-from tests.support.paths import ROOT
+from tests.support.script_module import load_script
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("telestack_secrets_script", ROOT / "scripts/secrets.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("secrets", "telestack_secrets_script")
 
 
 def test_generated_values_fit_every_consumer() -> None:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+from tests.support.script_module import load_script
 
-from tests.support.paths import ROOT
-
-_spec = importlib.util.spec_from_file_location("up_summary", ROOT / "scripts/up_summary.py")
-assert _spec and _spec.loader
-up_summary = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(up_summary)
+up_summary = load_script("up_summary")
 
 
 def test_the_mail_ui_is_listed_only_when_the_stack_has_one() -> None:
